@@ -1,0 +1,45 @@
+// The filesystem's contract with its FUSE adapter: path-based operations, plain data in and out, typed errors
+// (mapped to errno only in vfs/errors.ts).
+
+export interface FileAttr {
+  /** st_mode including the type bits (S_IFDIR / S_IFREG). */
+  mode: number;
+  size: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  mtime: Date;
+  atime: Date;
+  ctime: Date;
+}
+
+export interface DirEntry {
+  name: string;
+  attr: FileAttr;
+}
+
+export interface FsStats {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  namemax: number;
+}
+
+/** The operations a mount serves. Every method may throw a typed error; the adapter maps it through errors.ts. */
+export interface Filesystem {
+  getattr(path: string): Promise<FileAttr>;
+  readdir(path: string): Promise<DirEntry[]>;
+  /** Returns a file handle number. `flags` are the open(2) flags. */
+  open(path: string, flags: number): Promise<number>;
+  /** Reads into `buffer` (length `length`) from `position`; returns bytes read (0 at EOF). */
+  read(fh: number, buffer: Buffer, length: number, position: number): Promise<number>;
+  release(fh: number): Promise<void>;
+  statfs(): Promise<FsStats>;
+  /** Any operation that would modify the tree or a file (read-only mount for now). */
+  refuseWrite(op: string, path: string): never;
+}
