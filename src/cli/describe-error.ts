@@ -1,0 +1,24 @@
+// Turns connection-time failures into one line a person can act on, plus an exit code.
+import { SpfsError } from '../shared/errors';
+import { EXIT } from './usage-error';
+
+export function describeConnectError(err: unknown, url: string): { message: string; exitCode: number } | undefined {
+  if (!(err instanceof SpfsError)) return undefined;
+  switch (err.code) {
+    case 'NETWORK':
+      return { message: `cannot reach ${url}: ${causeText(err)}`, exitCode: EXIT.unreachable };
+    case 'AUTH':
+      return { message: `the server at ${url} refused the credentials (HTTP 401/403): check --user and the password`, exitCode: EXIT.auth };
+    case 'NOT_FOUND':
+      return { message: `no SharePoint library found at ${url} (HTTP 404)`, exitCode: EXIT.failure };
+    case 'PROTOCOL':
+      return { message: `the server at ${url} sent a response spfs cannot use: ${err.message}`, exitCode: EXIT.failure };
+    default:
+      return undefined;
+  }
+}
+
+function causeText(err: Error): string {
+  const cause = err.cause as (Error & { code?: string }) | undefined;
+  return cause?.code ?? cause?.message ?? err.message;
+}

@@ -1,0 +1,78 @@
+// The composition root's front door: argv parsing (commander) and exit codes. Each command lives in its own file.
+import { Command, Option } from 'commander';
+import { mountCommand, type MountCommandOptions } from './mount-command';
+import { serveCommand, type ServeOptions } from './serve-command';
+import { createSampleLibrary } from './sample-library';
+import { unmountCommand } from './unmount-command';
+import { EXIT, UsageError } from './usage-error';
+import { errorMessage } from '../shared/errors';
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('spfs')
+    .description('Mount a SharePoint document library (MS-FILESYNC) as a local folder')
+    .version('0.1.0')
+    .showHelpAfterError();
+
+  program
+    .command('mount')
+    .description('mount the library at URL (a server URL or a site URL) on the empty folder DIR')
+    .argument('<url>', 'server or site URL, e.g. the first line printed by `spfs serve`')
+    .argument('<dir>', 'an existing empty folder')
+    .option('--cache-dir <dir>', 'where metadata and downloaded content are kept (default: ~/.cache/spfs/<library>)')
+    .option('--cache-max-mib <n>', 'upper bound of the content cache in MiB (default 10240)')
+    .option('--user <name>', 'user name for HTTP authentication')
+    .option('--password-env <var>', 'read the password from this environment variable (otherwise prompt)')
+    .option('--foreground', 'stay attached instead of detaching once mounted')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (log: <cache-dir>/spfs.log)')
+    .option('--debug-fuse', 'log every FUSE request (very verbose)')
+    .addOption(new Option('--notify-fd <fd>').hideHelp())
+    .action(async (url: string, dir: string, o: MountCommandOptions) => setExit(await mountCommand(url, dir, o)));
+
+  program
+    .command('unmount')
+    .alias('umount')
+    .description('detach the mount at DIR and stop its daemon')
+    .argument('<dir>')
+    .action(async (dir: string) => setExit(await unmountCommand(dir)));
+
+  program
+    .command('serve')
+    .description('run the reference SPFileSync server; prints the site URL to mount on its first line')
+    .requiredOption('--data <dir>', 'where the server keeps its database and content')
+    .option('--seed <dir>', 'on first start, import this local folder as the library')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', '0')
+    .option('--user <name>', 'the user allowed to sign in (HTTP Basic)', 'spfs')
+    .option('--password-env <var>', 'environment variable holding that user\'s password')
+    .option('--request-log <file>', 'append one JSON line per request to this file')
+    .option('--log-level <level>', 'server log level on stderr', 'warn')
+    .action(async (o: ServeOptions) => setExit(await serveCommand(o)));
+
+  program
+    .command('sample-library')
+    .description('write the demo sample library into DIR (used by the demo and the tests)')
+    .argument('<dir>')
+    .option('--big-mib <n>', 'size of the large file in MiB', '256')
+    .action(async (dir: string, o: { bigMib: string }) => {
+      const files = await createSampleLibrary(dir, { bigMib: Number(o.bigMib) });
+      process.stdout.write(`${files.length} files written to ${dir}\n`);
+      setExit(EXIT.ok);
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let code: number = EXIT.ok;
+  try {
+    await buildProgram((c) => (code = c)).parseAsync(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`spfs: ${err.message}\n`);
+      code = err.exitCode;
+    } else {
+      process.stderr.write(`spfs: ${errorMessage(err)}\n`);
+      code = EXIT.failure;
+    }
+  }
+  process.exitCode = code;
+}

@@ -1,0 +1,111 @@
+// `spfs mount URL DIR`: checks what can be checked up front, then runs the daemon in this process (--foreground)
+// or in a detached child that reports "ready" over a pipe before this command exits 0.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { resolveCredentials } from './credentials';
+import { runMountDaemon } from './mount-daemon';
+import { defaultCacheDir } from './paths';
+import { assertFuseAvailable, assertUsableMountpoint } from './system-checks';
+import { EXIT, UsageError } from './usage-error';
+
+export interface MountCommandOptions {
+  cacheDir?: string;
+  cacheMaxMib?: string;
+  user?: string;
+  passwordEnv?: string;
+  foreground?: boolean;
+  logLevel?: string;
+  debugFuse?: boolean;
+  /** Internal: the daemon child reports to this fd. */
+  notifyFd?: string;
+}
+
+/** Env var through which a prompted password reaches the daemon child (never argv). Deleted on read. */
+const CHILD_PASSWORD_ENV = 'SPFS_DAEMON_PASSWORD';
+
+export async function mountCommand(url: string, dir: string, o: MountCommandOptions): Promise<number> {
+  if (!/^https?:\/\//i.test(url)) throw new UsageError(`not an http(s) URL: ${url}`);
+  const mountpoint = resolve(dir);
+  assertFuseAvailable();
+  assertUsableMountpoint(mountpoint);
+  const real = realpathSync(mountpoint);
+  const cacheDir = resolve(o.cacheDir ?? defaultCacheDir(url, o.user));
+  const cacheMaxBytes = o.cacheMaxMib !== undefined ? Number(o.cacheMaxMib) * 1024 * 1024 : undefined;
+  if (cacheMaxBytes !== undefined && !(cacheMaxBytes > 0)) throw new UsageError('--cache-max-mib must be a positive number');
+
+  const inheritedPassword = process.env[CHILD_PASSWORD_ENV];
+  delete process.env[CHILD_PASSWORD_ENV];
+  const credentials =
+    o.user !== undefined && inheritedPassword !== undefined
+      ? { user: o.user, password: inheritedPassword }
+      : await resolveCredentials(o.user, o.passwordEnv);
+
+  if (o.foreground) {
+    const notifyFd = o.notifyFd !== undefined ? Number(o.notifyFd) : undefined;
+    return runMountDaemon({
+      url,
+      mountpoint: real,
+      cacheDir,
+      credentials,
+      ...(cacheMaxBytes !== undefined ? { cacheMaxBytes } : {}),
+      ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
+      ...(o.debugFuse ? { debugFuse: true } : {}),
+      notify: (msg) => {
+        if (notifyFd !== undefined) {
+          writeSync(notifyFd, JSON.stringify(msg) + '\n');
+          closeSync(notifyFd);
+        } else if (msg.ready) {
+          process.stdout.write(`spfs: ${url} mounted at ${real} (${msg.items} items); Ctrl-C to unmount\n`);
+        } else {
+          process.stderr.write(`spfs: ${msg.error}\n`);
+        }
+      },
+    });
+  }
+  return spawnDaemon(url, real, cacheDir, o, credentials?.password);
+}
+
+function spawnDaemon(
+  url: string,
+  mountpoint: string,
+  cacheDir: string,
+  o: MountCommandOptions,
+  password: string | undefined,
+): Promise<number> {
+  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
+  const args = [process.argv[1] ?? '', 'mount', url, mountpoint, '--foreground', '--notify-fd', '3', '--cache-dir', cacheDir];
+  if (o.user !== undefined) args.push('--user', o.user);
+  if (o.cacheMaxMib !== undefined) args.push('--cache-max-mib', o.cacheMaxMib);
+  if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
+  const env = { ...process.env };
+  if (password !== undefined) env[CHILD_PASSWORD_ENV] = password;
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env });
+  return new Promise((resolveExit) => {
+    let text = '';
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => (text += d));
+    const finish = (code: number | null): void => {
+      const line = text.split('\n').find((l) => l.trim().length > 0);
+      if (line !== undefined) {
+        const msg = JSON.parse(line) as { ready: boolean; items?: number; error?: string; exitCode?: number };
+        if (msg.ready) {
+          process.stdout.write(`spfs: ${url} mounted at ${mountpoint} (${msg.items ?? 0} items)\n`);
+          child.unref();
+          return resolveExit(EXIT.ok);
+        }
+        process.stderr.write(`spfs: ${msg.error ?? 'mount failed'}\n`);
+        return resolveExit(msg.exitCode ?? EXIT.failure);
+      }
+      process.stderr.write(`spfs: the mount daemon exited (code ${code ?? 'signal'}) before it was ready; see ${join(cacheDir, 'spfs.log')}\n`);
+      resolveExit(EXIT.failure);
+    };
+    pipe.on('end', () => finish(child.exitCode));
+    child.on('error', (err) => {
+      process.stderr.write(`spfs: cannot start the mount daemon: ${err.message}\n`);
+      resolveExit(EXIT.failure);
+    });
+  });
+}

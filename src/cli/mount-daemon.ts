@@ -1,0 +1,114 @@
+// The mount daemon: connects, syncs the tree, mounts, and serves until it is told to stop (signal, `spfs unmount`,
+// or the mount disappearing). Reports "ready" or a failure to the parent over a pipe when daemonised.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ContentCache } from '../cache/content-cache';
+import { MetadataStore } from '../cache/metadata-store';
+import { mountFilesystem, type MountedFilesystem } from '../fuse/mount';
+import { SpClient } from '../protocol/sp-client';
+import { errorMessage } from '../shared/errors';
+import { createLogger, type Logger } from '../shared/logger';
+import { Hydrator } from '../sync/hydrator';
+import { TreeSync } from '../sync/tree-sync';
+import { SpfsFilesystem } from '../vfs/spfs-filesystem';
+import type { Credentials } from './credentials';
+import { describeConnectError } from './describe-error';
+import { removeMountRecord, writeMountRecord } from './mount-registry';
+import { isMounted } from './system-checks';
+import { EXIT, UsageError } from './usage-error';
+
+const MOUNT_WATCH_INTERVAL_MS = 2000;
+const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
+
+export interface DaemonOptions {
+  url: string;
+  mountpoint: string;
+  cacheDir: string;
+  credentials: Credentials | undefined;
+  cacheMaxBytes?: number;
+  logLevel?: string;
+  /** Log to this file instead of stderr. */
+  logFile?: string;
+  debugFuse?: boolean;
+  /** Called once the mount serves (or with an error before it does). */
+  notify: (msg: { ready: true; items: number } | { ready: false; error: string; exitCode: number }) => void;
+}
+
+/** Runs until stopped; resolves with the process exit code. */
+export async function runMountDaemon(o: DaemonOptions): Promise<number> {
+  mkdirSync(o.cacheDir, { recursive: true, mode: 0o700 });
+  const logger = createLogger({ file: o.logFile ?? join(o.cacheDir, 'spfs.log'), level: o.logLevel ?? 'info' });
+  let release: (() => Promise<void>) | undefined;
+  let client: SpClient | undefined;
+  let store: MetadataStore | undefined;
+  let mounted: MountedFilesystem | undefined;
+  try {
+    release = await lockCacheDir(o.cacheDir);
+    client = await SpClient.connect({ url: o.url, ...(o.credentials ? { credentials: o.credentials } : {}), logger });
+    store = MetadataStore.open(join(o.cacheDir, 'metadata.db'));
+    const sync = new TreeSync({ api: client, store, logger });
+    const result = await sync.initialSync();
+    const cache = await ContentCache.open({
+      dir: join(o.cacheDir, 'content'),
+      store,
+      maxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+      logger,
+    });
+    const hydrator = new Hydrator({ api: client, store, cache, logger });
+    const fs = new SpfsFilesystem({ store, hydrator, logger, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+    mounted = await mountFilesystem(o.mountpoint, fs, logger, { debug: o.debugFuse ?? false });
+    writeMountRecord({ pid: process.pid, mountpoint: o.mountpoint, cacheDir: o.cacheDir, url: o.url, startedMs: Date.now() });
+    logger.info({ mountpoint: o.mountpoint, items: result.items, mode: result.mode }, 'serving');
+    o.notify({ ready: true, items: result.items });
+    await waitForStop(o.mountpoint);
+    logger.info('stopping');
+    return EXIT.ok;
+  } catch (err) {
+    const { message, exitCode } = describeFailure(err, o.url);
+    logger.error({ err }, message);
+    o.notify({ ready: false, error: message, exitCode });
+    return exitCode;
+  } finally {
+    if (mounted && isMounted(o.mountpoint)) await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
+    removeMountRecord(o.mountpoint, process.pid);
+    await client?.close().catch(() => undefined);
+    store?.close();
+    await release?.().catch(() => undefined);
+    logger.flush();
+  }
+}
+
+function describeFailure(err: unknown, url: string): { message: string; exitCode: number } {
+  if (err instanceof UsageError) return { message: err.message, exitCode: err.exitCode };
+  const described = describeConnectError(err, url);
+  if (described) return described;
+  return { message: `mount failed: ${errorMessage(err)}`, exitCode: EXIT.failure };
+}
+
+async function lockCacheDir(dir: string): Promise<() => Promise<void>> {
+  try {
+    return await lockfile.lock(dir, { lockfilePath: join(dir, 'daemon.lock'), stale: 30_000, update: 10_000 });
+  } catch {
+    throw new UsageError(`the cache folder ${dir} is in use by another spfs mount of the same library`, EXIT.mountpoint);
+  }
+}
+
+/** Resolves on SIGINT/SIGTERM or when the mount vanishes (e.g. `fusermount -u` by hand). */
+function waitForStop(mountpoint: string): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (!isMounted(mountpoint)) done();
+    }, MOUNT_WATCH_INTERVAL_MS);
+    const done = (): void => {
+      clearInterval(timer);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+export type { Logger };

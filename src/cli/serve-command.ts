@@ -1,0 +1,41 @@
+// `spfs serve`: runs the reference server until SIGINT/SIGTERM. The first line of output is the site URL.
+import { resolve } from 'node:path';
+import { startServer } from '../server/index';
+import { createLogger } from '../shared/logger';
+import { passwordFromEnv } from './credentials';
+import { UsageError } from './usage-error';
+
+export interface ServeOptions {
+  data: string;
+  seed?: string;
+  host: string;
+  port: string;
+  user: string;
+  passwordEnv?: string;
+  requestLog?: string;
+  logLevel?: string;
+}
+
+export async function serveCommand(o: ServeOptions): Promise<number> {
+  const port = Number(o.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid --port ${o.port}`);
+  if (o.passwordEnv === undefined) throw new UsageError('spfs serve needs --password-env VAR (the password of --user)');
+  const password = passwordFromEnv(o.passwordEnv);
+  const logger = createLogger({ level: o.logLevel ?? 'warn', name: 'spfs-serve' });
+  const server = await startServer({
+    dataDir: resolve(o.data),
+    ...(o.seed !== undefined ? { seedDir: resolve(o.seed) } : {}),
+    host: o.host,
+    port,
+    users: [{ name: o.user, password }],
+    logger,
+    ...(o.requestLog !== undefined ? { requestLogFile: resolve(o.requestLog) } : {}),
+  });
+  process.stdout.write(`${server.siteUrl}\n`);
+  await new Promise<void>((res) => {
+    process.once('SIGINT', res);
+    process.once('SIGTERM', res);
+  });
+  await server.close();
+  return 0;
+}

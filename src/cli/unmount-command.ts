@@ -1,0 +1,43 @@
+// `spfs unmount DIR`: asks the daemon serving DIR to detach and waits until it has exited; falls back to
+// `fusermount -u` for a mount whose daemon is gone.
+import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { readMountRecord, removeMountRecord } from './mount-registry';
+import { isMounted } from './system-checks';
+import { EXIT, UsageError } from './usage-error';
+
+const STOP_WAIT_MS = 60_000;
+const POLL_MS = 100;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function unmountCommand(dir: string): Promise<number> {
+  let mountpoint = resolve(dir);
+  try {
+    mountpoint = realpathSync(mountpoint);
+  } catch {
+    // A dead FUSE mount can't be resolved (ENOTCONN); the plain path is what /proc/mounts shows then.
+  }
+  const rec = readMountRecord(mountpoint);
+  if (rec !== undefined && alive(rec.pid)) {
+    process.kill(rec.pid, 'SIGTERM');
+    const deadline = Date.now() + STOP_WAIT_MS;
+    while (alive(rec.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
+    if (alive(rec.pid)) throw new UsageError(`the daemon (pid ${rec.pid}) did not stop within ${STOP_WAIT_MS / 1000} s`, EXIT.failure);
+  } else if (!isMounted(mountpoint)) {
+    if (rec !== undefined) removeMountRecord(mountpoint, rec.pid);
+    throw new UsageError(`${mountpoint} is not mounted`, EXIT.failure);
+  }
+  if (isMounted(mountpoint)) execFileSync('fusermount', ['-u', '-z', mountpoint], { stdio: 'inherit' });
+  if (rec !== undefined) removeMountRecord(mountpoint, rec.pid);
+  process.stdout.write(`spfs: unmounted ${mountpoint}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,64 @@
+// The one table that turns any error from the layers below into an errno name. docs/SEMANTICS.md lists it too;
+// test/vfs/errors.test.ts keeps the two in step.
+import { SpfsError } from '../shared/errors';
+
+export type ErrnoName =
+  | 'ENOENT'
+  | 'ENOTDIR'
+  | 'EISDIR'
+  | 'EROFS'
+  | 'EIO'
+  | 'EACCES'
+  | 'EBADF'
+  | 'EINVAL'
+  | 'ENAMETOOLONG'
+  | 'ENOTEMPTY'
+  | 'ENETUNREACH'
+  | 'ETIMEDOUT'
+  | 'ENOSPC';
+
+/** An error the filesystem raises itself, already carrying its errno. */
+export class FsError extends SpfsError {
+  readonly errno: ErrnoName;
+  constructor(errno: ErrnoName, message: string, options?: { cause?: unknown }) {
+    super(`FS_${errno}`, message, options);
+    this.errno = errno;
+  }
+}
+
+/** Error codes from the lower layers (stable `code` of each typed error) and what a file operation reports. */
+export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
+  // protocol
+  NETWORK: 'ENETUNREACH',
+  AUTH: 'EACCES',
+  NOT_FOUND: 'ENOENT',
+  HTTP_STATUS: 'EIO',
+  THROTTLED: 'EIO',
+  PROTOCOL: 'EIO',
+  RANGE_NOT_SATISFIABLE: 'EIO',
+  // cache / sync
+  INTEGRITY: 'EIO',
+  HYDRATION: 'EIO',
+  CACHE_FULL: 'ENOSPC',
+  // shared
+  EINVALIDINPUT: 'EINVAL',
+};
+
+/** Maps anything thrown below the FUSE adapter to an errno name; unknown errors are EIO. */
+export function toErrnoName(err: unknown): ErrnoName {
+  if (err instanceof FsError) return err.errno;
+  if (err instanceof SpfsError) {
+    const direct = ERRNO_BY_CODE[err.code];
+    if (direct !== undefined) {
+      // A hydration failure caused by e.g. a network error reports the network errno.
+      if ((err.code === 'HYDRATION') && err.cause !== undefined && err.cause !== err) {
+        const inner = toErrnoName(err.cause);
+        return inner === 'EIO' ? direct : inner;
+      }
+      return direct;
+    }
+  }
+  const sys = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES') return sys;
+  return 'EIO';
+}
