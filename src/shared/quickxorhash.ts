@@ -4,19 +4,50 @@
 const WIDTH_BITS = 160;
 const SHIFT_BITS = 11;
 const WIDTH_BYTES = WIDTH_BITS / 8;
+/** Byte i lands at bit offset (i*11) mod 160, which repeats every 160 bytes: one lane per residue. */
+const LANES = 160;
 
 export class QuickXorHash {
-  private readonly cells = new Uint8Array(WIDTH_BYTES);
+  // Hot path (every downloaded byte): XOR each byte into its lane only; the shifts are applied once in digest().
+  private readonly lanes = new Uint8Array(LANES);
+  private readonly lanes32 = new Uint32Array(this.lanes.buffer);
   private length = 0;
-  private shift = 0; // bit offset, (length * 11) mod 160
 
   update(data: Uint8Array): this {
-    const cells = this.cells;
-    let shift = this.shift;
-    // Each byte is XORed in at bit offset `shift` (wrapping across the 20-byte register); the offset advances by
-    // 11 mod 160 per byte.
-    for (let i = 0; i < data.length; i++) {
-      const byte = data[i] as number;
+    const lanes = this.lanes;
+    let lane = this.length % LANES;
+    let i = 0;
+    const n = data.length;
+    // Finish the partial round, then whole 160-byte rounds, then the tail.
+    while (lane !== 0 && i < n) {
+      lanes[lane] = (lanes[lane] as number) ^ (data[i++] as number);
+      if (++lane === LANES) lane = 0;
+    }
+    const rounds = Math.floor((n - i) / LANES);
+    if (rounds > 0 && (data.byteOffset + i) % 4 === 0) {
+      // Aligned: XOR 40 words per round instead of 160 bytes (byte order doesn't matter for XOR lane by lane).
+      const words = new Uint32Array(data.buffer, data.byteOffset + i, (rounds * LANES) / 4);
+      const l32 = this.lanes32;
+      for (let w = 0; w < words.length; w += LANES / 4) {
+        for (let k = 0; k < LANES / 4; k++) l32[k] = (l32[k] as number) ^ (words[w + k] as number);
+      }
+      i += rounds * LANES;
+    }
+    for (; i + LANES <= n; i += LANES) {
+      for (let j = 0; j < LANES; j++) lanes[j] = (lanes[j] as number) ^ (data[i + j] as number);
+    }
+    for (let j = 0; i < n; i++, j++) lanes[j] = (lanes[j] as number) ^ (data[i] as number);
+    this.length += n;
+    return this;
+  }
+
+  /** base64 of the 20-byte digest, with the total length XORed into the last 8 bytes. */
+  digest(): string {
+    const cells = new Uint8Array(WIDTH_BYTES);
+    for (let j = 0; j < LANES; j++) {
+      const byte = this.lanes[j] as number;
+      if (byte === 0) continue;
+      const shift = (j * SHIFT_BITS) % WIDTH_BITS;
       const bytePos = shift >>> 3;
       const bitPos = shift & 7;
       cells[bytePos] = (cells[bytePos] as number) ^ ((byte << bitPos) & 0xff);
@@ -24,17 +55,8 @@ export class QuickXorHash {
         const next = (bytePos + 1) % WIDTH_BYTES;
         cells[next] = (cells[next] as number) ^ (byte >>> (8 - bitPos));
       }
-      shift += SHIFT_BITS;
-      if (shift >= WIDTH_BITS) shift -= WIDTH_BITS;
     }
-    this.shift = shift;
-    this.length += data.length;
-    return this;
-  }
-
-  /** base64 of the 20-byte digest, with the total length XORed into the last 8 bytes. */
-  digest(): string {
-    const out = Buffer.from(this.cells);
+    const out = Buffer.from(cells);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(this.length));
     for (let i = 0; i < 8; i++) out[WIDTH_BYTES - 8 + i] = (out[WIDTH_BYTES - 8 + i] as number) ^ (len[i] as number);

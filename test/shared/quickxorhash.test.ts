@@ -17,3 +17,19 @@ describe('QuickXorHash', () => {
     expect(whole).not.toBe(quickXorHash(data.subarray(1)));
   });
 });
+
+describe('QuickXorHash word path', () => {
+  it('agrees between aligned and unaligned views of the same bytes', () => {
+    const backing = Buffer.alloc(10_000 + 3);
+    for (let i = 0; i < backing.length; i++) backing[i] = (i * 131 + 7) & 0xff;
+    const aligned = new Uint8Array(backing.buffer, backing.byteOffset, 10_000);
+    const copy = Buffer.alloc(10_001);
+    aligned.forEach((b, i) => (copy[i + 1] = b));
+    const unaligned = copy.subarray(1);
+    expect(quickXorHash(unaligned)).toBe(quickXorHash(aligned));
+    // and byte-at-a-time agrees with both
+    const h = new QuickXorHash();
+    for (const b of aligned) h.update(Uint8Array.of(b));
+    expect(h.digest()).toBe(quickXorHash(aligned));
+  });
+});
