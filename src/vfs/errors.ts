@@ -1,5 +1,6 @@
 // The one table that turns any error from the layers below into an errno name. docs/SEMANTICS.md lists it too;
 // test/vfs/errors.test.ts keeps the two in step.
+import { PROTOCOL_ERROR_CODES as P } from '../protocol/errors';
 import { SpfsError } from '../shared/errors';
 
 export type ErrnoName =
@@ -28,14 +29,13 @@ export class FsError extends SpfsError {
 
 /** Error codes from the lower layers (stable `code` of each typed error) and what a file operation reports. */
 export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
-  // protocol
-  NETWORK: 'ENETUNREACH',
-  AUTH: 'EACCES',
-  NOT_FOUND: 'ENOENT',
-  HTTP_STATUS: 'EIO',
-  THROTTLED: 'EIO',
-  PROTOCOL: 'EIO',
-  RANGE_NOT_SATISFIABLE: 'EIO',
+  [P.network]: 'ENETUNREACH',
+  [P.auth]: 'EACCES',
+  [P.notFound]: 'ENOENT',
+  [P.httpStatus]: 'EIO',
+  [P.throttled]: 'EIO',
+  [P.protocol]: 'EIO',
+  [P.rangeNotSatisfiable]: 'EIO',
   // cache / sync
   INTEGRITY: 'EIO',
   HYDRATION: 'EIO',

@@ -1,0 +1,141 @@
+// Runs `bin/spfs` as a user would, in child processes: a reference server and mounts, with cleanup that always
+// unmounts and kills what was started, even when a test fails.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const BIN = join(ROOT, 'bin', 'spfs');
+export const PASSWORD_ENV = 'SPFS_TEST_PASSWORD';
+
+/** Fails loudly (never skips) when FUSE or the build is missing. */
+export function assertE2EPrerequisites(): void {
+  if (!existsSync('/dev/fuse')) {
+    throw new Error('FUSE is not available (/dev/fuse missing): install it with `sudo apt-get install fuse libfuse2`');
+  }
+  try {
+    execFileSync('sh', ['-c', 'command -v fusermount'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('fusermount is missing: install it with `sudo apt-get install fuse libfuse2`');
+  }
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
+    throw new Error('the build is missing: run `npm run build` (scripts/test.sh does it)');
+  }
+}
+
+export function makeTempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `spfs-${prefix}-`));
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `spfs ARGS` to completion. */
+export function runSpfs(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<RunResult> {
+  return new Promise((res) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, ...env }, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        res({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  password: string;
+  user: string;
+  dataDir: string;
+  requestLog: string;
+  stop(): Promise<void>;
+}
+
+export async function startServerProcess(opts: {
+  dataDir: string;
+  seedDir?: string;
+  extraArgs?: string[];
+}): Promise<ServerProcess> {
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const user = 'tester';
+  const requestLog = join(opts.dataDir, '..', `requests-${Date.now()}.log`);
+  const args = [BIN, 'serve', '--data', opts.dataDir, '--port', '0', '--user', user, '--password-env', PASSWORD_ENV];
+  if (opts.seedDir) args.push('--seed', opts.seedDir);
+  args.push('--request-log', requestLog, ...(opts.extraArgs ?? []));
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, [PASSWORD_ENV]: password },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const url = await new Promise<string>((res, rej) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (line) => res(line.trim()));
+    child.once('exit', (code) => rej(new Error(`spfs serve exited (${code}) before printing its URL: ${stderr}`)));
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return { url, child, password, user, dataDir: opts.dataDir, requestLog, stop };
+}
+
+/** Request-log lines of the server (one JSON object per request). */
+export function readRequestLog(server: ServerProcess): Array<{ method: string; path: string; query?: string; status: number; range?: string }> {
+  if (!existsSync(server.requestLog)) return [];
+  return readFileSync(server.requestLog, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as { method: string; path: string; query?: string; status: number; range?: string });
+}
+
+export function isMounted(path: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === path);
+}
+
+export interface MountProcess {
+  mountpoint: string;
+  cacheDir: string;
+  unmount(): Promise<RunResult>;
+}
+
+export async function mountLibrary(server: ServerProcess, mountpoint: string, cacheDir: string, extra: string[] = []): Promise<MountProcess> {
+  const r = await runSpfs(
+    ['mount', server.url, mountpoint, '--user', server.user, '--password-env', PASSWORD_ENV, '--cache-dir', cacheDir, ...extra],
+    { [PASSWORD_ENV]: server.password, SPFS_STATE_DIR: join(cacheDir, '..', 'state') },
+  );
+  if (r.code !== 0) throw new Error(`spfs mount failed (${r.code}): ${r.stderr}`);
+  return {
+    mountpoint,
+    cacheDir,
+    unmount: () => runSpfs(['unmount', mountpoint], { SPFS_STATE_DIR: join(cacheDir, '..', 'state') }),
+  };
+}
+
+/** Last-resort cleanup for afterAll: detach a mount even if its daemon is stuck, then remove temp dirs. */
+export async function forceCleanup(mountpoints: string[], dirs: string[], servers: ServerProcess[]): Promise<void> {
+  for (const m of mountpoints) {
+    if (isMounted(m)) {
+      try {
+        execFileSync('fusermount', ['-u', '-z', m], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
+    }
+  }
+  for (const s of servers) await s.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
