@@ -55,9 +55,15 @@ export interface Policy {
   pollingIntervalSeconds: number;
 }
 
-export type SyncStatus = 'NoChanges' | 'IncrementalChanges' | 'FullData' | 'ResyncNeeded' | 'CurrentSyncTokenOnly';
+export type SyncStatus =
+  'NoChanges' | 'IncrementalChanges' | 'FullData' | 'ResyncNeeded' | 'CurrentSyncTokenOnly';
 
-export type ResyncAction = 'ResetReupload' | 'UploadLocalChanges' | 'ResetAllLocalChanges';
+/**
+ * ResyncAction values. The digest (§4.2, G6) names `ResetReupload`, `Reupload` and `DifferentialUpload`; the other two
+ * are kept for compatibility with earlier drafts. Absent or unrecognised on the wire → `ResetReupload` (digest G5).
+ */
+export type ResyncAction =
+  'ResetReupload' | 'Reupload' | 'DifferentialUpload' | 'UploadLocalChanges' | 'ResetAllLocalChanges';
 
 /** One page of the change enumeration (E7). Items are flattened in document order (parents before children). */
 export interface ChangePage {
