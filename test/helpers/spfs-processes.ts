@@ -1,7 +1,7 @@
 // Runs `bin/spfs` as a user would, in child processes: a reference server and mounts, with cleanup that always
 // unmounts and kills what was started, even when a test fails.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -138,4 +138,21 @@ export async function forceCleanup(mountpoints: string[], dirs: string[], server
   }
   for (const s of servers) await s.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+
+/** Pids of `spfs mount --foreground` daemons using this cache folder (read from /proc, no shell). */
+export function daemonPids(cacheDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const i = argv.indexOf('--cache-dir');
+    if (argv.includes('--foreground') && i >= 0 && argv[i + 1] === cacheDir) pids.push(Number(entry));
+  }
+  return pids;
 }
