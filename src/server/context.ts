@@ -1,0 +1,34 @@
+// What every handler receives: the server-wide context (store, identity, settings) and the per-request exchange.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../shared/clock';
+import type { Logger } from '../shared/logger';
+import type { Query, ResponseStats } from './http-util';
+import type { LibraryMeta, Store } from './store';
+
+export interface ServerContext {
+  store: Store;
+  meta: LibraryMeta;
+  clock: Clock;
+  logger: Logger;
+  spaceGrantedBytes: number;
+  /** Default and policy page size of change enumeration (policy `ItemCount`). */
+  itemCount: number;
+  maxFileSizeBytes: number;
+  inlineUploadThresholdBytes: number;
+  pollingIntervalSeconds: number;
+}
+
+export interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  query: Query;
+  /** The authenticated user's configured name. */
+  user: string;
+  origin: string;
+  /** `{origin}/personal/<name>` of the site this request addressed (no trailing slash). */
+  siteUrl: string;
+  stats: ResponseStats & { range?: string };
+}
+
+export type Handler = (ctx: ServerContext, ex: Exchange) => Promise<void>;

@@ -1,0 +1,140 @@
+// E7 change enumeration (digest §3.3, §4.2, G4/G7/G8/G10): FullData pages in insertion order, IncrementalChanges
+// (latest state per item, tombstones) in change order, NoChanges, CurrentSyncTokenOnly; nested or flat.
+import type { Exchange, ServerContext } from '../context';
+import { XML_CONTENT_TYPE, sendBody } from '../http-util';
+import { PathResolver, XML_DECLARATION, quotaXml, renderItem } from '../item-xml';
+import { currentQuota, quotaHeaders } from '../quota';
+import type { StoredItem } from '../store';
+import { type SyncPosition, changeToken, formatSyncToken, parseSyncToken } from '../sync-token';
+import { msToTicks } from '../time-format';
+import { MAX_PAGE_ITEMS } from './items';
+
+type Status = 'FullData' | 'IncrementalChanges' | 'NoChanges' | 'CurrentSyncTokenOnly';
+
+export function changes(ctx: ServerContext, ex: Exchange): Promise<void> {
+  const { store, meta } = ctx;
+  const flat = String(ex.req.headers['x-responsestructure'] ?? '').toLowerCase() === 'flat';
+  const limit = Math.min(Math.max(ex.query.int('MaxItemCount', ctx.itemCount), 1), MAX_PAGE_ITEMS);
+  const current = store.currentSeq();
+  const position = (seq: number, fullCursor?: number): SyncPosition => ({
+    listId: meta.listId,
+    seq,
+    ticks: msToTicks(store.changeTime(seq) ?? 0),
+    ...(fullCursor !== undefined ? { fullCursor } : {}),
+  });
+
+  const raw = ex.query.get('SyncToken');
+  const tok = raw === undefined || raw === '' ? undefined : parseSyncToken(raw);
+  if (raw !== undefined && raw !== '' && (tok === undefined || tok.listId !== meta.listId || tok.seq > current)) {
+    return respond(ctx, ex, flat, 'CurrentSyncTokenOnly', undefined, false, []);
+  }
+
+  if (tok === undefined || tok.fullCursor !== undefined) {
+    // Full enumeration against the snapshot taken by its first page; later changes reach the client through the
+    // incremental pass that starts from the snapshot's token.
+    const snapshot = tok?.seq ?? current;
+    const cursor = tok?.fullCursor ?? 0;
+    const rows = store.fullPage(cursor, limit + 1);
+    const page = rows.slice(0, limit);
+    const hasMore = rows.length > limit;
+    const last = page[page.length - 1];
+    const next = hasMore && last ? position(snapshot, last.ord) : position(snapshot);
+    const entries = withAncestors(ctx, page, flat, (a) => a.ord > cursor);
+    return respond(ctx, ex, flat, 'FullData', next, hasMore, entries);
+  }
+
+  const rows = store.changesAfter(tok.seq, limit + 1);
+  if (rows.length === 0) return respond(ctx, ex, flat, 'NoChanges', position(current), false, []);
+  const page = rows.slice(0, limit);
+  const hasMore = rows.length > limit;
+  const last = page[page.length - 1];
+  const next = hasMore && last ? position(last.lastSeq) : position(current);
+  const entries = withAncestors(ctx, page, flat, (a) => a.lastSeq > tok.seq);
+  return respond(ctx, ex, flat, 'IncrementalChanges', next, hasMore, entries);
+}
+
+/**
+ * The page's items in document order with the ancestors they need placed before them: nested responses need every
+ * ancestor (the tree must be walkable from the root); flat ones only those the client has not been sent yet.
+ */
+function withAncestors(
+  ctx: ServerContext,
+  page: StoredItem[],
+  flat: boolean,
+  undelivered: (a: StoredItem) => boolean,
+): StoredItem[] {
+  const out: StoredItem[] = [];
+  const seen = new Set<string>();
+  const inPage = new Set(page.map((p) => p.id));
+  for (const it of page) {
+    if (seen.has(it.id)) continue;
+    if (!it.deleted) {
+      for (const a of ancestorsOf(ctx, it)) {
+        if (seen.has(a.id)) continue;
+        if (!flat || inPage.has(a.id) || undelivered(a)) {
+          out.push(a);
+          seen.add(a.id);
+        }
+      }
+    }
+    out.push(it);
+    seen.add(it.id);
+  }
+  return out;
+}
+
+/** Live ancestors from the top level down, excluding the root. */
+function ancestorsOf(ctx: ServerContext, it: StoredItem): StoredItem[] {
+  const chain: StoredItem[] = [];
+  let parentId = it.parentId;
+  while (parentId !== null && parentId !== ctx.meta.rootId) {
+    const p = ctx.store.get(parentId);
+    if (!p) break;
+    chain.push(p);
+    parentId = p.parentId;
+  }
+  return chain.reverse();
+}
+
+function respond(
+  ctx: ServerContext,
+  ex: Exchange,
+  flat: boolean,
+  status: Status,
+  next: SyncPosition | undefined,
+  hasMore: boolean,
+  entries: StoredItem[],
+): Promise<void> {
+  const paths = new PathResolver(ctx.store);
+  const render = (it: StoredItem, items?: string): string =>
+    renderItem(it, ctx.meta.listId, ex.siteUrl, paths, { changeTime: true, ...(items ? { items } : {}) });
+  let inner: string;
+  if (flat) {
+    inner = entries.map((e) => render(e)).join('');
+  } else {
+    // Tombstones sit at the top level: their parents may be gone too. Live items nest under their parents.
+    const kids = new Map<string, StoredItem[]>();
+    const top: StoredItem[] = [];
+    const included = new Set(entries.map((e) => e.id));
+    for (const e of entries) {
+      if (e.deleted || e.parentId === null || e.parentId === ctx.meta.rootId || !included.has(e.parentId)) top.push(e);
+      else kids.set(e.parentId, [...(kids.get(e.parentId) ?? []), e]);
+    }
+    const nest = (it: StoredItem): string => render(it, (kids.get(it.id) ?? []).map(nest).join(''));
+    inner = top.map(nest).join('');
+  }
+  const quota = currentQuota(ctx);
+  const root = ctx.store.live(ctx.meta.rootId);
+  const body = renderItem(root, ctx.meta.listId, ex.siteUrl, paths, {
+    ...(inner ? { items: inner } : {}),
+    tail: quotaXml(quota),
+  });
+  const headers: Record<string, string> = { 'X-SyncStatus': status, ...quotaHeaders(quota) };
+  if (next) {
+    headers['X-SyncToken'] = formatSyncToken(next);
+    headers['X-LastProcessedChange'] = changeToken(next);
+  }
+  if (status === 'FullData' || status === 'IncrementalChanges') headers['X-HasMoreData'] = hasMore ? 'True' : 'False';
+  if (flat) headers['X-ResponseStructure'] = 'Flat';
+  return sendBody(ex.req, ex.res, ex.stats, 200, XML_CONTENT_TYPE, XML_DECLARATION + body, headers);
+}

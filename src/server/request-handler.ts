@@ -1,0 +1,86 @@
+// One request end to end: authenticate, route, run the handler, map typed errors to SharePoint error responses, and
+// write the request-log line when the response is done.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AUTH_CHALLENGE, type BasicAuth } from './basic-auth';
+import type { Exchange, ServerContext } from './context';
+import { Query, sendError } from './http-util';
+import type { RequestLog } from './request-log';
+import { route } from './router';
+import { HttpError, ItemNotFoundError } from './server-errors';
+
+export interface HandlerDeps {
+  auth: BasicAuth;
+  userNames: readonly string[];
+  /** The listening origin, used when a request has no usable Host header. */
+  origin: string;
+  requestLog: RequestLog | undefined;
+}
+
+const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
+
+export async function handleRequest(
+  ctx: ServerContext,
+  deps: HandlerDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const startedMs = Date.now();
+  const stats: Exchange['stats'] = { bytes: 0 };
+  const host = req.headers.host;
+  const origin = host !== undefined && HOST_HEADER.test(host) ? `http://${host}` : deps.origin;
+  const url = parseUrl(origin, req.url);
+  let user: string | undefined;
+  res.once('close', () => {
+    deps.requestLog?.write({
+      t: new Date(ctx.clock.now()).toISOString(),
+      method: req.method ?? '',
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ''),
+      status: res.statusCode,
+      user: user ?? null,
+      bytes: stats.bytes,
+      ...(stats.range !== undefined ? { range: stats.range } : {}),
+      ms: Date.now() - startedMs,
+    });
+  });
+  try {
+    user = deps.auth.check(req.headers.authorization);
+    if (user === undefined) {
+      return await sendError(req, res, stats, 401, { 'WWW-Authenticate': AUTH_CHALLENGE });
+    }
+    const match = route(url.pathname, deps.userNames, ctx.meta.listId);
+    if (!match) return await sendError(req, res, stats, 404);
+    if (!match.methods.includes(req.method ?? '')) {
+      return await sendError(req, res, stats, 405, { Allow: match.methods.join(', ') });
+    }
+    const ex: Exchange = {
+      req,
+      res,
+      url,
+      query: new Query(url.searchParams),
+      user,
+      origin,
+      siteUrl: `${origin}/personal/${match.siteUser ?? user}`,
+      stats,
+    };
+    await match.run(ctx, ex);
+  } catch (err) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof ItemNotFoundError) return sendError(req, res, stats, 404);
+    if (err instanceof HttpError) return sendError(req, res, stats, err.status);
+    ctx.logger.error({ err, method: req.method, path: url.pathname }, 'request failed');
+    return sendError(req, res, stats, 500);
+  }
+}
+
+/** The request target against our origin; a target that is not a path (`//host/x`, garbage) is kept as a path. */
+function parseUrl(origin: string, target: string | undefined): URL {
+  try {
+    return new URL(`${origin}${target?.startsWith('/') ? target : `/${target ?? ''}`}`);
+  } catch {
+    return new URL(`${origin}/`);
+  }
+}
