@@ -51,12 +51,19 @@ export class FakeFileSyncApi implements FileSyncApi {
   beforeChunk: ((id: ItemId, offset: number, range: ByteRange | undefined) => Promise<void>) | undefined;
   /** Throws a network-like error from a non-range stream once it has yielded this many bytes (simulated fault). */
   breakStreamAtBytes: number | undefined;
-  readonly calls = { children: 0, changes: [] as ChangesQuery[], downloads: [] as Array<ByteRange | undefined> };
+  readonly calls = {
+    children: 0,
+    changes: [] as ChangesQuery[],
+    downloads: [] as Array<ByteRange | undefined>,
+  };
   private readonly nodes = new Map<string, Node>();
   private seq = 0;
 
   constructor() {
-    this.nodes.set(this.rootId, this.node(this.rootId, asItemId(this.library.listId), 'RootFolder', 'folder'));
+    this.nodes.set(
+      this.rootId,
+      this.node(this.rootId, asItemId(this.library.listId), 'RootFolder', 'folder'),
+    );
   }
 
   addFolder(parentId: ItemId, name: string, id: ItemId = newId()): ItemId {
@@ -109,7 +116,9 @@ export class FakeFileSyncApi implements FileSyncApi {
     this.calls.children++;
     const folder = this.nodes.get(folderId);
     if (!folder || folder.deleted) {
-      return Promise.reject(new NotFoundError({ method: 'GET', url: `fake://items/${folderId}`, status: 404 }));
+      return Promise.reject(
+        new NotFoundError({ method: 'GET', url: `fake://items/${folderId}`, status: 404 }),
+      );
     }
     const all = [...this.nodes.values()]
       .filter((n) => n.parentId === folderId && !n.deleted && n.id !== this.rootId)
@@ -197,7 +206,16 @@ export class FakeFileSyncApi implements FileSyncApi {
   }
 
   private node(id: ItemId, parentId: ItemId, name: string, kind: Node['kind']): Node {
-    return { id, parentId, name, kind, content: Buffer.alloc(0), version: 1, seq: ++this.seq, deleted: false };
+    return {
+      id,
+      parentId,
+      name,
+      kind,
+      content: Buffer.alloc(0),
+      version: 1,
+      seq: ++this.seq,
+      deleted: false,
+    };
   }
 
   /** Parents before children (depth first from the root), then orphaned tombstones by sequence. */
@@ -205,7 +223,9 @@ export class FakeFileSyncApi implements FileSyncApi {
     const out: Node[] = [];
     const seen = new Set<string>();
     const visit = (id: ItemId): void => {
-      for (const n of [...this.nodes.values()].filter((c) => c.parentId === id).sort((a, b) => a.seq - b.seq)) {
+      for (const n of [...this.nodes.values()]
+        .filter((c) => c.parentId === id)
+        .sort((a, b) => a.seq - b.seq)) {
         if (seen.has(n.id)) continue;
         seen.add(n.id);
         out.push(n);

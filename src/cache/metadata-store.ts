@@ -1,0 +1,312 @@
+// SQLite-backed mirror of one library's tree and its sync state. Every batch of server changes, and the token that
+// follows it, is applied in one transaction, so a crash replays a page instead of losing or half-applying it.
+import type { Statement } from 'better-sqlite3';
+import type { Clock } from '../shared/clock';
+import { InvalidInputError } from '../shared/errors';
+import { systemClock } from '../shared/clock';
+import type { ETag, ItemId } from '../shared/ids';
+import type { Logger } from '../shared/logger';
+import { silentLogger } from '../shared/logger';
+import { foldName } from '../shared/names';
+import { CacheIndex } from './cache-index';
+import { openDatabase, type Db } from './schema';
+import type { StoredItem, SyncState } from './types';
+
+export type { StoredItem, StoredKind, StoredQuota, SyncState } from './types';
+
+interface ItemRow {
+  id: string;
+  parent_id: string;
+  name: string;
+  name_folded: string;
+  kind: 'folder' | 'document';
+  size: number;
+  etag: string;
+  hash: string | null;
+  download_url: string | null;
+  mime: string | null;
+  created_ms: number;
+  modified_ms: number;
+  pass_mark: number;
+}
+
+interface StateRow {
+  library_key: string;
+  list_id: string;
+  root_id: string;
+  token: string | null;
+  quota_used: number;
+  quota_granted: number;
+  quota_state: string;
+  updated_ms: number;
+}
+
+export interface BatchResult {
+  upserted: number;
+  deleted: number;
+  /** Items left out because their (parent, folded name) slot belongs to another item. */
+  skipped: ItemId[];
+}
+
+export interface MetadataStoreOptions {
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/** Prefix of a parked name: can't collide with a real folded name (control characters are rejected upstream). */
+const PARK_PREFIX = '\u0000park:';
+
+export class MetadataStore {
+  readonly cacheIndex: CacheIndex;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  /** Generation of the full pass in progress (mark-and-sweep), or undefined outside one. */
+  private passGen: number | undefined;
+  private readonly q: {
+    get: Statement<[string], ItemRow>;
+    child: Statement<[string, string], ItemRow>;
+    children: Statement<[string], ItemRow>;
+    count: Statement<[], { n: number }>;
+    upsert: Statement<unknown[]>;
+    park: Statement<[string, string]>;
+    deleteTree: Statement<[string]>;
+    deleteOne: Statement<[string]>;
+    state: Statement<[], StateRow>;
+    putState: Statement<unknown[]>;
+    maxMark: Statement<[], { m: number | null }>;
+    sweep: Statement<[number]>;
+  };
+
+  private constructor(
+    private readonly db: Db,
+    opts: MetadataStoreOptions,
+  ) {
+    this.logger = opts.logger ?? silentLogger();
+    this.clock = opts.clock ?? systemClock;
+    this.cacheIndex = new CacheIndex(db);
+    this.q = {
+      get: db.prepare('SELECT * FROM items WHERE id = ?'),
+      child: db.prepare('SELECT * FROM items WHERE parent_id = ? AND name_folded = ?'),
+      children: db.prepare('SELECT * FROM items WHERE parent_id = ? ORDER BY name_folded'),
+      count: db.prepare('SELECT COUNT(*) AS n FROM items'),
+      // Same etag keeps the hydration state; a new version is no longer the cached one.
+      upsert: db.prepare(`
+        INSERT INTO items (id, parent_id, name, name_folded, kind, size, etag, hash, download_url, mime,
+                           created_ms, modified_ms, pass_mark)
+        VALUES (@id, @parent_id, @name, @name_folded, @kind, @size, @etag, @hash, @download_url, @mime,
+                @created_ms, @modified_ms, @pass_mark)
+        ON CONFLICT (id) DO UPDATE SET
+          parent_id = excluded.parent_id, name = excluded.name, name_folded = excluded.name_folded,
+          kind = excluded.kind, size = excluded.size, etag = excluded.etag, hash = excluded.hash,
+          download_url = excluded.download_url, mime = excluded.mime, created_ms = excluded.created_ms,
+          modified_ms = excluded.modified_ms, pass_mark = MAX(items.pass_mark, excluded.pass_mark),
+          hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END`),
+      park: db.prepare('UPDATE items SET name_folded = ? WHERE id = ?'),
+      deleteTree: db.prepare(`
+        WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT i.id FROM items i JOIN sub ON i.parent_id = sub.id)
+        DELETE FROM items WHERE id IN sub`),
+      deleteOne: db.prepare('DELETE FROM items WHERE id = ?'),
+      state: db.prepare('SELECT * FROM sync_state WHERE slot = 1'),
+      putState: db.prepare(`
+        INSERT OR REPLACE INTO sync_state (slot, library_key, list_id, root_id, token, quota_used, quota_granted,
+                                           quota_state, updated_ms)
+        VALUES (1, @library_key, @list_id, @root_id, @token, @quota_used, @quota_granted, @quota_state, @updated_ms)`),
+      maxMark: db.prepare('SELECT MAX(pass_mark) AS m FROM items'),
+      sweep: db.prepare('DELETE FROM items WHERE pass_mark < ?'),
+    };
+  }
+
+  static open(file: string, opts: MetadataStoreOptions = {}): MetadataStore {
+    return new MetadataStore(openDatabase(file), opts);
+  }
+
+  rootId(): ItemId | undefined {
+    return this.q.state.get()?.root_id as ItemId | undefined;
+  }
+
+  getItem(id: ItemId): StoredItem | undefined {
+    const row = this.q.get.get(id);
+    return row && toItem(row);
+  }
+
+  /** Case-insensitive, as SharePoint compares names. */
+  getChild(parentId: ItemId, name: string): StoredItem | undefined {
+    const row = this.q.child.get(parentId, foldName(name));
+    return row && toItem(row);
+  }
+
+  listChildren(parentId: ItemId): StoredItem[] {
+    return this.q.children.all(parentId).map(toItem);
+  }
+
+  countItems(): number {
+    return this.q.count.get()?.n ?? 0;
+  }
+
+  getSyncState(): SyncState | undefined {
+    const row = this.q.state.get();
+    return row && toState(row);
+  }
+
+  /**
+   * Applies server changes in one transaction: deletes (whole subtrees) first, then upserts by ResourceID in order,
+   * then the sync-state patch. A patch without an existing state must carry libraryKey, listId and rootId.
+   */
+  applyBatch(
+    items: readonly StoredItem[],
+    deletes: readonly ItemId[],
+    state?: Partial<SyncState>,
+  ): BatchResult {
+    return this.db.transaction(() => {
+      const result = this.applyItems(items, deletes);
+      if (state) this.putState(state);
+      return result;
+    })();
+  }
+
+  /** Starts a full (FullData) pass: items written until endFullPass are marked as seen by it. */
+  beginFullPass(): void {
+    this.passGen = (this.q.maxMark.get()?.m ?? 0) + 1;
+  }
+
+  /** Ends the pass atomically: deletes every item the pass did not see and saves the state (the new token). */
+  endFullPass(
+    state: Partial<SyncState>,
+    items: readonly StoredItem[] = [],
+    deletes: readonly ItemId[] = [],
+  ): BatchResult {
+    const gen = this.passGen;
+    if (gen === undefined) throw new InvalidInputError('endFullPass without beginFullPass');
+    const result = this.db.transaction(() => {
+      const r = this.applyItems(items, deletes);
+      r.deleted += this.q.sweep.run(gen).changes;
+      this.putState(state);
+      return r;
+    })();
+    this.passGen = undefined;
+    return result;
+  }
+
+  /** Forgets an unfinished pass (its marks are harmless: the next pass uses a higher generation). */
+  abandonFullPass(): void {
+    this.passGen = undefined;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private applyItems(items: readonly StoredItem[], deletes: readonly ItemId[]): BatchResult {
+    const result: BatchResult = { upserted: 0, deleted: 0, skipped: [] };
+    for (const id of deletes) result.deleted += this.q.deleteTree.run(id).changes;
+    // Park every moved or renamed item first, so a batch that swaps two names (a→b, b→a) applies in any order.
+    const parked = new Map<string, ItemRow>();
+    for (const item of items) {
+      const old = this.q.get.get(item.id);
+      if (old && (old.parent_id !== item.parentId || old.name_folded !== foldName(item.name))) {
+        this.q.park.run(PARK_PREFIX + item.id, item.id);
+        parked.set(item.id, old);
+      }
+    }
+    const mark = this.passGen ?? 0;
+    for (const item of items) {
+      const folded = foldName(item.name);
+      const holder = this.q.child.get(item.parentId, folded);
+      if (holder && holder.id !== item.id) {
+        if (this.passGen !== undefined && holder.pass_mark < this.passGen) {
+          // The holder has not been seen by this full pass, so the server no longer has it under this name. Only
+          // its row goes: its children are swept at the end unless it comes back later in the pass.
+          this.q.deleteOne.run(holder.id);
+        } else {
+          this.logger.warn(
+            { id: item.id, holder: holder.id, parentId: item.parentId, name: item.name },
+            'name differs only by case from an existing sibling; keeping the first item, skipping this one',
+          );
+          result.skipped.push(item.id);
+          this.unpark(item.id, parked.get(item.id));
+          continue;
+        }
+      }
+      this.q.upsert.run(toRow(item, folded, mark));
+      parked.delete(item.id);
+      result.upserted++;
+    }
+    return result;
+  }
+
+  /** Puts a parked item back under its old name, or drops it when that name was taken meanwhile. */
+  private unpark(id: ItemId, old: ItemRow | undefined): void {
+    if (!old) return;
+    const holder = this.q.child.get(old.parent_id, old.name_folded);
+    if (holder) {
+      this.logger.warn({ id, holder: holder.id }, 'item lost its old name to another item; dropping it');
+      this.q.deleteTree.run(id);
+    } else {
+      this.q.park.run(old.name_folded, id);
+    }
+  }
+
+  private putState(patch: Partial<SyncState>): void {
+    const old = this.getSyncState();
+    const merged = { ...old, ...patch };
+    if (merged.libraryKey === undefined || merged.listId === undefined || merged.rootId === undefined) {
+      throw new InvalidInputError('the first sync state needs libraryKey, listId and rootId');
+    }
+    this.q.putState.run({
+      library_key: merged.libraryKey,
+      list_id: merged.listId,
+      root_id: merged.rootId,
+      token: merged.token ?? null,
+      quota_used: merged.quota?.used ?? 0,
+      quota_granted: merged.quota?.granted ?? 0,
+      quota_state: merged.quota?.state ?? 'Normal',
+      updated_ms: patch.updatedMs ?? this.clock.now(),
+    });
+  }
+}
+
+function toItem(r: ItemRow): StoredItem {
+  const item: StoredItem = {
+    id: r.id as ItemId,
+    parentId: r.parent_id as ItemId,
+    name: r.name,
+    kind: r.kind,
+    size: r.size,
+    etag: r.etag as ETag,
+    createdMs: r.created_ms,
+    modifiedMs: r.modified_ms,
+  };
+  if (r.hash !== null) item.hash = r.hash;
+  if (r.download_url !== null) item.downloadUrl = r.download_url;
+  if (r.mime !== null) item.mimeType = r.mime;
+  return item;
+}
+
+function toRow(item: StoredItem, folded: string, mark: number): Record<string, unknown> {
+  return {
+    id: item.id,
+    parent_id: item.parentId,
+    name: item.name,
+    name_folded: folded,
+    kind: item.kind,
+    size: item.size,
+    etag: item.etag,
+    hash: item.hash ?? null,
+    download_url: item.downloadUrl ?? null,
+    mime: item.mimeType ?? null,
+    created_ms: item.createdMs,
+    modified_ms: item.modifiedMs,
+    pass_mark: mark,
+  };
+}
+
+function toState(r: StateRow): SyncState {
+  return {
+    libraryKey: r.library_key,
+    listId: r.list_id,
+    rootId: r.root_id as ItemId,
+    token: r.token,
+    quota: { state: r.quota_state, used: r.quota_used, granted: r.quota_granted },
+    updatedMs: r.updated_ms,
+  };
+}

@@ -1,0 +1,85 @@
+// The only DDL of the client database: versioned migrations keyed by `PRAGMA user_version`, applied in one
+// transaction each, plus the connection pragmas (WAL, synchronous=NORMAL) every opener gets.
+import Database from 'better-sqlite3';
+import { SchemaVersionError } from './errors';
+
+export type Db = Database.Database;
+
+/** Each entry moves the schema from version `index` to `index + 1`. Append only; never edit a shipped step. */
+const MIGRATIONS: readonly string[] = [
+  // 1: metadata, sync state and content-cache index. The upload journal will be migration 2.
+  `
+  CREATE TABLE items (
+    id          TEXT PRIMARY KEY,            -- ResourceID, 32 lowercase hex
+    parent_id   TEXT NOT NULL,               -- ParentResourceID (the list id for the library root)
+    name        TEXT NOT NULL,
+    name_folded TEXT NOT NULL,               -- foldName(name): SharePoint names are case-insensitive
+    kind        TEXT NOT NULL CHECK (kind IN ('folder', 'document')),
+    size        INTEGER NOT NULL,
+    etag        TEXT NOT NULL,
+    hash        TEXT,
+    download_url TEXT,
+    mime        TEXT,
+    created_ms  INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL,
+    hydration   TEXT NOT NULL DEFAULT 'online' CHECK (hydration IN ('online', 'cached')),
+    pass_mark   INTEGER NOT NULL DEFAULT 0   -- generation of the last full pass that saw the item (mark-and-sweep)
+  ) STRICT;
+  -- Also serves every lookup by parent_id (leftmost prefix), so no separate parent index is needed.
+  CREATE UNIQUE INDEX items_parent_name ON items (parent_id, name_folded);
+
+  CREATE TABLE sync_state (
+    slot          INTEGER PRIMARY KEY CHECK (slot = 1),  -- one library per database
+    library_key   TEXT NOT NULL,
+    list_id       TEXT NOT NULL,
+    root_id       TEXT NOT NULL,
+    token         TEXT,
+    quota_used    INTEGER NOT NULL DEFAULT 0,
+    quota_granted INTEGER NOT NULL DEFAULT 0,
+    quota_state   TEXT NOT NULL DEFAULT 'Normal',
+    updated_ms    INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE cache_entries (
+    id             TEXT NOT NULL,
+    etag           TEXT NOT NULL,
+    file           TEXT NOT NULL UNIQUE,     -- base name inside the cache directory, derived from id + etag only
+    size           INTEGER NOT NULL,
+    verified       INTEGER NOT NULL DEFAULT 0,
+    last_access_ms INTEGER NOT NULL,
+    PRIMARY KEY (id, etag)
+  ) STRICT;
+  CREATE INDEX cache_entries_lru ON cache_entries (last_access_ms);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Opens (creating if needed) the database file, sets the pragmas and brings the schema up to date. */
+export function openDatabase(file: string): Db {
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new SchemaVersionError(current, SCHEMA_VERSION);
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    const step = MIGRATIONS[v] as string;
+    db.transaction(() => {
+      db.exec(step);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

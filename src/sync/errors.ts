@@ -1,0 +1,24 @@
+// Typed errors of the sync layer. The codes are the keys of the errno table in src/vfs/errors.ts.
+import { SpfsError } from '../shared/errors';
+import type { ItemId } from '../shared/ids';
+
+/** Downloaded bytes do not match the item's DataSize / XORHash: nothing is cached, reads fail. */
+export class IntegrityError extends SpfsError {
+  constructor(
+    readonly itemId: ItemId,
+    message: string,
+  ) {
+    super('INTEGRITY', message);
+  }
+}
+
+/** The content of an item could not be fetched (network, HTTP status, cancelled); `cause` says why. */
+export class HydrationError extends SpfsError {
+  constructor(
+    readonly itemId: ItemId,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('HYDRATION', message, options);
+  }
+}

@@ -1,0 +1,217 @@
+// Keeps the metadata store in step with the library: the first-run sequence of digest §4.1 (policy, root, folder
+// crawl, paged FullData) and the incremental change loop of §4.2, saving each token with the batch it ends.
+import type { MetadataStore, StoredItem, StoredQuota, SyncState } from '../cache/metadata-store';
+import { NotFoundError, ProtocolError } from '../protocol/errors';
+import type { ChangePage, ChangesQuery, FileSyncApi, Policy, RemoteItem } from '../protocol/types';
+import type { ItemId } from '../shared/ids';
+import type { Logger } from '../shared/logger';
+import { runPool } from './run-pool';
+import { screenItems, toStoredItem } from './item-screen';
+
+export interface TreeSyncOptions {
+  api: FileSyncApi;
+  store: MetadataStore;
+  logger: Logger;
+  /** Folders crawled at once during a full pass. Default 4. */
+  crawlConcurrency?: number;
+}
+
+export interface SyncResult {
+  items: number;
+  mode: 'full' | 'incremental';
+}
+
+const DEFAULT_CRAWL_CONCURRENCY = 4;
+/** web3s.paging count for the folder crawl (the protocol allows up to 1000). */
+const CRAWL_PAGE_SIZE = 100;
+/** Guards against a server that keeps answering X-HasMoreData: True forever. */
+const MAX_CHANGE_PAGES = 100_000;
+
+export class TreeSync {
+  private readonly api: FileSyncApi;
+  private readonly store: MetadataStore;
+  private readonly logger: Logger;
+  private readonly crawlConcurrency: number;
+  private running: Promise<SyncResult> | undefined;
+
+  constructor(opts: TreeSyncOptions) {
+    this.api = opts.api;
+    this.store = opts.store;
+    this.logger = opts.logger;
+    this.crawlConcurrency = Math.max(1, opts.crawlConcurrency ?? DEFAULT_CRAWL_CONCURRENCY);
+  }
+
+  /** Brings the store up to date: incremental from the saved token when there is one, else a full pass. */
+  initialSync(): Promise<SyncResult> {
+    return this.sync();
+  }
+
+  /** Same as initialSync; concurrent calls share one run. */
+  sync(): Promise<SyncResult> {
+    this.running ??= this.runOnce().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Re-reads the root folder's quota into the sync state. */
+  async refreshQuota(): Promise<StoredQuota> {
+    const { quota } = await this.api.rootFolder();
+    const stored: StoredQuota = { state: quota.state, used: quota.used, granted: quota.granted };
+    if (this.store.getSyncState() !== undefined) this.store.applyBatch([], [], { quota: stored });
+    return stored;
+  }
+
+  private libraryKey(): string {
+    return `${this.api.library.siteUrl}#${this.api.library.listId}`;
+  }
+
+  private async runOnce(): Promise<SyncResult> {
+    const state = this.store.getSyncState();
+    if (state?.token != null && state.libraryKey === this.libraryKey()) {
+      const policy = await this.api.policy();
+      const done = await this.incremental(state, policy);
+      if (done) return { items: this.store.countItems(), mode: 'incremental' };
+    } else if (state !== undefined && state.libraryKey !== this.libraryKey()) {
+      this.logger.warn('the database mirrors another library; starting over with a full pass');
+    }
+    await this.fullPass();
+    return { items: this.store.countItems(), mode: 'full' };
+  }
+
+  /** Follows the change feed from `state.token`; false when the server demands a full pass instead. */
+  private async incremental(state: SyncState, policy: Policy): Promise<boolean> {
+    let token = state.token ?? undefined;
+    for (let n = 0; n < MAX_CHANGE_PAGES; n++) {
+      const page = await this.api.changes(changesQuery(policy, token));
+      switch (page.status) {
+        case 'NoChanges':
+          if (page.token !== undefined && page.token !== state.token)
+            this.store.applyBatch([], [], { token: page.token });
+          return true;
+        case 'IncrementalChanges': {
+          if (page.root.id !== state.rootId) {
+            this.logger.warn({ old: state.rootId, now: page.root.id }, 'library root changed; full pass');
+            return false;
+          }
+          const { upserts, deletes } = screenItems(page.items, this.screenContext(state.rootId));
+          const items = [this.rootItem(page.root), ...upserts];
+          if (page.hasMore) {
+            token = requireToken(page);
+            this.store.applyBatch(items, deletes); // the token waits for the last page
+            continue;
+          }
+          this.store.applyBatch(items, deletes, { token: requireToken(page) });
+          return true;
+        }
+        case 'FullData':
+          this.logger.info('server answered the saved token with FullData; full pass');
+          return false;
+        case 'CurrentSyncTokenOnly':
+          this.logger.info('saved sync token no longer usable (CurrentSyncTokenOnly); restarting without it');
+          return false;
+        case 'ResyncNeeded':
+          this.logger.warn(
+            { action: page.resyncAction ?? 'ResetReupload' },
+            'server asks for a resync; full pass',
+          );
+          return false;
+      }
+    }
+    throw new ProtocolError(`change enumeration did not end after ${MAX_CHANGE_PAGES} pages`);
+  }
+
+  /** First-run sequence: policy, root + quota, folder crawl, then paged FullData; unseen items are swept. */
+  private async fullPass(): Promise<void> {
+    const policy = await this.api.policy();
+    const { item: root, quota } = await this.api.rootFolder();
+    const rootId = root.id;
+    this.store.beginFullPass();
+    try {
+      this.store.applyBatch([this.rootItem(root)], [], {
+        libraryKey: this.libraryKey(),
+        listId: this.api.library.listId,
+        rootId,
+        token: null,
+        quota: { state: quota.state, used: quota.used, granted: quota.granted },
+      });
+      const folders = await this.crawl(rootId);
+      this.logger.debug({ folders }, 'folder crawl done');
+      let token: string | undefined;
+      for (let n = 0; n < MAX_CHANGE_PAGES; n++) {
+        const page = await this.api.changes(changesQuery(policy, token));
+        if (page.status !== 'FullData' && page.status !== 'IncrementalChanges') {
+          throw new ProtocolError(`a full enumeration answered ${page.status}`);
+        }
+        if (page.root.id !== rootId) throw new ProtocolError('the library root changed during a full pass');
+        const { upserts, deletes } = screenItems(page.items, this.screenContext(rootId));
+        const items = [this.rootItem(page.root), ...upserts];
+        if (page.hasMore) {
+          token = requireToken(page);
+          this.store.applyBatch(items, deletes);
+          continue;
+        }
+        const result = this.store.endFullPass({ token: requireToken(page) }, items, deletes);
+        if (result.deleted > 0)
+          this.logger.info({ removed: result.deleted }, 'full pass removed items gone from the server');
+        return;
+      }
+      throw new ProtocolError(`change enumeration did not end after ${MAX_CHANGE_PAGES} pages`);
+    } catch (err) {
+      this.store.abandonFullPass();
+      throw err;
+    }
+  }
+
+  /** E6 on every folder, breadth first with a concurrency limit; returns how many folders were crawled. */
+  private async crawl(rootId: ItemId): Promise<number> {
+    return runPool([rootId], this.crawlConcurrency, (id) => this.crawlFolder(id, rootId));
+  }
+
+  /** All pages of one folder's sub-folders; returns the accepted ones so the pool crawls them next. */
+  private async crawlFolder(folderId: ItemId, rootId: ItemId): Promise<ItemId[]> {
+    const found: ItemId[] = [];
+    for (let offset = 0; ;) {
+      let page;
+      try {
+        page = await this.api.children(folderId, {
+          foldersOnly: true,
+          offset,
+          count: CRAWL_PAGE_SIZE,
+          depth: 0,
+        });
+      } catch (err) {
+        if (err instanceof NotFoundError) {
+          this.logger.info({ id: folderId }, 'folder vanished during the crawl');
+          return found;
+        }
+        throw err;
+      }
+      const onlyFolders = page.items.filter((r: RemoteItem) => r.kind === 'folder' && !r.deleted);
+      const { upserts } = screenItems(onlyFolders, this.screenContext(rootId));
+      this.store.applyBatch(upserts, []);
+      for (const f of upserts) found.push(f.id);
+      offset += page.items.length;
+      if (!page.hasMore || page.items.length === 0) return found;
+    }
+  }
+
+  private screenContext(rootId: ItemId): { store: MetadataStore; rootId: ItemId; logger: Logger } {
+    return { store: this.store, rootId, logger: this.logger };
+  }
+
+  private rootItem(root: RemoteItem): StoredItem {
+    return toStoredItem(root);
+  }
+}
+
+function changesQuery(policy: Policy, token: string | undefined): ChangesQuery {
+  const q: ChangesQuery = { maxItemCount: policy.itemCount };
+  if (token !== undefined) q.token = token;
+  return q;
+}
+
+function requireToken(page: ChangePage): string {
+  if (page.token === undefined) throw new ProtocolError(`a ${page.status} page came without X-SyncToken`);
+  return page.token;
+}
