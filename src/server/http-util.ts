@@ -51,7 +51,10 @@ const ERRORS: Record<number, { code: string; message: string }> = {
   400: { code: '-1, Microsoft.SharePoint.Client.InvalidClientQueryException', message: 'Invalid request.' },
   401: { code: '-2147024891, System.UnauthorizedAccessException', message: 'Access denied.' },
   404: { code: '-2147024894, System.IO.FileNotFoundException', message: 'File Not Found.' },
-  405: { code: '-1, Microsoft.SharePoint.Client.InvalidClientQueryException', message: 'Method not allowed.' },
+  405: {
+    code: '-1, Microsoft.SharePoint.Client.InvalidClientQueryException',
+    message: 'Method not allowed.',
+  },
   416: { code: '-1, System.ArgumentOutOfRangeException', message: 'Requested range not satisfiable.' },
   500: { code: '-2146233088, Microsoft.SharePoint.SPException', message: 'Internal server error.' },
 };

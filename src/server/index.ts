@@ -62,7 +62,8 @@ const USER_NAME = /^[A-Za-z0-9._-]+$/;
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.users.length === 0) throw new InvalidInputError('startServer: at least one user is required');
   for (const u of opts.users) {
-    if (!USER_NAME.test(u.name)) throw new InvalidInputError(`user name must match ${USER_NAME.source}: ${u.name}`);
+    if (!USER_NAME.test(u.name))
+      throw new InvalidInputError(`user name must match ${USER_NAME.source}: ${u.name}`);
   }
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
@@ -139,11 +140,13 @@ async function createLibrary(
   logger: Logger,
 ): Promise<LibraryMeta> {
   // An empty db means any blob here is an orphan of an interrupted first start.
-  for (const f of await fs.promises.readdir(blobDir)) await fs.promises.rm(path.join(blobDir, f), { force: true });
+  for (const f of await fs.promises.readdir(blobDir))
+    await fs.promises.rm(path.join(blobDir, f), { force: true });
   const newId = (): string => {
     const raw = opts.idFactory ? opts.idFactory() : randomUUID();
     const id = normaliseGuid(raw);
-    if (id === undefined) throw new InvalidInputError(`idFactory returned a non-GUID: ${JSON.stringify(raw)}`);
+    if (id === undefined)
+      throw new InvalidInputError(`idFactory returned a non-GUID: ${JSON.stringify(raw)}`);
     return id;
   };
   const meta: LibraryMeta = { listId: newId(), siteId: newId(), rootId: newId(), epoch: randomUUID() };

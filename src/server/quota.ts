@@ -14,5 +14,10 @@ export function quotaHeaders(q: QuotaInfo): Record<string, string> {
 
 /** `web3s.expand` as a lower-case set of the optional groups asked for (digest G9). */
 export function expandSet(raw: string | undefined): Set<string> {
-  return new Set((raw ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s.length > 0));
+  return new Set(
+    (raw ?? '')
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter((s) => s.length > 0),
+  );
 }

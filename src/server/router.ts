@@ -52,7 +52,8 @@ export function route(pathname: string, users: readonly string[], listId: string
     if (tail.length === 1 && tail[0] === 'rootfolder') {
       return withSite({
         methods: GET,
-        run: (ctx, ex) => ((ex.query.get('Filter') ?? '').toLowerCase() === 'changes' ? changes : rootFolder)(ctx, ex),
+        run: (ctx, ex) =>
+          ((ex.query.get('Filter') ?? '').toLowerCase() === 'changes' ? changes : rootFolder)(ctx, ex),
       });
     }
     if (tail.length === 2 && tail[0] === 'items') {

@@ -31,7 +31,13 @@ export async function importSeed(opts: SeedOptions): Promise<NewItem[]> {
   return out;
 }
 
-async function walk(opts: SeedOptions, dir: string, parentId: string, parentPath: string, out: NewItem[]): Promise<void> {
+async function walk(
+  opts: SeedOptions,
+  dir: string,
+  parentId: string,
+  parentPath: string,
+  out: NewItem[],
+): Promise<void> {
   const names = (await fs.promises.readdir(dir)).sort((a, b) => {
     const ka = foldName(a);
     const kb = foldName(b);
@@ -86,7 +92,11 @@ async function copyHashing(src: string, dest: string): Promise<{ size: number; h
       cb(null, chunk);
     },
   });
-  await pipeline(fs.createReadStream(src, { highWaterMark: COPY_CHUNK_BYTES }), hasher, fs.createWriteStream(tmp));
+  await pipeline(
+    fs.createReadStream(src, { highWaterMark: COPY_CHUNK_BYTES }),
+    hasher,
+    fs.createWriteStream(tmp),
+  );
   await fs.promises.rename(tmp, dest);
   return { size, hash: h.digest() };
 }

@@ -138,7 +138,9 @@ export class Store {
         `UPDATE items SET name = ?, name_key = ?, parent_id = ?, version = version + 1, last_seq = ?, changed_ms = ?
          WHERE resource_id = ?`,
       ),
-      tombstone: db.prepare('UPDATE items SET deleted = 1, last_seq = ?, changed_ms = ? WHERE resource_id = ?'),
+      tombstone: db.prepare(
+        'UPDATE items SET deleted = 1, last_seq = ?, changed_ms = ? WHERE resource_id = ?',
+      ),
     };
   }
 
@@ -195,7 +197,12 @@ export class Store {
   }
 
   /** One page of a folder's live children in the stable order of digest G9 (folded name, then ResourceID). */
-  children(parentId: string, foldersOnly: boolean, offset: number, count: number): { items: StoredItem[]; total: number } {
+  children(
+    parentId: string,
+    foldersOnly: boolean,
+    offset: number,
+    count: number,
+  ): { items: StoredItem[]; total: number } {
     const f = foldersOnly ? 1 : 0;
     const items = this.q.children.all(parentId, f, count, offset).map(fromRow);
     const total = this.q.childCount.get(parentId, f)?.n ?? 0;

@@ -62,7 +62,9 @@ describe('golden fixtures', () => {
   });
 
   test('E7 first FullData page, nested = changes-fulldata-nested.xml', async () => {
-    const res = await get(sfs(srv, 'RootFolder?Filter=changes&InlineBlobs=false&MaxItemCount=3&View=SkyDriveSync'));
+    const res = await get(
+      sfs(srv, 'RootFolder?Filter=changes&InlineBlobs=false&MaxItemCount=3&View=SkyDriveSync'),
+    );
     expect(res.headers.get('x-syncstatus')).toBe('FullData');
     expect(res.headers.get('x-hasmoredata')).toBe('True');
     expect(res.headers.get('x-synctoken')).toBe(
@@ -72,7 +74,9 @@ describe('golden fixtures', () => {
   });
 
   test('E7 NoChanges on the current token = changes-nochanges.xml', async () => {
-    const res = await get(sfs(srv, `RootFolder?Filter=changes&MaxItemCount=3&SyncToken=${SEED_TOKEN}&View=SkyDriveSync`));
+    const res = await get(
+      sfs(srv, `RootFolder?Filter=changes&MaxItemCount=3&SyncToken=${SEED_TOKEN}&View=SkyDriveSync`),
+    );
     expect(res.headers.get('x-syncstatus')).toBe('NoChanges');
     expect(res.headers.get('x-synctoken')).toBe(SEED_TOKEN);
     await expectXml(res, 'changes-nochanges.xml');
@@ -81,12 +85,19 @@ describe('golden fixtures', () => {
   test('E7 flat IncrementalChanges after rename+move and delete = changes-flat-incremental.xml', async () => {
     const store = new Store(dataDir);
     try {
-      store.renameOrMove(IDS[5]!, { name: 'hello-v2.txt', parentId: IDS[3]! }, Date.parse('2025-03-04T10:20:00Z'));
+      store.renameOrMove(
+        IDS[5]!,
+        { name: 'hello-v2.txt', parentId: IDS[3]! },
+        Date.parse('2025-03-04T10:20:00Z'),
+      );
       store.remove(IDS[6]!, Date.parse('2025-03-04T10:21:00Z'));
     } finally {
       store.close();
     }
-    const url = sfs(srv, `RootFolder?Filter=changes&InlineBlobs=false&MaxItemCount=500&SyncToken=${SEED_TOKEN}&View=SkyDriveSync`);
+    const url = sfs(
+      srv,
+      `RootFolder?Filter=changes&InlineBlobs=false&MaxItemCount=500&SyncToken=${SEED_TOKEN}&View=SkyDriveSync`,
+    );
     const res = await get(url, { 'X-ResponseStructure': 'Flat' });
     expect(res.headers.get('x-syncstatus')).toBe('IncrementalChanges');
     expect(res.headers.get('x-responsestructure')).toBe('Flat');
@@ -105,7 +116,12 @@ describe('golden fixtures', () => {
   });
 
   test.each([
-    ['GetMyProperties', '/_api/SP.UserProfiles.PeopleManager/GetMyProperties', 'get-my-properties.json', 'origin'],
+    [
+      'GetMyProperties',
+      '/_api/SP.UserProfiles.PeopleManager/GetMyProperties',
+      'get-my-properties.json',
+      'origin',
+    ],
     ['DefaultDocumentLibrary/ID', '/_api/web/DefaultDocumentLibrary/ID', 'default-library-id.json', 'site'],
     ['Site/Id', '/_api/Site/Id', 'site-id.json', 'site'],
   ])('%s = its JSON fixture', async (_name, rel, file, base) => {

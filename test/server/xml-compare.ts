@@ -48,7 +48,8 @@ export function xmlDiff(actual: string, expected: string): string[] {
         continue;
       }
       if (x.name !== y.name) diffs.push(`${here}: element ${x.name} != ${y.name}`);
-      if ((x.text ?? '') !== (y.text ?? '')) diffs.push(`${here}: text ${JSON.stringify(x.text)} != ${JSON.stringify(y.text)}`);
+      if ((x.text ?? '') !== (y.text ?? ''))
+        diffs.push(`${here}: text ${JSON.stringify(x.text)} != ${JSON.stringify(y.text)}`);
       if (JSON.stringify(x.attrs) !== JSON.stringify(y.attrs)) {
         diffs.push(`${here}: attributes ${JSON.stringify(x.attrs)} != ${JSON.stringify(y.attrs)}`);
       }

@@ -25,7 +25,11 @@ export function changes(ctx: ServerContext, ex: Exchange): Promise<void> {
 
   const raw = ex.query.get('SyncToken');
   const tok = raw === undefined || raw === '' ? undefined : parseSyncToken(raw);
-  if (raw !== undefined && raw !== '' && (tok === undefined || tok.listId !== meta.listId || tok.seq > current)) {
+  if (
+    raw !== undefined &&
+    raw !== '' &&
+    (tok === undefined || tok.listId !== meta.listId || tok.seq > current)
+  ) {
     return respond(ctx, ex, flat, 'CurrentSyncTokenOnly', undefined, false, []);
   }
 
@@ -117,7 +121,8 @@ function respond(
     const top: StoredItem[] = [];
     const included = new Set(entries.map((e) => e.id));
     for (const e of entries) {
-      if (e.deleted || e.parentId === null || e.parentId === ctx.meta.rootId || !included.has(e.parentId)) top.push(e);
+      if (e.deleted || e.parentId === null || e.parentId === ctx.meta.rootId || !included.has(e.parentId))
+        top.push(e);
       else kids.set(e.parentId, [...(kids.get(e.parentId) ?? []), e]);
     }
     const nest = (it: StoredItem): string => render(it, (kids.get(it.id) ?? []).map(nest).join(''));
@@ -134,7 +139,8 @@ function respond(
     headers['X-SyncToken'] = formatSyncToken(next);
     headers['X-LastProcessedChange'] = changeToken(next);
   }
-  if (status === 'FullData' || status === 'IncrementalChanges') headers['X-HasMoreData'] = hasMore ? 'True' : 'False';
+  if (status === 'FullData' || status === 'IncrementalChanges')
+    headers['X-HasMoreData'] = hasMore ? 'True' : 'False';
   if (flat) headers['X-ResponseStructure'] = 'Flat';
   return sendBody(ex.req, ex.res, ex.stats, 200, XML_CONTENT_TYPE, XML_DECLARATION + body, headers);
 }

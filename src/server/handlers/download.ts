@@ -28,7 +28,8 @@ export async function download(ctx: ServerContext, ex: Exchange): Promise<void> 
   res.setHeader('Cache-Control', 'private, max-age=0');
 
   const inm = req.headers['if-none-match'];
-  if (inm !== undefined && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+  // Our ETags contain a comma, so the list is split on quoted strings, not on commas.
+  if (inm !== undefined && (inm.match(/(W\/)?"[^"]*"|\*/g) ?? []).some((t) => t === etag || t === '*')) {
     res.statusCode = 304;
     res.end();
     return;
@@ -37,7 +38,8 @@ export async function download(ctx: ServerContext, ex: Exchange): Promise<void> 
   const rangeHeader = req.headers.range;
   if (rangeHeader !== undefined) ex.stats.range = rangeHeader;
   const ifRange = req.headers['if-range'];
-  const rangeApplies = rangeHeader !== undefined && (ifRange === undefined || ifRange === etag || ifRange === lastModified);
+  const rangeApplies =
+    rangeHeader !== undefined && (ifRange === undefined || ifRange === etag || ifRange === lastModified);
   let start = 0;
   let end = size - 1;
   let status = 200;
@@ -80,7 +82,10 @@ export async function download(ctx: ServerContext, ex: Exchange): Promise<void> 
  * One `bytes=a-b` / `a-` / `-n` range. Undefined = ignore the header and send everything (syntax we don't serve,
  * e.g. several ranges, as RFC 9110 allows); 'unsatisfiable' → 416.
  */
-export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+export function parseRange(
+  header: string,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
   const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
   if (!m) return undefined;
   const [, a = '', b = ''] = m;

@@ -5,7 +5,10 @@ import { XML_DECLARATION, escapeXml } from '../item-xml';
 
 export function policy(ctx: ServerContext, ex: Exchange): Promise<void> {
   const rules: [string, string][] = [
-    ['DownloadUrlTemplate', `${ex.siteUrl}/_layouts/15/download.aspx?UniqueId={ResourceID}&UserAgent=SkySync`],
+    [
+      'DownloadUrlTemplate',
+      `${ex.siteUrl}/_layouts/15/download.aspx?UniqueId={ResourceID}&UserAgent=SkySync`,
+    ],
     ['ItemCount', String(ctx.itemCount)],
     ['InlineUploadThreshold', String(ctx.inlineUploadThresholdBytes)],
     ['PollingIntervalSeconds', String(ctx.pollingIntervalSeconds)],

@@ -12,5 +12,13 @@ export function rootFolder(ctx: ServerContext, ex: Exchange): Promise<void> {
     ...(expand.has('totalsubitemsize') ? { totalSubItemSize: quota.used } : {}),
     ...(expand.has('quotastate') ? { tail: quotaXml(quota) } : {}),
   });
-  return sendBody(ex.req, ex.res, ex.stats, 200, XML_CONTENT_TYPE, XML_DECLARATION + body, quotaHeaders(quota));
+  return sendBody(
+    ex.req,
+    ex.res,
+    ex.stats,
+    200,
+    XML_CONTENT_TYPE,
+    XML_DECLARATION + body,
+    quotaHeaders(quota),
+  );
 }
