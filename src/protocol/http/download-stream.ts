@@ -4,7 +4,7 @@ import { ProtocolError } from '../errors';
 import { headerValue } from '../headers';
 import type { ByteRange, DownloadStream } from '../types';
 import { redactUrl } from './redact';
-import { toNetworkError, type HttpResponse } from './transport';
+import { destroyBody, toNetworkError, type HttpResponse } from './transport';
 
 export interface ContentRange {
   start: number;
@@ -43,7 +43,7 @@ export function toDownloadStream(
   if (res.status === 206) {
     const cr = parseContentRange(headerValue(res.headers, 'Content-Range'));
     if (!cr || (range && cr.start !== range.start) || (range?.end !== undefined && cr.end > range.end)) {
-      res.body.destroy();
+      destroyBody(res.body);
       throw new ProtocolError(`GET ${redactUrl(url)}: 206 with missing or mismatched Content-Range`);
     }
     totalSize = cr.total;
@@ -85,7 +85,7 @@ export function toDownloadStream(
       if (aborted) return;
       throw toNetworkError(err, 'GET', url, signal);
     } finally {
-      if (!body.readableEnded && !body.destroyed) body.destroy();
+      if (!body.readableEnded) destroyBody(body);
     }
   }
 
@@ -94,7 +94,7 @@ export function toDownloadStream(
     body: chunks(),
     abort: () => {
       aborted = true;
-      body.destroy();
+      destroyBody(body);
     },
   };
   if (totalSize !== undefined) stream.totalSize = totalSize;

@@ -89,6 +89,13 @@ export function toNetworkError(err: unknown, method: string, url: URL, signal?: 
   });
 }
 
+/** Destroys a body we abandon; undici then emits an abort error that nobody needs to hear. */
+export function destroyBody(body: HttpResponse['body']): void {
+  if (body.destroyed) return;
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 export class HttpTransport {
   private readonly agent: Agent;
   private readonly fixedHeaders: Record<string, string>;
@@ -154,7 +161,7 @@ export class HttpTransport {
         const buf = chunk as Buffer;
         total += buf.length;
         if (total > MAX_BODY_BYTES) {
-          res.body.destroy();
+          destroyBody(res.body);
           throw new ProtocolError(`GET ${redactUrl(url)}: response body larger than ${MAX_BODY_BYTES} bytes`);
         }
         chunks.push(buf);
