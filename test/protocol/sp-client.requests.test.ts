@@ -190,6 +190,16 @@ describe('SpClient downloads', () => {
     expect((await collect(dl.body)).equals(BYTES.subarray(10, 20))).toBe(true);
   });
 
+  test("the caller's abort signal rejects with its own reason and is not retried", async () => {
+    const { server, client } = await setup(() => undefined); // never answers
+    const ctl = new AbortController();
+    const pending = client.download(`${server.siteUrl}/f`, undefined, ctl.signal);
+    const reason = new Error('user gave up');
+    setImmediate(() => ctl.abort(reason));
+    await expect(pending).rejects.toBe(reason);
+    expect(server.requests.length).toBeLessThanOrEqual(1);
+  });
+
   test('416 → RangeNotSatisfiableError with the size', async () => {
     const { server, client } = await setup((_req, res) => {
       res.writeHead(416, { 'content-range': 'bytes */1000' }).end();
