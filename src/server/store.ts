@@ -146,7 +146,7 @@ export class Store {
 
   /** The library's identity, or undefined for a fresh data directory. */
   meta(): LibraryMeta | undefined {
-    const m = new Map(this.q.meta.all().map((r) => [r.key, r.value]));
+    const m = new Map<string, string>(this.q.meta.all().map((r) => [r.key, r.value]));
     const listId = m.get('list_id');
     const siteId = m.get('site_id');
     const rootId = m.get('root_id');
