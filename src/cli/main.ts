@@ -18,7 +18,10 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('mount the library at URL (a server URL or a site URL) on the empty folder DIR')
     .argument('<url>', 'server or site URL, e.g. the first line printed by `spfs serve`')
     .argument('<dir>', 'an existing empty folder')
-    .option('--cache-dir <dir>', 'where metadata and downloaded content are kept (default: ~/.cache/spfs/<library>)')
+    .option(
+      '--cache-dir <dir>',
+      'where metadata and downloaded content are kept (default: ~/.cache/spfs/<library>)',
+    )
     .option('--cache-max-mib <n>', 'upper bound of the content cache in MiB (default 10240)')
     .option('--user <name>', 'user name for HTTP authentication')
     .option('--password-env <var>', 'read the password from this environment variable (otherwise prompt)')
@@ -26,7 +29,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--log-level <level>', 'trace, debug, info, warn, error (log: <cache-dir>/spfs.log)')
     .option('--debug-fuse', 'log every FUSE request (very verbose)')
     .addOption(new Option('--notify-fd <fd>').hideHelp())
-    .action(async (url: string, dir: string, o: MountCommandOptions) => setExit(await mountCommand(url, dir, o)));
+    .action(async (url: string, dir: string, o: MountCommandOptions) =>
+      setExit(await mountCommand(url, dir, o)),
+    );
 
   program
     .command('unmount')
@@ -43,9 +48,10 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', '0')
     .option('--user <name>', 'the user allowed to sign in (HTTP Basic)', 'spfs')
-    .option('--password-env <var>', 'environment variable holding that user\'s password')
+    .option('--password-env <var>', "environment variable holding that user's password")
     .option('--request-log <file>', 'append one JSON line per request to this file')
     .option('--log-level <level>', 'server log level on stderr', 'warn')
+    .option('--download-rate-mibps <n>', 'fault injection: cap every download at N MiB/s')
     .action(async (o: ServeOptions) => setExit(await serveCommand(o)));
 
   program

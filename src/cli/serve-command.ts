@@ -14,13 +14,18 @@ export interface ServeOptions {
   passwordEnv?: string;
   requestLog?: string;
   logLevel?: string;
+  downloadRateMibps?: string;
 }
 
 export async function serveCommand(o: ServeOptions): Promise<number> {
   const port = Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid --port ${o.port}`);
-  if (o.passwordEnv === undefined) throw new UsageError('spfs serve needs --password-env VAR (the password of --user)');
+  if (o.passwordEnv === undefined)
+    throw new UsageError('spfs serve needs --password-env VAR (the password of --user)');
   const password = passwordFromEnv(o.passwordEnv);
+  const rate = o.downloadRateMibps !== undefined ? Number(o.downloadRateMibps) : undefined;
+  if (rate !== undefined && !(rate > 0))
+    throw new UsageError(`invalid --download-rate-mibps ${o.downloadRateMibps}`);
   const logger = createLogger({ level: o.logLevel ?? 'warn', name: 'spfs-serve' });
   const server = await startServer({
     dataDir: resolve(o.data),
@@ -30,6 +35,7 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
     users: [{ name: o.user, password }],
     logger,
     ...(o.requestLog !== undefined ? { requestLogFile: resolve(o.requestLog) } : {}),
+    ...(rate !== undefined ? { faults: { downloadBytesPerSecond: rate * 1024 * 1024 } } : {}),
   });
   process.stdout.write(`${server.siteUrl}\n`);
   await new Promise<void>((res) => {

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
+import type { ServerFaults } from './faults';
 import type { Query, ResponseStats } from './http-util';
 import type { LibraryMeta, Store } from './store';
 
@@ -16,6 +17,7 @@ export interface ServerContext {
   maxFileSizeBytes: number;
   inlineUploadThresholdBytes: number;
   pollingIntervalSeconds: number;
+  faults: ServerFaults;
 }
 
 export interface Exchange {

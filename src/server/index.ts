@@ -11,6 +11,7 @@ import { normaliseGuid } from '../shared/ids';
 import { type Logger, silentLogger } from '../shared/logger';
 import { BasicAuth } from './basic-auth';
 import type { ServerContext } from './context';
+import type { ServerFaults } from './faults';
 import { handleRequest } from './request-handler';
 import { RequestLog } from './request-log';
 import { importSeed } from './seed-import';
@@ -39,6 +40,8 @@ export interface ServerOptions {
   spaceGrantedBytes?: number;
   /** Policy ItemCount: default page size of change enumeration. Default 500. */
   itemCount?: number;
+  /** Injected faults (slow downloads, ...); none by default. */
+  faults?: ServerFaults;
 }
 
 export interface RunningServer {
@@ -87,6 +90,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       maxFileSizeBytes: MAX_FILE_SIZE_BYTES,
       inlineUploadThresholdBytes: INLINE_UPLOAD_THRESHOLD_BYTES,
       pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
+      faults: opts.faults ?? {},
     };
     if (opts.requestLogFile !== undefined) requestLog = new RequestLog(opts.requestLogFile);
     const auth = new BasicAuth(opts.users);

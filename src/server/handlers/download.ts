@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { rateLimiter } from '../faults';
 import { documentETag, normaliseGuid } from '../../shared/ids';
 import type { Exchange, ServerContext } from '../context';
 import { sendError } from '../http-util';
@@ -70,7 +71,11 @@ export async function download(ctx: ServerContext, ex: Exchange): Promise<void> 
   });
   const source = fs.createReadStream(file, { start, end, highWaterMark: READ_CHUNK_BYTES });
   try {
-    await pipeline(source, counter, res);
+    if (ctx.faults.downloadBytesPerSecond !== undefined) {
+      await pipeline(source, rateLimiter(ctx.faults.downloadBytesPerSecond), counter, res);
+    } else {
+      await pipeline(source, counter, res);
+    }
   } catch (err) {
     // A client that hangs up mid-transfer is normal (ranged readers abort), so this is not a warning.
     ctx.logger.debug({ err, id: item.id }, 'download stream ended early');
