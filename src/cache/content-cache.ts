@@ -31,7 +31,7 @@ export interface CachedFile {
   fd: number;
   path: string;
   size: number;
-  release(): void;
+  release: () => void;
 }
 
 export interface SweepResult {

@@ -75,13 +75,23 @@ export class ActiveDownload {
       if (this.failure !== undefined) throw this.failure;
       if (this.committed) return;
       const missing = this.fill.firstMissing(start, end);
-      if (missing === undefined) return;
-      if (missing >= this.mainOffset + this.tuning.farReadThresholdBytes) {
+      // A read reaching EOF near the main stream also waits for verification, so a reader going through the whole
+      // file sees an IntegrityError before EOF. Far reads (Range windows) are served unverified.
+      if (missing === undefined && !(end === this.item.size && this.nearMainStream(end))) return;
+      if (missing === undefined) {
+        await new Promise<void>((resolve) => this.wakers.push(resolve));
+        continue;
+      }
+      if (!this.nearMainStream(missing)) {
         await this.fetchWindow(missing);
         continue;
       }
       await new Promise<void>((resolve) => this.wakers.push(resolve));
     }
+  }
+
+  private nearMainStream(offset: number): boolean {
+    return offset < this.mainOffset + this.tuning.farReadThresholdBytes;
   }
 
   /** Stops the transfer; waiting and later reads fail with a HydrationError. */

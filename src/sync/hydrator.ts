@@ -42,6 +42,8 @@ const MAX_RESUMES = 1;
 
 export class Hydrator {
   private readonly downloads = new Map<string, Promise<ActiveDownload>>();
+  /** Every download not yet settled, including cancelled ones still cleaning up. */
+  private readonly active = new Set<ActiveDownload>();
   private readonly tuning: DownloadTuning;
   private readonly abandonRemainingBytes: number;
   private readonly counters: HydratorStats = { downloadsStarted: 0, rangeRequests: 0, resumes: 0 };
@@ -98,11 +100,18 @@ export class Hydrator {
     return dl === undefined ? undefined : (await dl).mainOffset;
   }
 
+  /** Resolves when no download of this version is in flight (committed, failed or never started). */
+  async settled(id: ItemId, etag: ETag): Promise<void> {
+    const pending = this.downloads.get(key(id, etag));
+    if (pending) await (await pending.catch(() => undefined))?.settled;
+  }
+
   /** Cancels every download in flight and waits for them to clean up. */
   async close(): Promise<void> {
-    const all = await Promise.allSettled([...this.downloads.values()]);
-    for (const r of all) if (r.status === 'fulfilled') r.value.cancel('hydrator closing');
-    await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.settled : undefined)));
+    await Promise.allSettled([...this.downloads.values()]);
+    const all = [...this.active];
+    for (const dl of all) dl.cancel('hydrator closing');
+    await Promise.all(all.map((dl) => dl.settled));
   }
 
   /** The shared download of this version, started if none is live (single flight). */
@@ -126,6 +135,8 @@ export class Hydrator {
         this.tuning,
         this.counters,
       );
+      this.active.add(dl);
+      void dl.settled.then(() => this.active.delete(dl));
       // Forget it once settled: a committed version is then found in the cache, a failed one is retried afresh.
       void dl.settled.then(() => {
         if (this.downloads.get(k) === started) this.downloads.delete(k);

@@ -1,0 +1,172 @@
+import * as path from 'node:path';
+import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
+import { SCHEMA_VERSION } from '../../src/cache/schema';
+import { asETag, type ItemId } from '../../src/shared/ids';
+import { newId } from '../helpers/fake-file-sync-api';
+import { capturingLogger, TempDirs } from '../helpers/temp-dirs';
+
+const dirs = new TempDirs();
+const stores: MetadataStore[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  dirs.cleanup();
+});
+
+function openStore(
+  file = path.join(dirs.make(), 'meta.sqlite'),
+  logger = capturingLogger().logger,
+): MetadataStore {
+  const s = MetadataStore.open(file, { logger });
+  stores.push(s);
+  return s;
+}
+
+function item(
+  parentId: ItemId,
+  name: string,
+  kind: 'folder' | 'document' = 'document',
+  id = newId(),
+): StoredItem {
+  return {
+    id,
+    parentId,
+    name,
+    kind,
+    size: kind === 'document' ? 5 : 0,
+    etag: asETag(`"${id},1"`),
+    createdMs: 1,
+    modifiedMs: 2,
+  };
+}
+
+const LIST = newId();
+function withRoot(store: MetadataStore): ItemId {
+  const root = item(LIST, 'RootFolder', 'folder');
+  store.applyBatch([root], [], { libraryKey: 'lib', listId: LIST, rootId: root.id, token: null });
+  return root.id;
+}
+
+describe('MetadataStore', () => {
+  it('creates the schema at the current version and reopens it with its data', () => {
+    const file = path.join(dirs.make(), 'meta.sqlite');
+    const a = MetadataStore.open(file);
+    const root = withRoot(a);
+    const doc = item(root, 'a.txt');
+    a.applyBatch([{ ...doc, hash: 'h', downloadUrl: 'http://x/d', mimeType: 'text/plain' }], []);
+    a.close();
+    const b = openStore(file);
+    expect(b.rootId()).toBe(root);
+    expect(b.getItem(doc.id)).toEqual({
+      ...doc,
+      hash: 'h',
+      downloadUrl: 'http://x/d',
+      mimeType: 'text/plain',
+    });
+    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(1);
+  });
+
+  it('upserts, renames and moves by ResourceID, and deletes whole subtrees', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const dir = item(root, 'Docs', 'folder');
+    const sub = item(dir.id, 'Sub', 'folder');
+    const f = item(sub.id, 'f.txt');
+    const g = item(root, 'g.txt');
+    s.applyBatch([dir, sub, f, g], []);
+    expect(s.countItems()).toBe(5);
+    s.applyBatch([{ ...g, name: 'G2.txt', parentId: dir.id, etag: asETag('"g,2"') }], []);
+    expect(s.getChild(root, 'g.txt')).toBeUndefined();
+    expect(s.getChild(dir.id, 'g2.TXT')?.id).toBe(g.id);
+    expect(s.listChildren(dir.id).map((c) => c.name)).toEqual(['G2.txt', 'Sub']);
+    const r = s.applyBatch([], [sub.id]);
+    expect(r.deleted).toBe(2);
+    expect(s.getItem(f.id)).toBeUndefined();
+    expect(s.countItems()).toBe(3);
+  });
+
+  it('finds children case-insensitively', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const doc = item(root, 'Résumé.DOCX');
+    s.applyBatch([doc], []);
+    expect(s.getChild(root, 'résumé.docx')?.id).toBe(doc.id);
+    expect(s.getChild(root, 'RÉSUMÉ.docx')?.id).toBe(doc.id);
+    expect(s.getChild(root, 'resume.docx')).toBeUndefined();
+  });
+
+  it('saves the token atomically with its batch: an error mid-batch keeps the old token and items', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const keep = item(root, 'keep.txt');
+    s.applyBatch([keep], [], { token: 'T1' });
+    const fresh = item(root, 'fresh.txt');
+    // A row that violates the kind CHECK constraint makes SQLite throw after `fresh` was written in the transaction.
+    const broken = { ...item(root, 'broken.txt'), kind: 'symlink' } as unknown as StoredItem;
+    expect(() => s.applyBatch([fresh, broken], [keep.id], { token: 'T2' })).toThrow();
+    expect(s.getSyncState()?.token).toBe('T1');
+    expect(s.getItem(keep.id)).toBeDefined();
+    expect(s.getItem(fresh.id)).toBeUndefined();
+  });
+
+  it('keeps the first of two siblings differing only by case and logs both ResourceIDs', () => {
+    const { logger, lines } = capturingLogger();
+    const s = openStore(undefined, logger);
+    const root = withRoot(s);
+    const first = item(root, 'Report.txt');
+    const second = item(root, 'REPORT.TXT');
+    const r = s.applyBatch([first, second], []);
+    expect(r.skipped).toEqual([second.id]);
+    expect(s.getChild(root, 'report.txt')?.id).toBe(first.id);
+    expect(s.getItem(second.id)).toBeUndefined();
+    const warn = lines.find((l) => l.id === second.id);
+    expect(warn?.holder).toBe(first.id);
+  });
+
+  it('applies a batch that swaps two names in any order', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const a = item(root, 'a');
+    const b = item(root, 'b');
+    s.applyBatch([a, b], []);
+    s.applyBatch(
+      [
+        { ...a, name: 'b' },
+        { ...b, name: 'a' },
+      ],
+      [],
+    );
+    expect(s.getChild(root, 'a')?.id).toBe(b.id);
+    expect(s.getChild(root, 'b')?.id).toBe(a.id);
+  });
+
+  it('full pass: sweeps unseen items and saves the final token in the same transaction', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const gone = item(root, 'gone.txt');
+    const stays = item(root, 'stays.txt');
+    const oldName = item(root, 'name.txt');
+    s.applyBatch([gone, stays, oldName], [], { token: 'old' });
+    s.beginFullPass();
+    const replacement = item(root, 'NAME.txt'); // a new item took the name of one the server no longer has
+    s.applyBatch([s.getItem(root)!, stays, replacement], []);
+    expect(s.getSyncState()?.token).toBe('old');
+    const r = s.endFullPass({ token: 'new' });
+    expect(r.deleted).toBe(1);
+    expect(s.getItem(gone.id)).toBeUndefined();
+    expect(s.getItem(oldName.id)).toBeUndefined();
+    expect(s.getChild(root, 'name.txt')?.id).toBe(replacement.id);
+    expect(s.getSyncState()?.token).toBe('new');
+    expect(s.countItems()).toBe(3);
+  });
+
+  it('keeps quota and root in the sync state', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    s.applyBatch([], [], { quota: { state: 'Nearing', used: 90, granted: 100 } });
+    expect(s.getSyncState()).toMatchObject({
+      rootId: root,
+      listId: LIST,
+      quota: { state: 'Nearing', used: 90, granted: 100 },
+    });
+  });
+});
