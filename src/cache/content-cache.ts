@@ -13,6 +13,7 @@ import type { Logger } from '../shared/logger';
 import { silentLogger } from '../shared/logger';
 import { CacheFill, type FillOwner } from './cache-fill';
 import type { CacheIndex } from './cache-index';
+import type { MetadataStore } from './metadata-store';
 
 const TEMP_SUFFIX = '.part';
 const FILE_SUFFIX = '.bin';
@@ -20,7 +21,8 @@ const OWN_FILE = /^[0-9a-f]{32}\.[0-9x]+\.[0-9a-f]{12}\.bin(\.\d+-\d+\.part)?$/;
 
 export interface ContentCacheOptions {
   dir: string;
-  index: CacheIndex;
+  /** The metadata store whose database holds the cache index (cache_entries). */
+  store: MetadataStore;
   maxBytes: number;
   logger?: Logger;
   clock?: Clock;
@@ -52,16 +54,16 @@ export class ContentCache implements FillOwner {
 
   private constructor(opts: ContentCacheOptions) {
     this.dir = path.resolve(opts.dir);
-    this.index = opts.index;
+    this.index = opts.store.cacheIndex;
     this.maxBytes = opts.maxBytes;
     this.logger = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? systemClock;
   }
 
   /** Creates the directory if needed and runs the start-up sweep. */
-  static open(opts: ContentCacheOptions): ContentCache {
+  static async open(opts: ContentCacheOptions): Promise<ContentCache> {
     const cache = new ContentCache(opts);
-    fs.mkdirSync(cache.dir, { recursive: true, mode: 0o700 });
+    await fsp.mkdir(cache.dir, { recursive: true, mode: 0o700 });
     const swept = cache.sweep();
     if (swept.removedFiles + swept.removedEntries > 0)
       cache.logger.info(swept, 'content cache start-up sweep');

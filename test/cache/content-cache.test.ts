@@ -15,7 +15,7 @@ afterEach(() => {
 });
 
 /** A store with a root and the given documents, and a cache over a fresh directory. */
-function setup(maxBytes = 1_000_000, docs: Array<{ id: ItemId; etag: ETag }> = []) {
+async function setup(maxBytes = 1_000_000, docs: Array<{ id: ItemId; etag: ETag }> = []) {
   const base = dirs.make();
   const store = MetadataStore.open(path.join(base, 'meta.sqlite'));
   stores.push(store);
@@ -34,7 +34,7 @@ function setup(maxBytes = 1_000_000, docs: Array<{ id: ItemId; etag: ETag }> = [
   const dir = path.join(base, 'content');
   let now = 1000;
   const clock = { now: () => now++, sleep: () => Promise.resolve() };
-  const cache = ContentCache.open({ dir, index: store.cacheIndex, maxBytes, clock });
+  const cache = await ContentCache.open({ dir, store, maxBytes, clock });
   return { store, cache, dir, clock };
 }
 
@@ -51,7 +51,7 @@ async function fillWith(cache: ContentCache, id: ItemId, etag: ETag, data: Buffe
 describe('ContentCache', () => {
   it('commits a fill: lookup gives a verified file with the bytes, and the item is marked cached', async () => {
     const v = version(newId());
-    const { cache, store, dir } = setup(1_000_000, [v]);
+    const { cache, store, dir } = await setup(1_000_000, [v]);
     expect(cache.lookup(v.id, v.etag)).toBeUndefined();
     const fill = await cache.beginFill(v.id, v.etag, 10);
     await fill.write(Buffer.from('56789'), 5);
@@ -71,7 +71,7 @@ describe('ContentCache', () => {
 
   it('abort removes the temp file and records nothing', async () => {
     const v = version(newId());
-    const { cache, store, dir } = setup(1_000_000, [v]);
+    const { cache, store, dir } = await setup(1_000_000, [v]);
     const fill = await cache.beginFill(v.id, v.etag, 4);
     await fill.write(Buffer.from('ab'), 0);
     expect(fs.existsSync(fill.tempPath)).toBe(true);
@@ -90,7 +90,7 @@ describe('ContentCache', () => {
 
   it('evicts least recently used entries to stay under maxBytes, skipping open ones', async () => {
     const [a, b, c] = [version(newId()), version(newId()), version(newId())];
-    const { cache } = setup(250, [a, b, c]);
+    const { cache } = await setup(250, [a, b, c]);
     const data = Buffer.alloc(100, 1);
     await fillWith(cache, a.id, a.etag, data);
     await fillWith(cache, b.id, b.etag, data);
@@ -105,7 +105,7 @@ describe('ContentCache', () => {
 
   it('start-up sweep removes temp files, unindexed files, rows without files and stale versions', async () => {
     const [a, b, gone] = [version(newId()), version(newId()), version(newId())];
-    const { cache, store, dir } = setup(1_000_000, [a, b, gone]);
+    const { cache, store, dir } = await setup(1_000_000, [a, b, gone]);
     const pathA = await fillWith(cache, a.id, a.etag, Buffer.from('aaaa'));
     const pathB = await fillWith(cache, b.id, b.etag, Buffer.from('bbbb'));
     await fillWith(cache, gone.id, gone.etag, Buffer.from('gggg'));
@@ -115,7 +115,7 @@ describe('ContentCache', () => {
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'not ours');
     fs.rmSync(pathB);
     store.applyBatch([], [gone.id]); // the item left the library
-    const reopened = ContentCache.open({ dir, index: store.cacheIndex, maxBytes: 1_000_000 });
+    const reopened = await ContentCache.open({ dir, store, maxBytes: 1_000_000 });
     expect(fs.existsSync(interrupted.tempPath)).toBe(false);
     expect(fs.existsSync(unindexed)).toBe(false);
     expect(fs.readdirSync(dir).sort()).toEqual([path.basename(pathA), 'notes.txt'].sort());

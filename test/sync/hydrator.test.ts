@@ -45,7 +45,7 @@ async function setup(files: Record<string, Buffer>, tuning: Partial<HydratorOpti
   cleanups.push(() => store.close());
   await new TreeSync({ api, store, logger }).initialSync();
   const cacheDir = path.join(base, 'content');
-  const cache = ContentCache.open({ dir: cacheDir, index: store.cacheIndex, maxBytes: 1024 * MIB, logger });
+  const cache = await ContentCache.open({ dir: cacheDir, store, maxBytes: 1024 * MIB, logger });
   const hydrator = new Hydrator({ api, store, cache, logger, ...tuning });
   cleanups.push(() => hydrator.close());
   const item = (name: string): StoredItem => store.getItem(ids[name]!)!;
