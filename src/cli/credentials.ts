@@ -19,7 +19,9 @@ export function passwordFromEnv(varName: string): string {
 /** Prompts on the terminal without echo. */
 export function promptPassword(question: string): Promise<string> {
   if (!process.stdin.isTTY) {
-    return Promise.reject(new UsageError('no password: use --password-env VAR (stdin is not a terminal to prompt on)'));
+    return Promise.reject(
+      new UsageError('no password: use --password-env VAR (stdin is not a terminal to prompt on)'),
+    );
   }
   return new Promise((resolve) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
@@ -46,6 +48,7 @@ export async function resolveCredentials(
     if (passwordEnv !== undefined) throw new UsageError('--password-env needs --user');
     return undefined;
   }
-  const password = passwordEnv !== undefined ? passwordFromEnv(passwordEnv) : await promptPassword(`Password for ${user}: `);
+  const password =
+    passwordEnv !== undefined ? passwordFromEnv(passwordEnv) : await promptPassword(`Password for ${user}: `);
   return { user, password };
 }

@@ -32,7 +32,8 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
   const real = realpathSync(mountpoint);
   const cacheDir = resolve(o.cacheDir ?? defaultCacheDir(url, o.user));
   const cacheMaxBytes = o.cacheMaxMib !== undefined ? Number(o.cacheMaxMib) * 1024 * 1024 : undefined;
-  if (cacheMaxBytes !== undefined && !(cacheMaxBytes > 0)) throw new UsageError('--cache-max-mib must be a positive number');
+  if (cacheMaxBytes !== undefined && !(cacheMaxBytes > 0))
+    throw new UsageError('--cache-max-mib must be a positive number');
 
   const inheritedPassword = process.env[CHILD_PASSWORD_ENV];
   delete process.env[CHILD_PASSWORD_ENV];
@@ -75,7 +76,17 @@ function spawnDaemon(
 ): Promise<number> {
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
   const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
-  const args = [process.argv[1] ?? '', 'mount', url, mountpoint, '--foreground', '--notify-fd', '3', '--cache-dir', cacheDir];
+  const args = [
+    process.argv[1] ?? '',
+    'mount',
+    url,
+    mountpoint,
+    '--foreground',
+    '--notify-fd',
+    '3',
+    '--cache-dir',
+    cacheDir,
+  ];
   if (o.user !== undefined) args.push('--user', o.user);
   if (o.cacheMaxMib !== undefined) args.push('--cache-max-mib', o.cacheMaxMib);
   if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
@@ -99,7 +110,9 @@ function spawnDaemon(
         process.stderr.write(`spfs: ${msg.error ?? 'mount failed'}\n`);
         return resolveExit(msg.exitCode ?? EXIT.failure);
       }
-      process.stderr.write(`spfs: the mount daemon exited (code ${code ?? 'signal'}) before it was ready; see ${join(cacheDir, 'spfs.log')}\n`);
+      process.stderr.write(
+        `spfs: the mount daemon exited (code ${code ?? 'signal'}) before it was ready; see ${join(cacheDir, 'spfs.log')}\n`,
+      );
       resolveExit(EXIT.failure);
     };
     pipe.on('end', () => finish(child.exitCode));

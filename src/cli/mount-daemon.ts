@@ -38,15 +38,22 @@ export interface DaemonOptions {
 /** Runs until stopped; resolves with the process exit code. */
 export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   mkdirSync(o.cacheDir, { recursive: true, mode: 0o700 });
-  const logger = createLogger({ file: o.logFile ?? join(o.cacheDir, 'spfs.log'), level: o.logLevel ?? 'info' });
+  const logger = createLogger({
+    file: o.logFile ?? join(o.cacheDir, 'spfs.log'),
+    level: o.logLevel ?? 'info',
+  });
   let release: (() => Promise<void>) | undefined;
   let client: SpClient | undefined;
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   try {
     release = await lockCacheDir(o.cacheDir);
-    client = await SpClient.connect({ url: o.url, ...(o.credentials ? { credentials: o.credentials } : {}), logger });
-    store = MetadataStore.open(join(o.cacheDir, 'metadata.db'));
+    client = await SpClient.connect({
+      url: o.url,
+      ...(o.credentials ? { credentials: o.credentials } : {}),
+      logger,
+    });
+    store = MetadataStore.open(join(o.cacheDir, 'metadata.db'), { logger });
     const sync = new TreeSync({ api: client, store, logger });
     const result = await sync.initialSync();
     const cache = await ContentCache.open({
@@ -56,9 +63,21 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       logger,
     });
     const hydrator = new Hydrator({ api: client, store, cache, logger });
-    const fs = new SpfsFilesystem({ store, hydrator, logger, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+    const fs = new SpfsFilesystem({
+      store,
+      hydrator,
+      logger,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+    });
     mounted = await mountFilesystem(o.mountpoint, fs, logger, { debug: o.debugFuse ?? false });
-    writeMountRecord({ pid: process.pid, mountpoint: o.mountpoint, cacheDir: o.cacheDir, url: o.url, startedMs: Date.now() });
+    writeMountRecord({
+      pid: process.pid,
+      mountpoint: o.mountpoint,
+      cacheDir: o.cacheDir,
+      url: o.url,
+      startedMs: Date.now(),
+    });
     logger.info({ mountpoint: o.mountpoint, items: result.items, mode: result.mode }, 'serving');
     o.notify({ ready: true, items: result.items });
     await waitForStop(o.mountpoint);
@@ -70,7 +89,8 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     o.notify({ ready: false, error: message, exitCode });
     return exitCode;
   } finally {
-    if (mounted && isMounted(o.mountpoint)) await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
+    if (mounted && isMounted(o.mountpoint))
+      await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
     await client?.close().catch(() => undefined);
     store?.close();
@@ -88,9 +108,16 @@ function describeFailure(err: unknown, url: string): { message: string; exitCode
 
 async function lockCacheDir(dir: string): Promise<() => Promise<void>> {
   try {
-    return await lockfile.lock(dir, { lockfilePath: join(dir, 'daemon.lock'), stale: 30_000, update: 10_000 });
+    return await lockfile.lock(dir, {
+      lockfilePath: join(dir, 'daemon.lock'),
+      stale: 30_000,
+      update: 10_000,
+    });
   } catch {
-    throw new UsageError(`the cache folder ${dir} is in use by another spfs mount of the same library`, EXIT.mountpoint);
+    throw new UsageError(
+      `the cache folder ${dir} is in use by another spfs mount of the same library`,
+      EXIT.mountpoint,
+    );
   }
 }
 

@@ -8,7 +8,10 @@ export function cacheRoot(): string {
 }
 
 export function stateRoot(): string {
-  return process.env.SPFS_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'spfs');
+  return (
+    process.env.SPFS_STATE_DIR ??
+    join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'spfs')
+  );
 }
 
 /** One cache folder per (site URL, user): a remount of the same library finds its metadata and content. */

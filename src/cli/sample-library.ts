@@ -11,7 +11,10 @@ const CHUNK_BYTES = 1024 * 1024;
 export function pseudoRandomChunk(seed: string, index: number, size: number): Buffer {
   const out = Buffer.allocUnsafe(size);
   for (let off = 0, n = 0; off < size; off += 32, n++) {
-    createHash('sha256').update(`${seed}:${index}:${n}`).digest().copy(out, off, 0, Math.min(32, size - off));
+    createHash('sha256')
+      .update(`${seed}:${index}:${n}`)
+      .digest()
+      .copy(out, off, 0, Math.min(32, size - off));
   }
   return out;
 }
@@ -42,7 +45,8 @@ export async function createSampleLibrary(root: string, o: SampleLibraryOptions)
     'Documents/Quarterly report.txt': 'Revenue went up.\n'.repeat(200),
     'Documents/Meeting notes 2026-11-26.md': '# Notes\n\n- ship spfs\n- measure everything\n',
     'Documents/Projects/Alpha/plan.txt': 'Phase 1: crawl. Phase 2: hydrate. Phase 3: upload.\n',
-    'Documents/Projects/Alpha/data.csv': Array.from({ length: 500 }, (_, i) => `${i},${i * i},${(i * 7) % 13}`).join('\n') + '\n',
+    'Documents/Projects/Alpha/data.csv':
+      Array.from({ length: 500 }, (_, i) => `${i},${i * i},${(i * 7) % 13}`).join('\n') + '\n',
     'Documents/Projects/Beta/empty.txt': '',
     'Documents/Projects/Beta/Zürich Straße Übersicht.txt': 'Grüße aus Zürich — ünïcödé names work.\n',
     'Pictures/image 1.bin': pseudoRandomChunk('image1', 0, 200 * 1024),

@@ -15,7 +15,10 @@ export function assertFuseAvailable(): void {
   try {
     execFileSync('sh', ['-c', 'command -v fusermount'], { stdio: 'ignore' });
   } catch {
-    throw new UsageError('fusermount is missing. Install it with `sudo apt-get install fuse libfuse2`.', EXIT.fuseMissing);
+    throw new UsageError(
+      'fusermount is missing. Install it with `sudo apt-get install fuse libfuse2`.',
+      EXIT.fuseMissing,
+    );
   }
 }
 

@@ -31,7 +31,11 @@ export async function unmountCommand(dir: string): Promise<number> {
     process.kill(rec.pid, 'SIGTERM');
     const deadline = Date.now() + STOP_WAIT_MS;
     while (alive(rec.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
-    if (alive(rec.pid)) throw new UsageError(`the daemon (pid ${rec.pid}) did not stop within ${STOP_WAIT_MS / 1000} s`, EXIT.failure);
+    if (alive(rec.pid))
+      throw new UsageError(
+        `the daemon (pid ${rec.pid}) did not stop within ${STOP_WAIT_MS / 1000} s`,
+        EXIT.failure,
+      );
   } else if (!isMounted(mountpoint)) {
     if (rec !== undefined) removeMountRecord(mountpoint, rec.pid);
     throw new UsageError(`${mountpoint} is not mounted`, EXIT.failure);

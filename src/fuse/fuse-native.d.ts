@@ -2,72 +2,86 @@
 declare module 'fuse-native' {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Fuse {
-  interface FuseStat {
-    mode: number;
-    uid: number;
-    gid: number;
-    size: number;
-    nlink: number;
-    mtime: Date;
-    atime: Date;
-    ctime: Date;
-    ino?: number;
-    blocks?: number;
-    blksize?: number;
-  }
-  interface FuseStatfs {
-    bsize: number;
-    frsize: number;
-    blocks: number;
-    bfree: number;
-    bavail: number;
-    files: number;
-    ffree: number;
-    favail: number;
-    fsid?: number;
-    flag?: number;
-    namemax: number;
-  }
-  interface FuseOps {
-    init?(cb: (err: number) => void): void;
-    getattr?(path: string, cb: (err: number, stat?: FuseStat) => void): void;
-    fgetattr?(path: string, fd: number, cb: (err: number, stat?: FuseStat) => void): void;
-    readdir?(path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void): void;
-    open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
-    read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void;
-    write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void;
-    release?(path: string, fd: number, cb: (err: number) => void): void;
-    statfs?(path: string, cb: (err: number, stat?: FuseStatfs) => void): void;
-    create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
-    truncate?(path: string, size: number, cb: (err: number) => void): void;
-    ftruncate?(path: string, fd: number, size: number, cb: (err: number) => void): void;
-    unlink?(path: string, cb: (err: number) => void): void;
-    rename?(src: string, dest: string, cb: (err: number) => void): void;
-    mkdir?(path: string, mode: number, cb: (err: number) => void): void;
-    rmdir?(path: string, cb: (err: number) => void): void;
-    chmod?(path: string, mode: number, cb: (err: number) => void): void;
-    chown?(path: string, uid: number, gid: number, cb: (err: number) => void): void;
-    utimens?(path: string, atime: Date, mtime: Date, cb: (err: number) => void): void;
-    symlink?(src: string, dest: string, cb: (err: number) => void): void;
-    link?(src: string, dest: string, cb: (err: number) => void): void;
-    mknod?(path: string, mode: number, dev: number, cb: (err: number) => void): void;
-    access?(path: string, mode: number, cb: (err: number) => void): void;
-  }
-  interface FuseOptions {
-    force?: boolean;
-    mkdir?: boolean;
-    debug?: boolean;
-    displayFolder?: boolean;
-    autoCache?: boolean;
-    kernelCache?: boolean;
-    attrTimeout?: number;
-    entryTimeout?: number;
-    fsname?: string;
-    subtype?: string;
-    allowOther?: boolean;
-    timeout?: number | false | Record<string, number | false>;
-    maxRead?: number;
-  }
+    interface FuseStat {
+      mode: number;
+      uid: number;
+      gid: number;
+      size: number;
+      nlink: number;
+      mtime: Date;
+      atime: Date;
+      ctime: Date;
+      ino?: number;
+      blocks?: number;
+      blksize?: number;
+    }
+    interface FuseStatfs {
+      bsize: number;
+      frsize: number;
+      blocks: number;
+      bfree: number;
+      bavail: number;
+      files: number;
+      ffree: number;
+      favail: number;
+      fsid?: number;
+      flag?: number;
+      namemax: number;
+    }
+    interface FuseOps {
+      init?(cb: (err: number) => void): void;
+      getattr?(path: string, cb: (err: number, stat?: FuseStat) => void): void;
+      fgetattr?(path: string, fd: number, cb: (err: number, stat?: FuseStat) => void): void;
+      readdir?(path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void): void;
+      open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
+      read?(
+        path: string,
+        fd: number,
+        buf: Buffer,
+        len: number,
+        pos: number,
+        cb: (bytes: number) => void,
+      ): void;
+      write?(
+        path: string,
+        fd: number,
+        buf: Buffer,
+        len: number,
+        pos: number,
+        cb: (bytes: number) => void,
+      ): void;
+      release?(path: string, fd: number, cb: (err: number) => void): void;
+      statfs?(path: string, cb: (err: number, stat?: FuseStatfs) => void): void;
+      create?(path: string, mode: number, cb: (err: number, fd?: number) => void): void;
+      truncate?(path: string, size: number, cb: (err: number) => void): void;
+      ftruncate?(path: string, fd: number, size: number, cb: (err: number) => void): void;
+      unlink?(path: string, cb: (err: number) => void): void;
+      rename?(src: string, dest: string, cb: (err: number) => void): void;
+      mkdir?(path: string, mode: number, cb: (err: number) => void): void;
+      rmdir?(path: string, cb: (err: number) => void): void;
+      chmod?(path: string, mode: number, cb: (err: number) => void): void;
+      chown?(path: string, uid: number, gid: number, cb: (err: number) => void): void;
+      utimens?(path: string, atime: Date, mtime: Date, cb: (err: number) => void): void;
+      symlink?(src: string, dest: string, cb: (err: number) => void): void;
+      link?(src: string, dest: string, cb: (err: number) => void): void;
+      mknod?(path: string, mode: number, dev: number, cb: (err: number) => void): void;
+      access?(path: string, mode: number, cb: (err: number) => void): void;
+    }
+    interface FuseOptions {
+      force?: boolean;
+      mkdir?: boolean;
+      debug?: boolean;
+      displayFolder?: boolean;
+      autoCache?: boolean;
+      kernelCache?: boolean;
+      attrTimeout?: number;
+      entryTimeout?: number;
+      fsname?: string;
+      subtype?: string;
+      allowOther?: boolean;
+      timeout?: number | false | Record<string, number | false>;
+      maxRead?: number;
+    }
   }
   class Fuse {
     constructor(mnt: string, ops: Fuse.FuseOps, opts?: Fuse.FuseOptions);

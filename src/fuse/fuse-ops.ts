@@ -29,7 +29,13 @@ function toStat(a: FileAttr): FuseStat {
 
 export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
   /** Runs one op; `ok` receives the result, any throw becomes a negative errno. Exactly one callback. */
-  function run<T>(op: string, path: string, work: () => Promise<T>, ok: (v: T) => void, fail: (errno: number) => void): void {
+  function run<T>(
+    op: string,
+    path: string,
+    work: () => Promise<T>,
+    ok: (v: T) => void,
+    fail: (errno: number) => void,
+  ): void {
     let p: Promise<T>;
     try {
       p = work();
@@ -48,12 +54,25 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
     (op: string) =>
     (path: string, ...rest: unknown[]): void => {
       const cb = rest[rest.length - 1] as (err: number) => void;
-      run(op, path, () => Promise.resolve(fs.refuseWrite(op, path)), () => cb(0), cb);
+      run(
+        op,
+        path,
+        () => Promise.resolve(fs.refuseWrite(op, path)),
+        () => cb(0),
+        cb,
+      );
     };
 
   return {
     init: (cb) => cb(0),
-    getattr: (path, cb) => run('getattr', path, () => fs.getattr(path), (a) => cb(0, toStat(a)), (e) => cb(e)),
+    getattr: (path, cb) =>
+      run(
+        'getattr',
+        path,
+        () => fs.getattr(path),
+        (a) => cb(0, toStat(a)),
+        (e) => cb(e),
+      ),
     readdir: (path, cb) =>
       run(
         'readdir',
@@ -67,15 +86,56 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
           ),
         (e) => cb(e),
       ),
-    open: (path, flags, cb) => run('open', path, () => fs.open(path, flags), (fh) => cb(0, fh), (e) => cb(e)),
+    open: (path, flags, cb) =>
+      run(
+        'open',
+        path,
+        () => fs.open(path, flags),
+        (fh) => cb(0, fh),
+        (e) => cb(e),
+      ),
     read: (path, fd, buf, len, pos, cb) =>
-      run('read', path, () => fs.read(fd, buf, len, pos), (n) => cb(n), (e) => cb(e)),
-    release: (path, fd, cb) => run('release', path, () => fs.release(fd), () => cb(0), (e) => cb(e)),
-    statfs: (path, cb) => run('statfs', path, () => fs.statfs(), (s) => cb(0, s), (e) => cb(e)),
+      run(
+        'read',
+        path,
+        () => fs.read(fd, buf, len, pos),
+        (n) => cb(n),
+        (e) => cb(e),
+      ),
+    release: (path, fd, cb) =>
+      run(
+        'release',
+        path,
+        () => fs.release(fd),
+        () => cb(0),
+        (e) => cb(e),
+      ),
+    statfs: (path, cb) =>
+      run(
+        'statfs',
+        path,
+        () => fs.statfs(),
+        (s) => cb(0, s),
+        (e) => cb(e),
+      ),
     create: refuse('create'),
-    write: (path, _fd, _buf, _len, _pos, cb) => run('write', path, () => Promise.resolve(fs.refuseWrite('write', path)), () => cb(0), (e) => cb(e)),
+    write: (path, _fd, _buf, _len, _pos, cb) =>
+      run(
+        'write',
+        path,
+        () => Promise.resolve(fs.refuseWrite('write', path)),
+        () => cb(0),
+        (e) => cb(e),
+      ),
     truncate: refuse('truncate'),
-    ftruncate: (path, _fd, _size, cb) => run('ftruncate', path, () => Promise.resolve(fs.refuseWrite('ftruncate', path)), () => cb(0), cb),
+    ftruncate: (path, _fd, _size, cb) =>
+      run(
+        'ftruncate',
+        path,
+        () => Promise.resolve(fs.refuseWrite('ftruncate', path)),
+        () => cb(0),
+        cb,
+      ),
     unlink: refuse('unlink'),
     rename: refuse('rename'),
     mkdir: refuse('mkdir'),

@@ -51,7 +51,7 @@ export function toErrnoName(err: unknown): ErrnoName {
     const direct = ERRNO_BY_CODE[err.code];
     if (direct !== undefined) {
       // A hydration failure caused by e.g. a network error reports the network errno.
-      if ((err.code === 'HYDRATION') && err.cause !== undefined && err.cause !== err) {
+      if (err.code === 'HYDRATION' && err.cause !== undefined && err.cause !== err) {
         const inner = toErrnoName(err.cause);
         return inner === 'EIO' ? direct : inner;
       }

@@ -14,7 +14,8 @@ const BLOCK_SIZE = 4096;
 const NAME_MAX_BYTES = 255;
 const DIR_MODE = constants.S_IFDIR | 0o555;
 const FILE_MODE = constants.S_IFREG | 0o444;
-const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_TRUNC | constants.O_APPEND | constants.O_CREAT;
+const WRITE_FLAGS =
+  constants.O_WRONLY | constants.O_RDWR | constants.O_TRUNC | constants.O_APPEND | constants.O_CREAT;
 
 export interface FilesystemOptions {
   store: MetadataStore;
@@ -102,7 +103,8 @@ export class SpfsFilesystem implements Filesystem {
     for (const segment of splitPath(path)) {
       if (item === undefined) break;
       if (item.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder on the way to ${path}`);
-      if (Buffer.byteLength(segment) > NAME_MAX_BYTES) throw new FsError('ENAMETOOLONG', `name too long in ${path}`);
+      if (Buffer.byteLength(segment) > NAME_MAX_BYTES)
+        throw new FsError('ENAMETOOLONG', `name too long in ${path}`);
       item = this.opts.store.getChild(item.id as ItemId, segment);
     }
     if (item === undefined) throw new FsError('ENOENT', `no such item: ${path}`);

@@ -79,7 +79,11 @@ describe('read-only mount of a seeded library (real FUSE, real server, child pro
     seed = join(work, 'seed');
     await createSampleLibrary(seed, { bigMib: BIG_MIB });
     // The download rate limit makes "first bytes before the whole file" observable without timing assertions.
-    server = await startServerProcess({ dataDir: join(work, 'server'), seedDir: seed, extraArgs: ['--download-rate-mibps', '32'] });
+    server = await startServerProcess({
+      dataDir: join(work, 'server'),
+      seedDir: seed,
+      extraArgs: ['--download-rate-mibps', '32'],
+    });
     mnt = join(work, 'mnt');
     await fsp.mkdir(mnt);
     mount = await mountLibrary(server, mnt, join(work, 'cache'));
@@ -116,7 +120,9 @@ describe('read-only mount of a seeded library (real FUSE, real server, child pro
 
   it('reads every file with the same bytes as the seed', async () => {
     for (const e of walk(seed).filter((x) => x.kind === 'file')) {
-      expect(`${e.path} ${await sha256(join(mnt, e.path))}`).toBe(`${e.path} ${await sha256(join(seed, e.path))}`);
+      expect(`${e.path} ${await sha256(join(mnt, e.path))}`).toBe(
+        `${e.path} ${await sha256(join(seed, e.path))}`,
+      );
     }
   }, 120_000);
 
@@ -125,7 +131,9 @@ describe('read-only mount of a seeded library (real FUSE, real server, child pro
     await expect(fsp.appendFile(join(mnt, 'README.txt'), 'x')).rejects.toMatchObject({ code: 'EROFS' });
     await expect(fsp.mkdir(join(mnt, 'New Folder'))).rejects.toMatchObject({ code: 'EROFS' });
     await expect(fsp.unlink(join(mnt, 'README.txt'))).rejects.toMatchObject({ code: 'EROFS' });
-    await expect(fsp.rename(join(mnt, 'README.txt'), join(mnt, 'R.txt'))).rejects.toMatchObject({ code: 'EROFS' });
+    await expect(fsp.rename(join(mnt, 'README.txt'), join(mnt, 'R.txt'))).rejects.toMatchObject({
+      code: 'EROFS',
+    });
   });
 
   it('reads cached files from the cache with the server stopped', async () => {

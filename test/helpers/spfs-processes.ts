@@ -13,7 +13,9 @@ export const PASSWORD_ENV = 'SPFS_TEST_PASSWORD';
 /** Fails loudly (never skips) when FUSE or the build is missing. */
 export function assertE2EPrerequisites(): void {
   if (!existsSync('/dev/fuse')) {
-    throw new Error('FUSE is not available (/dev/fuse missing): install it with `sudo apt-get install fuse libfuse2`');
+    throw new Error(
+      'FUSE is not available (/dev/fuse missing): install it with `sudo apt-get install fuse libfuse2`',
+    );
   }
   try {
     execFileSync('sh', ['-c', 'command -v fusermount'], { stdio: 'ignore' });
@@ -36,7 +38,11 @@ export interface RunResult {
 }
 
 /** Runs `spfs ARGS` to completion. */
-export function runSpfs(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<RunResult> {
+export function runSpfs(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 120_000,
+): Promise<RunResult> {
   return new Promise((res) => {
     execFile(
       process.execPath,
@@ -68,7 +74,18 @@ export async function startServerProcess(opts: {
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   const user = 'tester';
   const requestLog = join(opts.dataDir, '..', `requests-${Date.now()}.log`);
-  const args = [BIN, 'serve', '--data', opts.dataDir, '--port', '0', '--user', user, '--password-env', PASSWORD_ENV];
+  const args = [
+    BIN,
+    'serve',
+    '--data',
+    opts.dataDir,
+    '--port',
+    '0',
+    '--user',
+    user,
+    '--password-env',
+    PASSWORD_ENV,
+  ];
   if (opts.seedDir) args.push('--seed', opts.seedDir);
   args.push('--request-log', requestLog, ...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, {
@@ -80,7 +97,9 @@ export async function startServerProcess(opts: {
   const url = await new Promise<string>((res, rej) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once('line', (line) => res(line.trim()));
-    child.once('exit', (code) => rej(new Error(`spfs serve exited (${code}) before printing its URL: ${stderr}`)));
+    child.once('exit', (code) =>
+      rej(new Error(`spfs serve exited (${code}) before printing its URL: ${stderr}`)),
+    );
   });
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -92,12 +111,17 @@ export async function startServerProcess(opts: {
 }
 
 /** Request-log lines of the server (one JSON object per request). */
-export function readRequestLog(server: ServerProcess): Array<{ method: string; path: string; query?: string; status: number; range?: string }> {
+export function readRequestLog(
+  server: ServerProcess,
+): Array<{ method: string; path: string; query?: string; status: number; range?: string }> {
   if (!existsSync(server.requestLog)) return [];
   return readFileSync(server.requestLog, 'utf8')
     .split('\n')
     .filter((l) => l.trim().length > 0)
-    .map((l) => JSON.parse(l) as { method: string; path: string; query?: string; status: number; range?: string });
+    .map(
+      (l) =>
+        JSON.parse(l) as { method: string; path: string; query?: string; status: number; range?: string },
+    );
 }
 
 export function isMounted(path: string): boolean {
@@ -112,9 +136,25 @@ export interface MountProcess {
   unmount(): Promise<RunResult>;
 }
 
-export async function mountLibrary(server: ServerProcess, mountpoint: string, cacheDir: string, extra: string[] = []): Promise<MountProcess> {
+export async function mountLibrary(
+  server: ServerProcess,
+  mountpoint: string,
+  cacheDir: string,
+  extra: string[] = [],
+): Promise<MountProcess> {
   const r = await runSpfs(
-    ['mount', server.url, mountpoint, '--user', server.user, '--password-env', PASSWORD_ENV, '--cache-dir', cacheDir, ...extra],
+    [
+      'mount',
+      server.url,
+      mountpoint,
+      '--user',
+      server.user,
+      '--password-env',
+      PASSWORD_ENV,
+      '--cache-dir',
+      cacheDir,
+      ...extra,
+    ],
     { [PASSWORD_ENV]: server.password, SPFS_STATE_DIR: join(cacheDir, '..', 'state') },
   );
   if (r.code !== 0) throw new Error(`spfs mount failed (${r.code}): ${r.stderr}`);
@@ -126,7 +166,11 @@ export async function mountLibrary(server: ServerProcess, mountpoint: string, ca
 }
 
 /** Last-resort cleanup for afterAll: detach a mount even if its daemon is stuck, then remove temp dirs. */
-export async function forceCleanup(mountpoints: string[], dirs: string[], servers: ServerProcess[]): Promise<void> {
+export async function forceCleanup(
+  mountpoints: string[],
+  dirs: string[],
+  servers: ServerProcess[],
+): Promise<void> {
   for (const m of mountpoints) {
     if (isMounted(m)) {
       try {
