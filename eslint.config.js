@@ -10,13 +10,27 @@ const layer = (folder, forbidden) => ({
   rules: {
     'no-restricted-imports': [
       'error',
-      { patterns: forbidden.map((f) => ({ group: [`**/${f}`, `**/${f}/**`], message: `src/${folder} may not import src/${f} (see docs/ARCHITECTURE.md)` })) },
+      {
+        patterns: forbidden.map((f) => ({
+          group: [`**/${f}`, `**/${f}/**`],
+          message: `src/${folder} may not import src/${f} (see docs/ARCHITECTURE.md)`,
+        })),
+      },
     ],
   },
 });
 
 module.exports = tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', 'eslint.config.js', 'jest.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'bench/results/**',
+      'eslint.config.js',
+      'jest.config.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

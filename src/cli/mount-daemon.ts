@@ -46,6 +46,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let client: SpClient | undefined;
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
+  let hydrator: Hydrator | undefined;
   try {
     release = await lockCacheDir(o.cacheDir);
     client = await SpClient.connect({
@@ -62,7 +63,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       maxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
       logger,
     });
-    const hydrator = new Hydrator({ api: client, store, cache, logger });
+    hydrator = new Hydrator({ api: client, store, cache, logger });
     const fs = new SpfsFilesystem({
       store,
       hydrator,
@@ -92,6 +93,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     if (mounted && isMounted(o.mountpoint))
       await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
+    await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     store?.close();
     await release?.().catch(() => undefined);

@@ -1,6 +1,5 @@
 // Local typings for fuse-native 2.2.6 (the package ships none): only what the adapter uses.
 declare module 'fuse-native' {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Fuse {
     interface FuseStat {
       mode: number;

@@ -9,7 +9,7 @@ import type { FileAttr, Filesystem } from '../vfs/types';
 
 export function errnoNumber(name: string): number {
   const n = (Fuse as unknown as Record<string, unknown>)[name];
-  return typeof n === 'number' ? n : (Fuse.EIO as number);
+  return typeof n === 'number' ? n : Fuse.EIO;
 }
 
 function toStat(a: FileAttr): FuseStat {
@@ -36,12 +36,8 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
     ok: (v: T) => void,
     fail: (errno: number) => void,
   ): void {
-    let p: Promise<T>;
-    try {
-      p = work();
-    } catch (err) {
-      p = Promise.reject(err as Error);
-    }
+    // The executor turns a synchronous throw into a rejection, so every path ends in exactly one callback.
+    const p = new Promise<T>((resolve) => resolve(work()));
     p.then(ok, (err: unknown) => {
       const name = toErrnoName(err);
       if (name === 'EIO') logger.warn({ op, path, err }, 'operation failed with EIO');

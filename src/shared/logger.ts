@@ -23,7 +23,9 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const dest = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : pino.destination(2);
+  const dest = opts.file
+    ? pino.destination({ dest: opts.file, mkdir: true, sync: false })
+    : pino.destination(2);
   return pino(
     {
       name: opts.name ?? 'spfs',

@@ -18,7 +18,8 @@ export function unsafeNameReason(name: string): string | undefined {
 
 export function assertSafeName(name: string): string {
   const reason = unsafeNameReason(name);
-  if (reason !== undefined) throw new InvalidInputError(`invalid item name ${JSON.stringify(name)}: ${reason}`);
+  if (reason !== undefined)
+    throw new InvalidInputError(`invalid item name ${JSON.stringify(name)}: ${reason}`);
   return name;
 }
 

@@ -59,7 +59,8 @@ export class QuickXorHash {
     const out = Buffer.from(cells);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(this.length));
-    for (let i = 0; i < 8; i++) out[WIDTH_BYTES - 8 + i] = (out[WIDTH_BYTES - 8 + i] as number) ^ (len[i] as number);
+    for (let i = 0; i < 8; i++)
+      out[WIDTH_BYTES - 8 + i] = (out[WIDTH_BYTES - 8 + i] as number) ^ (len[i] as number);
     return out.toString('base64');
   }
 }

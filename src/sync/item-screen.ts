@@ -57,7 +57,10 @@ export function screenItems(items: readonly RemoteItem[], ctx: ScreenContext): S
     const reason = rejectReason(r, ctx, folders, deleted);
     if (reason !== undefined) {
       // The raw name goes in a field (JSON-escaped by the logger), never into the message text.
-      ctx.logger.warn({ id: r.id, parentId: r.parentId, name: r.name, reason }, `skipping server item ${r.id}: ${reason}`);
+      ctx.logger.warn(
+        { id: r.id, parentId: r.parentId, name: r.name, reason },
+        `skipping server item ${r.id}: ${reason}`,
+      );
       out.skipped++;
       if (ctx.store.getItem(r.id) !== undefined) {
         out.deletes.push(r.id);

@@ -39,7 +39,6 @@ export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
   // cache / sync
   INTEGRITY: 'EIO',
   HYDRATION: 'EIO',
-  CACHE_FULL: 'ENOSPC',
   // shared
   EINVALIDINPUT: 'EINVAL',
 };

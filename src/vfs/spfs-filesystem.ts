@@ -2,7 +2,6 @@
 // hydrate a document on first open. Read-only in this slice: every modifying operation answers EROFS.
 import { constants } from 'node:fs';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
-import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
@@ -105,7 +104,7 @@ export class SpfsFilesystem implements Filesystem {
       if (item.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder on the way to ${path}`);
       if (Buffer.byteLength(segment) > NAME_MAX_BYTES)
         throw new FsError('ENAMETOOLONG', `name too long in ${path}`);
-      item = this.opts.store.getChild(item.id as ItemId, segment);
+      item = this.opts.store.getChild(item.id, segment);
     }
     if (item === undefined) throw new FsError('ENOENT', `no such item: ${path}`);
     return item;

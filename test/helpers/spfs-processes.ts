@@ -95,7 +95,7 @@ export async function startServerProcess(opts: {
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = await new Promise<string>((res, rej) => {
-    const rl = createInterface({ input: child.stdout! });
+    const rl = createInterface({ input: child.stdout });
     rl.once('line', (line) => res(line.trim()));
     child.once('exit', (code) =>
       rej(new Error(`spfs serve exited (${code}) before printing its URL: ${stderr}`)),

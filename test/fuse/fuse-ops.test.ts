@@ -1,0 +1,81 @@
+// The FUSE adapter without a kernel: each op calls back exactly once, with the errno the vfs table gives.
+import Fuse from 'fuse-native';
+import { constants } from 'node:fs';
+import { silentLogger } from '../../src/shared/logger';
+import { createFuseOps, errnoNumber } from '../../src/fuse/fuse-ops';
+import { FsError } from '../../src/vfs/errors';
+import type { FileAttr, Filesystem } from '../../src/vfs/types';
+
+const attr: FileAttr = {
+  mode: constants.S_IFREG | 0o444,
+  size: 42,
+  nlink: 1,
+  uid: 1,
+  gid: 2,
+  mtime: new Date(1000),
+  atime: new Date(1000),
+  ctime: new Date(1000),
+};
+
+// A scripted Filesystem: each method returns or throws what the test says (this is the adapter's unit test; the
+// real filesystem is tested in test/vfs and through real mounts in test/e2e).
+const scripted: Filesystem = {
+  getattr: (p) => (p === '/f' ? Promise.resolve(attr) : Promise.reject(new FsError('ENOENT', p))),
+  readdir: () => Promise.resolve([{ name: 'f', attr }]),
+  open: () => {
+    throw new FsError('EISDIR', 'sync throw');
+  },
+  read: (_fh, buf) => {
+    buf.write('abc');
+    return Promise.resolve(3);
+  },
+  release: () => Promise.reject(new Error('unexpected')),
+  statfs: () => Promise.reject(new FsError('EIO', 'x')),
+  refuseWrite: (op, p) => {
+    throw new FsError('EROFS', `${op} ${p}`);
+  },
+};
+
+function call<T extends unknown[]>(invoke: (cb: (...args: T) => void) => void): Promise<T[]> {
+  return new Promise((resolve) => {
+    const calls: T[] = [];
+    invoke((...args: T) => calls.push(args));
+    setTimeout(() => resolve(calls), 20);
+  });
+}
+
+describe('createFuseOps', () => {
+  const ops = createFuseOps(scripted, silentLogger());
+
+  it('maps errno names to fuse-native numbers', () => {
+    expect(errnoNumber('ENOENT')).toBe(Fuse.ENOENT);
+    expect(errnoNumber('EROFS')).toBe(-30);
+    expect(errnoNumber('NOT_AN_ERRNO')).toBe(Fuse.EIO);
+  });
+
+  it('answers getattr with a stat, or the errno once', async () => {
+    const ok = await call<[number, unknown?]>((cb) => ops.getattr!('/f', cb));
+    expect(ok).toHaveLength(1);
+    expect(ok[0]![0]).toBe(0);
+    expect(ok[0]![1]).toMatchObject({ size: 42, mode: attr.mode, blocks: 1 });
+    const missing = await call<[number, unknown?]>((cb) => ops.getattr!('/x', cb));
+    expect(missing).toEqual([[Fuse.ENOENT]]);
+  });
+
+  it('passes readdir names together with stats (so the kernel gets d_type)', async () => {
+    const r = await call<[number, string[]?, unknown[]?]>((cb) => ops.readdir!('/', cb));
+    expect(r[0]![1]).toEqual(['f']);
+    expect(r[0]![2]).toHaveLength(1);
+  });
+
+  it('turns a synchronous throw into one errno callback', async () => {
+    expect(await call<[number, number?]>((cb) => ops.open!('/d', 0, cb))).toEqual([[-21]]);
+  });
+
+  it('reports read byte counts, unknown errors as EIO, and refuses writes with EROFS', async () => {
+    expect(await call<[number]>((cb) => ops.read!('/f', 1, Buffer.alloc(8), 8, 0, cb))).toEqual([[3]]);
+    expect(await call<[number]>((cb) => ops.release!('/f', 1, cb))).toEqual([[Fuse.EIO]]);
+    expect(await call<[number]>((cb) => ops.unlink!('/f', cb))).toEqual([[-30]]);
+    expect(await call<[number]>((cb) => ops.write!('/f', 1, Buffer.alloc(1), 1, 0, cb))).toEqual([[-30]]);
+  });
+});

@@ -1,0 +1,125 @@
+// The filesystem core without a mount: path lookup, attributes, listings, reads and refusals, on the real server,
+// client, SQLite store and content cache. test/e2e repeats the same cases through a real FUSE mount.
+import { constants } from 'node:fs';
+import * as path from 'node:path';
+import { ContentCache } from '../../src/cache/content-cache';
+import { MetadataStore } from '../../src/cache/metadata-store';
+import { SpClient } from '../../src/protocol/sp-client';
+import { silentLogger } from '../../src/shared/logger';
+import { Hydrator } from '../../src/sync/hydrator';
+import { TreeSync } from '../../src/sync/tree-sync';
+import { FsError } from '../../src/vfs/errors';
+import { SpfsFilesystem } from '../../src/vfs/spfs-filesystem';
+import { Harness, USER } from '../server/server-harness';
+
+const harness = new Harness();
+const closers: Array<() => Promise<void> | void> = [];
+let fs: SpfsFilesystem;
+let granted: number;
+
+const SEED = {
+  'README.txt': 'hello world',
+  'Docs/Report Q1.txt': 'x'.repeat(5000),
+  'Docs/Nested/deep.bin': Buffer.from([0, 1, 2, 3, 255]),
+  'Empty Folder': null,
+  'Zürich.txt': 'ü',
+};
+
+beforeAll(async () => {
+  const seedDir = await harness.seed(SEED);
+  const work = await harness.tempDir('spfs-vfs-');
+  granted = 10 * 1024 ** 3;
+  const srv = await harness.start({
+    dataDir: path.join(work, 'server'),
+    seedDir,
+    spaceGrantedBytes: granted,
+  });
+  const api = await SpClient.connect({
+    url: srv.siteUrl,
+    credentials: { user: USER.name, password: USER.password },
+  });
+  closers.push(() => api.close());
+  const logger = silentLogger();
+  const store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
+  closers.push(() => store.close());
+  await new TreeSync({ api, store, logger }).initialSync();
+  const cache = await ContentCache.open({
+    dir: path.join(work, 'content'),
+    store,
+    maxBytes: 1 << 30,
+    logger,
+  });
+  const hydrator = new Hydrator({ api, store, cache, logger });
+  closers.push(() => hydrator.close());
+  fs = new SpfsFilesystem({ store, hydrator, logger, uid: 1234, gid: 5678 });
+});
+
+afterAll(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+  await harness.cleanup();
+});
+
+async function errnoOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return err instanceof FsError ? err.errno : `not an FsError: ${String(err)}`;
+  }
+  return 'no error';
+}
+
+describe('SpfsFilesystem (no mount)', () => {
+  it('describes folders and documents with their type, size and owner', async () => {
+    const root = await fs.getattr('/');
+    expect(root.mode & constants.S_IFMT).toBe(constants.S_IFDIR);
+    const file = await fs.getattr('/Docs/Report Q1.txt');
+    expect(file.mode & constants.S_IFMT).toBe(constants.S_IFREG);
+    expect(file.size).toBe(5000);
+    expect([file.uid, file.gid]).toEqual([1234, 5678]);
+    expect(file.mode & 0o222).toBe(0); // read-only
+  });
+
+  it('lists a folder with the attributes of each child', async () => {
+    const entries = await fs.readdir('/');
+    expect(entries.map((e) => e.name).sort()).toEqual(['Docs', 'Empty Folder', 'README.txt', 'Zürich.txt']);
+    const docs = entries.find((e) => e.name === 'Docs')!;
+    expect(docs.attr.mode & constants.S_IFMT).toBe(constants.S_IFDIR);
+    expect(await fs.readdir('/Empty Folder')).toEqual([]);
+  });
+
+  it('looks names up case-insensitively, as SharePoint does', async () => {
+    expect((await fs.getattr('/docs/REPORT q1.TXT')).size).toBe(5000);
+  });
+
+  it('answers ENOENT, ENOTDIR and EISDIR where POSIX does', async () => {
+    expect(await errnoOf(() => fs.getattr('/nope'))).toBe('ENOENT');
+    expect(await errnoOf(() => fs.getattr('/README.txt/child'))).toBe('ENOTDIR');
+    expect(await errnoOf(() => fs.readdir('/README.txt'))).toBe('ENOTDIR');
+    expect(await errnoOf(fs.open('/Docs', constants.O_RDONLY))).toBe('EISDIR');
+  });
+
+  it('reads the bytes of a document, 0 at end of file, and EBADF after release', async () => {
+    const fh = await fs.open('/Docs/Nested/deep.bin', constants.O_RDONLY);
+    const buf = Buffer.alloc(16);
+    expect(await fs.read(fh, buf, 16, 0)).toBe(5);
+    expect(buf.subarray(0, 5)).toEqual(Buffer.from([0, 1, 2, 3, 255]));
+    expect(await fs.read(fh, buf, 16, 5)).toBe(0);
+    await fs.release(fh);
+    expect(await errnoOf(() => fs.read(fh, buf, 16, 0))).toBe('EBADF');
+  });
+
+  it('refuses every modification with EROFS', async () => {
+    for (const flags of [constants.O_WRONLY, constants.O_RDWR, constants.O_RDONLY | constants.O_TRUNC]) {
+      expect(await errnoOf(fs.open('/README.txt', flags))).toBe('EROFS');
+    }
+    expect(await errnoOf(() => fs.refuseWrite('mkdir', '/x'))).toBe('EROFS');
+  });
+
+  it('reports the library quota through statfs', async () => {
+    const st = await fs.statfs();
+    expect(st.blocks * st.bsize).toBe(granted);
+    const used = 11 + 5000 + 5 + 2;
+    expect((st.blocks - st.bfree) * st.bsize).toBeGreaterThanOrEqual(used - st.bsize);
+    expect(st.files).toBe(8); // 4 folders (root, Docs, Nested, Empty Folder) + 4 documents
+  });
+});
