@@ -28,11 +28,11 @@ if [ ! -s "$DEMO/password" ]; then (umask 077; head -c 18 /dev/urandom | base64 
 SPFS_DEMO_PASSWORD=$(cat "$DEMO/password")
 export SPFS_DEMO_PASSWORD
 
-if [ ! -f "$DEMO/seed/.complete" ]; then
+if [ ! -f "$DEMO/seed.complete" ]; then
   say "generating the sample library in $DEMO/seed"
   rm -rf "$DEMO/seed"
   $SPFS sample-library "$DEMO/seed" --big-mib 256
-  touch "$DEMO/seed/.complete"
+  touch "$DEMO/seed.complete"
 fi
 
 if ! server_alive; then

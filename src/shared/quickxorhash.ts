@@ -6,11 +6,14 @@ const SHIFT_BITS = 11;
 const WIDTH_BYTES = WIDTH_BITS / 8;
 /** Byte i lands at bit offset (i*11) mod 160, which repeats every 160 bytes: one lane per residue. */
 const LANES = 160;
+/** Aligned copy buffer for unaligned input; a multiple of LANES. */
+const SCRATCH_BYTES = LANES * 6554;
+const scratch = new Uint8Array(SCRATCH_BYTES);
 
 export class QuickXorHash {
   // Hot path (every downloaded byte): XOR each byte into its lane only; the shifts are applied once in digest().
   private readonly lanes = new Uint8Array(LANES);
-  private readonly lanes32 = new Uint32Array(this.lanes.buffer);
+  private readonly lanes32 = new Int32Array(this.lanes.buffer);
   private length = 0;
 
   update(data: Uint8Array): this {
@@ -24,14 +27,28 @@ export class QuickXorHash {
       if (++lane === LANES) lane = 0;
     }
     const rounds = Math.floor((n - i) / LANES);
-    if (rounds > 0 && (data.byteOffset + i) % 4 === 0) {
-      // Aligned: XOR 40 words per round instead of 160 bytes (byte order doesn't matter for XOR lane by lane).
-      const words = new Uint32Array(data.buffer, data.byteOffset + i, (rounds * LANES) / 4);
+    if (rounds > 0) {
+      // XOR 40 words per round instead of 160 bytes (lane by lane, so byte order doesn't matter). Unaligned input
+      // (network chunks often are) is first copied into an aligned scratch buffer: a copy is far cheaper than the
+      // byte loop.
       const l32 = this.lanes32;
-      for (let w = 0; w < words.length; w += LANES / 4) {
-        for (let k = 0; k < LANES / 4; k++) l32[k] = (l32[k] as number) ^ (words[w + k] as number);
+      const bytes = rounds * LANES;
+      for (let done = 0; done < bytes;) {
+        const take = Math.min(bytes - done, SCRATCH_BYTES);
+        const start = data.byteOffset + i + done;
+        let words: Int32Array;
+        if (start % 4 === 0) {
+          words = new Int32Array(data.buffer, start, take / 4);
+        } else {
+          scratch.set(data.subarray(i + done, i + done + take));
+          words = new Int32Array(scratch.buffer, 0, take / 4);
+        }
+        for (let w = 0; w < words.length; w += LANES / 4) {
+          for (let k = 0; k < LANES / 4; k++) l32[k] = (l32[k] as number) ^ (words[w + k] as number);
+        }
+        done += take;
       }
-      i += rounds * LANES;
+      i += bytes;
     }
     for (; i + LANES <= n; i += LANES) {
       for (let j = 0; j < LANES; j++) lanes[j] = (lanes[j] as number) ^ (data[i + j] as number);

@@ -7,7 +7,11 @@ import { errorMessage } from '../shared/errors';
 import { etagVersion } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { QuickXorHash } from '../shared/quickxorhash';
+import { BatchedWriter } from './batched-writer';
 import { HydrationError, IntegrityError } from './errors';
+
+/** Largest positional write of downloaded bytes into the cache file. */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface DownloadTuning {
   /** A read starting this far beyond the main stream gets its own Range request instead of waiting. */
@@ -28,6 +32,8 @@ export class ActiveDownload {
   mainOffset = 0;
   private failure: Error | undefined;
   private committed = false;
+  /** Size and hash matched: readers may have every byte, even before the fsync and rename of the commit. */
+  private verified = false;
   private handles = 0;
   private readonly controller = new AbortController();
   private readonly windows = new Map<number, Promise<void>>();
@@ -73,7 +79,7 @@ export class ActiveDownload {
   async waitFor(start: number, end: number): Promise<void> {
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
-      if (this.committed) return;
+      if (this.committed || this.verified) return;
       const missing = this.fill.firstMissing(start, end);
       // A read reaching EOF near the main stream also waits for verification, so a reader going through the whole
       // file sees an IntegrityError before EOF. Far reads (Range windows) are served unverified.
@@ -160,15 +166,28 @@ export class ActiveDownload {
         this.integrityFailure(`server reports ${dl.totalSize} bytes, the item says ${item.size}`);
         return;
       }
-      for await (const chunk of dl.body) {
-        if (this.failure !== undefined) return;
-        if (this.mainOffset + chunk.length > item.size) {
-          this.integrityFailure(`more than the ${item.size} bytes of DataSize arrived`);
-          return;
+      const writer = new BatchedWriter(
+        (data, at) => this.fill.write(data, at),
+        start,
+        (end) => (this.mainOffset = end),
+        WRITE_BATCH_BYTES,
+      );
+      let received = start;
+      try {
+        for await (const chunk of dl.body) {
+          if (this.failure !== undefined) return;
+          if (received + chunk.length > item.size) {
+            this.integrityFailure(`more than the ${item.size} bytes of DataSize arrived`);
+            return;
+          }
+          received += chunk.length;
+          hash.update(chunk);
+          await writer.push(chunk);
         }
-        hash.update(chunk);
-        await this.fill.write(chunk, this.mainOffset);
-        this.mainOffset += chunk.length;
+      } finally {
+        // Bytes already received are kept (and mainOffset advanced) even when the stream breaks, so a resume
+        // continues after them.
+        await writer.flush();
       }
     } finally {
       dl.abort();
@@ -188,6 +207,8 @@ export class ActiveDownload {
       this.integrityFailure(`XORHash ${digest} does not match the item's ${item.hash}`);
       return;
     }
+    this.verified = true;
+    this.wake();
     try {
       await this.fill.commit();
       this.committed = true;

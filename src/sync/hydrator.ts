@@ -84,6 +84,13 @@ export class Hydrator {
       } catch (err) {
         unpin();
         this.released(dl);
+        // The fill was renamed into place between our check and the open: once committed it's a cache hit.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          await dl.settled;
+          const hit = this.opts.cache.openVerified(item.id, item.etag);
+          if (hit) return new CachedHandle(hit.fd, hit.release);
+          continue;
+        }
         throw new HydrationError(item.id, `cannot open the cache fill of ${item.id}`, { cause: err });
       }
     }

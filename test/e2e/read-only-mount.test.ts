@@ -30,7 +30,6 @@ interface Entry {
 function walk(root: string, rel = ''): Entry[] {
   const out: Entry[] = [];
   for (const name of readdirSync(join(root, rel)).sort()) {
-    if (name === '.complete') continue;
     const p = rel ? `${rel}/${name}` : name;
     const st = statSync(join(root, p));
     out.push({ path: p, kind: st.isDirectory() ? 'dir' : 'file', size: st.isDirectory() ? 0 : st.size });

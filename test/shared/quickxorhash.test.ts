@@ -33,3 +33,16 @@ describe('QuickXorHash word path', () => {
     expect(h.digest()).toBe(quickXorHash(aligned));
   });
 });
+
+describe('QuickXorHash on large unaligned chunks', () => {
+  it('agrees with the aligned path across several scratch-buffer rounds', () => {
+    const size = 3 * 1024 * 1024 + 77;
+    const backing = Buffer.alloc(size + 1);
+    for (let i = 0; i < backing.length; i++) backing[i] = (i * 2654435761) >>> 24;
+    const unaligned = backing.subarray(1);
+    const aligned = Buffer.from(unaligned); // fresh allocation, offset 0
+    const h = new QuickXorHash();
+    h.update(unaligned.subarray(0, 3)).update(unaligned.subarray(3)); // lane and address both off by 3
+    expect(h.digest()).toBe(quickXorHash(aligned));
+  });
+});
