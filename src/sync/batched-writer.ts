@@ -34,6 +34,7 @@ export class BatchedWriter {
 
   /** Writes whatever is queued and waits for it. */
   async flush(): Promise<void> {
+    this.throwIfFailed();
     while (this.inflight !== undefined || this.batchBytes > 0) {
       if (this.inflight === undefined) this.launch();
       await this.inflight;
