@@ -139,6 +139,8 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     await expect(readAll(h, data.length)).rejects.toBeInstanceOf(IntegrityError);
     await expect(h.read(Buffer.alloc(10), 10, 0)).rejects.toMatchObject({ code: 'INTEGRITY' });
     await h.close();
+    // Readers fail at once; removing the temp file finishes when the download settles.
+    await hydrator.settled(id, item('bad.bin').etag);
     expect(cache.lookup(id, item('bad.bin').etag)).toBeUndefined();
     expect(fs.readdirSync(cacheDir)).toEqual([]);
     const line = lines.find((l) => l.level === 50 && l.id === id);
