@@ -49,6 +49,10 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--port <port>', 'port (0 = any free port)', '0')
     .option('--user <name>', 'the user allowed to sign in (HTTP Basic)', 'spfs')
     .option('--password-env <var>', "environment variable holding that user's password")
+    .option(
+      '--config <file>',
+      'JSON file of users, passwords, tokens and team sites (mode 600); replaces --user',
+    )
     .option('--request-log <file>', 'append one JSON line per request to this file')
     .option('--log-level <level>', 'server log level on stderr', 'warn')
     .option('--download-rate-mibps <n>', 'fault injection: cap every download at N MiB/s')

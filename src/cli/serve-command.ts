@@ -1,6 +1,8 @@
 // `spfs serve`: runs the reference server until SIGINT/SIGTERM. The first line of output is the site URL.
 import { resolve } from 'node:path';
 import { startServer } from '../server/index';
+import { loadConfigFile, type ServerConfigFile } from '../server/server-config';
+import { errorMessage } from '../shared/errors';
 import { createLogger } from '../shared/logger';
 import { passwordFromEnv } from './credentials';
 import { UsageError } from './usage-error';
@@ -12,6 +14,7 @@ export interface ServeOptions {
   port: string;
   user: string;
   passwordEnv?: string;
+  config?: string;
   requestLog?: string;
   logLevel?: string;
   downloadRateMibps?: string;
@@ -20,9 +23,7 @@ export interface ServeOptions {
 export async function serveCommand(o: ServeOptions): Promise<number> {
   const port = Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid --port ${o.port}`);
-  if (o.passwordEnv === undefined)
-    throw new UsageError('spfs serve needs --password-env VAR (the password of --user)');
-  const password = passwordFromEnv(o.passwordEnv);
+  const cfg = accounts(o);
   const rate = o.downloadRateMibps !== undefined ? Number(o.downloadRateMibps) : undefined;
   if (rate !== undefined && !(rate > 0))
     throw new UsageError(`invalid --download-rate-mibps ${o.downloadRateMibps}`);
@@ -32,7 +33,8 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
     ...(o.seed !== undefined ? { seedDir: resolve(o.seed) } : {}),
     host: o.host,
     port,
-    users: [{ name: o.user, password }],
+    users: cfg.users,
+    ...(cfg.teamSites !== undefined ? { teamSites: cfg.teamSites } : {}),
     logger,
     ...(o.requestLog !== undefined ? { requestLogFile: resolve(o.requestLog) } : {}),
     ...(rate !== undefined ? { faults: { downloadBytesPerSecond: rate * 1024 * 1024 } } : {}),
@@ -44,4 +46,19 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+/** Users and team sites: from `--config FILE`, or the one `--user` with the password in `--password-env`. */
+function accounts(o: ServeOptions): ServerConfigFile {
+  if (o.config !== undefined) {
+    if (o.passwordEnv !== undefined) throw new UsageError('--config and --password-env exclude each other');
+    try {
+      return loadConfigFile(resolve(o.config));
+    } catch (err) {
+      throw new UsageError(`--config: ${errorMessage(err)}`);
+    }
+  }
+  if (o.passwordEnv === undefined)
+    throw new UsageError('spfs serve needs --password-env VAR (the password of --user) or --config FILE');
+  return { users: [{ name: o.user, password: passwordFromEnv(o.passwordEnv) }] };
 }

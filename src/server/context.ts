@@ -7,6 +7,8 @@ import type { Query, ResponseStats } from './http-util';
 import type { LibraryMeta, Store } from './store';
 
 export interface ServerContext {
+  /** The site this library belongs to: `personal/<alias>` or `sites/<name>`. */
+  site: string;
   store: Store;
   meta: LibraryMeta;
   clock: Clock;
@@ -18,6 +20,11 @@ export interface ServerContext {
   inlineUploadThresholdBytes: number;
   pollingIntervalSeconds: number;
   faults: ServerFaults;
+  /**
+   * Call once after every committed change to this library: wakes the E11 notification channels of every
+   * subscription except `exceptSubscriptionId` (the writer's `X-SubscriptionIdToNotNotify`).
+   */
+  notifyChange(exceptSubscriptionId?: string): void;
 }
 
 export interface Exchange {
@@ -28,7 +35,7 @@ export interface Exchange {
   /** The authenticated user's configured name. */
   user: string;
   origin: string;
-  /** `{origin}/personal/<name>` of the site this request addressed (no trailing slash). */
+  /** `{origin}/personal/<alias>` or `{origin}/sites/<name>` of the library this request uses (no trailing slash). */
   siteUrl: string;
   stats: ResponseStats & { range?: string };
 }

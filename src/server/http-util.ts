@@ -50,6 +50,10 @@ function acceptsGzip(req: IncomingMessage): boolean {
 const ERRORS: Record<number, { code: string; message: string }> = {
   400: { code: '-1, Microsoft.SharePoint.Client.InvalidClientQueryException', message: 'Invalid request.' },
   401: { code: '-2147024891, System.UnauthorizedAccessException', message: 'Access denied.' },
+  403: {
+    code: '-2147024891, System.UnauthorizedAccessException',
+    message: 'Access denied. You do not have permission to perform this action or access this resource.',
+  },
   404: { code: '-2147024894, System.IO.FileNotFoundException', message: 'File Not Found.' },
   405: {
     code: '-1, Microsoft.SharePoint.Client.InvalidClientQueryException',

@@ -1,40 +1,38 @@
-// The reference SPFileSync server: opens (or creates and seeds) the library in dataDir and serves it over HTTP with
-// Basic auth. Public API used by `spfs serve` and by every integration test.
-import { randomUUID } from 'node:crypto';
+// The reference SPFileSync server: opens (or creates and seeds) one library per personal site and team site under
+// dataDir and serves them over HTTP. Public API used by `spfs serve` and by every integration test.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import { type Clock, systemClock } from '../shared/clock';
-import { InvalidInputError } from '../shared/errors';
-import { normaliseGuid } from '../shared/ids';
 import { type Logger, silentLogger } from '../shared/logger';
 import { BasicAuth } from './basic-auth';
 import type { ServerContext } from './context';
 import type { ServerFaults } from './faults';
+import { LibraryRegistry, type LibrarySpec } from './library-registry';
 import { handleRequest } from './request-handler';
 import { RequestLog } from './request-log';
-import { importSeed } from './seed-import';
-import { type LibraryMeta, Store } from './store';
-import { wholeSecond } from './time-format';
+import { type TeamSiteConfig, type UserConfig, validateConfig } from './server-config';
+import type { LibraryMeta, Store } from './store';
 
 export interface ServerOptions {
-  /** SQLite (items + change log) and content blobs live here; created if missing. */
+  /** One folder per library under `libraries/` (SQLite + blobs) and `libraries.json`; created if missing. */
   dataDir: string;
-  /** On first start only (empty db), import this local tree (folders + files, bytes copied). */
+  /** On the first start of the first user's personal library only (empty db), import this local tree. */
   seedDir?: string;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 0 (ephemeral). */
   port?: number;
-  /** HTTP Basic users; at least one. Names must be URL-safe ([A-Za-z0-9._-]). */
-  users: { name: string; password: string }[];
+  /** At least one. Each gets `/personal/<name>` with its own library. Names match [A-Za-z0-9._-]{1,64}. */
+  users: UserConfig[];
+  /** Team sites `/sites/<name>`, each with one library shared by its members. */
+  teamSites?: TeamSiteConfig[];
   logger?: Logger;
   /** If set, one JSON line per request: {t, method, path, query, status, user, bytes, range?, ms}. */
   requestLogFile?: string;
   /** For deterministic timestamps in tests. */
   clock?: Clock;
-  /** Ids for a new library, called for list, site, root, then each seeded item in import order. Default randomUUID. */
+  /** Ids for the first user's new library: list, site, root, then each seeded item in import order. Default randomUUID. */
   idFactory?: () => string;
   /** SpaceGranted of the quota, bytes. Default 100 GiB. */
   spaceGrantedBytes?: number;
@@ -49,8 +47,10 @@ export interface RunningServer {
   origin: string;
   /** {origin}/personal/<first user>: what `spfs mount` takes. */
   siteUrl: string;
-  /** 32 hex. */
+  /** 32 hex: the list id of the first user's library. */
   listId: string;
+  /** Every hosted library: site key (`personal/alice`, `sites/team`), its URL and list id. */
+  libraries: { site: string; url: string; listId: string }[];
   /** Stops listening, closes connections and the db. */
   close(): Promise<void>;
 }
@@ -60,44 +60,46 @@ const DEFAULT_ITEM_COUNT = 500;
 const MAX_FILE_SIZE_BYTES = 15 * 1024 ** 3;
 const INLINE_UPLOAD_THRESHOLD_BYTES = 8 * 1024 * 1024;
 const POLLING_INTERVAL_SECONDS = 120;
-const USER_NAME = /^[A-Za-z0-9._-]+$/;
-
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  if (opts.users.length === 0) throw new InvalidInputError('startServer: at least one user is required');
-  for (const u of opts.users) {
-    if (!USER_NAME.test(u.name))
-      throw new InvalidInputError(`user name must match ${USER_NAME.source}: ${u.name}`);
-  }
+  validateConfig({ users: opts.users, ...(opts.teamSites ? { teamSites: opts.teamSites } : {}) });
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
-  const blobDir = path.join(opts.dataDir, 'blobs');
-  await fs.promises.mkdir(blobDir, { recursive: true });
-  const store = new Store(opts.dataDir);
+  await fs.promises.mkdir(opts.dataDir, { recursive: true });
+  const makeContext = (store: Store, meta: LibraryMeta, site: string): ServerContext => ({
+    site,
+    store,
+    meta,
+    clock,
+    logger,
+    spaceGrantedBytes: opts.spaceGrantedBytes ?? DEFAULT_SPACE_GRANTED_BYTES,
+    itemCount: opts.itemCount ?? DEFAULT_ITEM_COUNT,
+    maxFileSizeBytes: MAX_FILE_SIZE_BYTES,
+    inlineUploadThresholdBytes: INLINE_UPLOAD_THRESHOLD_BYTES,
+    pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
+    faults: opts.faults ?? {},
+    notifyChange: () => undefined,
+  });
+  const specs: LibrarySpec[] = opts.users.map((u, i) => ({
+    site: `personal/${u.name}`,
+    members: [u.name],
+    ...(i === 0 && opts.seedDir !== undefined ? { seedDir: opts.seedDir } : {}),
+    ...(i === 0 && opts.idFactory !== undefined ? { idFactory: opts.idFactory } : {}),
+  }));
+  for (const t of opts.teamSites ?? []) {
+    specs.push({
+      site: `sites/${t.name}`,
+      members: t.members,
+      ...(t.seedDir !== undefined ? { seedDir: t.seedDir } : {}),
+    });
+  }
+  const libraries = await LibraryRegistry.open({ dataDir: opts.dataDir, clock, logger, makeContext }, specs);
   let requestLog: RequestLog | undefined;
   try {
-    const existing = store.meta();
-    const meta = existing ?? (await createLibrary(store, blobDir, opts, clock, logger));
-    if (existing && opts.seedDir !== undefined) {
-      logger.info({ seedDir: opts.seedDir }, 'existing library: seed directory not imported again');
-    }
-    const ctx: ServerContext = {
-      store,
-      meta,
-      clock,
-      logger,
-      spaceGrantedBytes: opts.spaceGrantedBytes ?? DEFAULT_SPACE_GRANTED_BYTES,
-      itemCount: opts.itemCount ?? DEFAULT_ITEM_COUNT,
-      maxFileSizeBytes: MAX_FILE_SIZE_BYTES,
-      inlineUploadThresholdBytes: INLINE_UPLOAD_THRESHOLD_BYTES,
-      pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
-      faults: opts.faults ?? {},
-    };
     if (opts.requestLogFile !== undefined) requestLog = new RequestLog(opts.requestLogFile);
     const auth = new BasicAuth(opts.users);
-    const userNames = opts.users.map((u) => u.name);
-    let origin = '';
+    const deps = { auth, libraries, scheme: 'http', origin: '', requestLog, clock, logger };
     const server = http.createServer((req, res) => {
-      handleRequest(ctx, { auth, userNames, origin, requestLog }, req, res).catch((err: unknown) => {
+      handleRequest(deps, req, res).catch((err: unknown) => {
         logger.error({ err }, 'request handler crashed');
         res.destroy();
       });
@@ -112,53 +114,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     const addr = server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    origin = `http://${host}:${addr.port}`;
-    const firstUser = opts.users[0]?.name ?? '';
-    logger.info({ origin, listId: meta.listId }, 'spfs server listening');
+    const origin = `http://${host}:${addr.port}`;
+    deps.origin = origin;
+    const first = libraries.all()[0]!;
+    logger.info({ origin, libraries: libraries.all().map((l) => l.site) }, 'spfs server listening');
     let closing: Promise<void> | undefined;
     return {
       origin,
-      siteUrl: `${origin}/personal/${firstUser}`,
-      listId: meta.listId,
+      siteUrl: `${origin}/${first.site}`,
+      listId: first.ctx.meta.listId,
+      libraries: libraries
+        .all()
+        .map((l) => ({ site: l.site, url: `${origin}/${l.site}`, listId: l.ctx.meta.listId })),
       close: () =>
         (closing ??= (async () => {
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
           server.closeAllConnections();
           await closed;
-          store.close();
+          libraries.close();
           await requestLog?.close();
         })()),
     };
   } catch (err) {
-    store.close();
+    libraries.close();
     await requestLog?.close();
     throw err;
   }
-}
-
-async function createLibrary(
-  store: Store,
-  blobDir: string,
-  opts: ServerOptions,
-  clock: Clock,
-  logger: Logger,
-): Promise<LibraryMeta> {
-  // An empty db means any blob here is an orphan of an interrupted first start.
-  for (const f of await fs.promises.readdir(blobDir))
-    await fs.promises.rm(path.join(blobDir, f), { force: true });
-  const newId = (): string => {
-    const raw = opts.idFactory ? opts.idFactory() : randomUUID();
-    const id = normaliseGuid(raw);
-    if (id === undefined)
-      throw new InvalidInputError(`idFactory returned a non-GUID: ${JSON.stringify(raw)}`);
-    return id;
-  };
-  const meta: LibraryMeta = { listId: newId(), siteId: newId(), rootId: newId(), epoch: randomUUID() };
-  const nowMs = wholeSecond(clock.now());
-  const rows = opts.seedDir
-    ? await importSeed({ seedDir: opts.seedDir, blobDir, rootId: meta.rootId, nowMs, newId, logger })
-    : [];
-  store.initLibrary(meta, nowMs, rows);
-  logger.info({ items: rows.length, seedDir: opts.seedDir }, 'library created');
-  return meta;
 }

@@ -2,7 +2,10 @@
 // write the request-log line when the response is done.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AUTH_CHALLENGE, type BasicAuth } from './basic-auth';
-import type { Exchange, ServerContext } from './context';
+import type { Exchange } from './context';
+import type { Clock } from '../shared/clock';
+import type { Logger } from '../shared/logger';
+import type { LibraryRegistry } from './library-registry';
 import { Query, sendError } from './http-util';
 import type { RequestLog } from './request-log';
 import { route } from './router';
@@ -10,16 +13,19 @@ import { HttpError, ItemNotFoundError } from './server-errors';
 
 export interface HandlerDeps {
   auth: BasicAuth;
-  userNames: readonly string[];
+  libraries: LibraryRegistry;
+  /** `http` or `https`: the scheme of origins built from the Host header. */
+  scheme: string;
   /** The listening origin, used when a request has no usable Host header. */
   origin: string;
   requestLog: RequestLog | undefined;
+  clock: Clock;
+  logger: Logger;
 }
 
 const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 export async function handleRequest(
-  ctx: ServerContext,
   deps: HandlerDeps,
   req: IncomingMessage,
   res: ServerResponse,
@@ -27,12 +33,12 @@ export async function handleRequest(
   const startedMs = Date.now();
   const stats: Exchange['stats'] = { bytes: 0 };
   const host = req.headers.host;
-  const origin = host !== undefined && HOST_HEADER.test(host) ? `http://${host}` : deps.origin;
+  const origin = host !== undefined && HOST_HEADER.test(host) ? `${deps.scheme}://${host}` : deps.origin;
   const url = parseUrl(origin, req.url);
   let user: string | undefined;
   res.once('close', () => {
     deps.requestLog?.write({
-      t: new Date(ctx.clock.now()).toISOString(),
+      t: new Date(deps.clock.now()).toISOString(),
       method: req.method ?? '',
       path: url.pathname,
       query: url.search.replace(/^\?/, ''),
@@ -48,8 +54,19 @@ export async function handleRequest(
     if (user === undefined) {
       return await sendError(req, res, stats, 401, { 'WWW-Authenticate': AUTH_CHALLENGE });
     }
-    const match = route(url.pathname, deps.userNames, ctx.meta.listId);
+    const libs = deps.libraries;
+    const match = route(url.pathname, (key) => libs.site(key)?.site);
     if (!match) return await sendError(req, res, stats, 404);
+    const lib = match.site !== undefined ? libs.site(match.site) : libs.personal(user);
+    if (lib === undefined) return await sendError(req, res, stats, 404);
+    // Isolation: a library the caller is no member of is 403 whatever path or list id names it.
+    const named = match.listId !== undefined ? libs.byListId(match.listId) : undefined;
+    if (!libs.canAccess(user, lib) || (named !== undefined && !libs.canAccess(user, named))) {
+      return await sendError(req, res, stats, 403);
+    }
+    if (match.listId !== undefined && match.listId !== lib.ctx.meta.listId) {
+      return await sendError(req, res, stats, 404);
+    }
     if (!match.methods.includes(req.method ?? '')) {
       return await sendError(req, res, stats, 405, { Allow: match.methods.join(', ') });
     }
@@ -60,10 +77,10 @@ export async function handleRequest(
       query: new Query(url.searchParams),
       user,
       origin,
-      siteUrl: `${origin}/personal/${match.siteUser ?? user}`,
+      siteUrl: `${origin}/${lib.site}`,
       stats,
     };
-    await match.run(ctx, ex);
+    await match.run(lib.ctx, ex);
   } catch (err) {
     if (res.headersSent) {
       res.destroy();
@@ -71,7 +88,7 @@ export async function handleRequest(
     }
     if (err instanceof ItemNotFoundError) return sendError(req, res, stats, 404);
     if (err instanceof HttpError) return sendError(req, res, stats, err.status);
-    ctx.logger.error({ err, method: req.method, path: url.pathname }, 'request failed');
+    deps.logger.error({ err, method: req.method, path: url.pathname }, 'request failed');
     return sendError(req, res, stats, 500);
   }
 }

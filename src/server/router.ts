@@ -1,5 +1,5 @@
 // Maps a request path to its handler (digest G2: case-insensitive, list id with or without dashes/braces, optional
-// trailing slash). Sites are `/personal/<configured user>`; the one library lives under each of them.
+// trailing slash). Sites are `/personal/<alias>` and `/sites/<name>`; which ones exist is asked of `findSite`.
 import { normaliseGuid } from '../shared/ids';
 import type { Exchange, ServerContext } from './context';
 import { changes } from './handlers/changes';
@@ -15,38 +15,44 @@ export interface RouteMatch {
   /** Methods this route answers; others get 405. */
   methods: readonly string[];
   run: Route;
-  /** The site part of the path (`personal/<name>`), if any. */
-  siteUser?: string;
+  /** The site part of the path (`personal/<name>`, `sites/<name>`) as configured, if any. */
+  site?: string;
+  /** The list id of an SPFileSync path, normalised (32 hex), or '' when malformed; the caller checks it. */
+  listId?: string;
 }
+
+/** Canonical site key (`personal/alice`) of a site path, any case, or undefined when no such site is hosted. */
+export type SiteLookup = (key: string) => string | undefined;
 
 const GET = ['GET', 'HEAD'] as const;
 
-/** `pathname` is the raw URL path. `users` are the configured names (matched case-insensitively). */
-export function route(pathname: string, users: readonly string[], listId: string): RouteMatch | undefined {
+/** `pathname` is the raw URL path. */
+export function route(pathname: string, findSite: SiteLookup): RouteMatch | undefined {
   const segs = pathname.split('/').filter((s) => s.length > 0);
   const lower = segs.map((s) => s.toLowerCase());
-  let siteUser: string | undefined;
+  let site: string | undefined;
   let rest = lower;
   let restRaw = segs;
-  if (lower[0] === 'personal' && lower[1] !== undefined) {
-    siteUser = users.find((u) => u.toLowerCase() === lower[1]);
-    if (siteUser === undefined) return undefined;
+  if ((lower[0] === 'personal' || lower[0] === 'sites') && lower[1] !== undefined) {
+    site = findSite(`${lower[0]}/${decodeSeg(lower[1])}`);
+    if (site === undefined) return undefined;
     rest = lower.slice(2);
     restRaw = segs.slice(2);
   }
   const p = rest.join('/');
-  const withSite = (m: Omit<RouteMatch, 'siteUser'>): RouteMatch | undefined =>
-    siteUser === undefined ? undefined : { ...m, siteUser };
+  let listId: string | undefined;
+  const withSite = (m: Omit<RouteMatch, 'site'>): RouteMatch | undefined =>
+    site === undefined ? undefined : { ...m, site, ...(listId !== undefined ? { listId } : {}) };
 
   if (p === '_api/sp.userprofiles.peoplemanager/getmyproperties') {
-    return { methods: GET, run: getMyProperties, ...(siteUser !== undefined ? { siteUser } : {}) };
+    return { methods: GET, run: getMyProperties, ...(site !== undefined ? { site } : {}) };
   }
   if (p === '_api/web/defaultdocumentlibrary/id') return withSite({ methods: GET, run: defaultLibraryId });
   if (p === '_api/site/id') return withSite({ methods: GET, run: siteId });
   if (p === '_layouts/15/download.aspx') return withSite({ methods: GET, run: download });
 
   if (rest[0] === '_api' && rest[1] === 'spfilesync' && rest[2] === 'sync' && rest[3] !== undefined) {
-    if (normaliseGuid(decodeSeg(restRaw[3] ?? '')) !== listId) return undefined;
+    listId = normaliseGuid(decodeSeg(restRaw[3] ?? '')) ?? '';
     const tail = rest.slice(4);
     if (tail.length === 1 && tail[0] === 'policy') return withSite({ methods: GET, run: policy });
     if (tail.length === 1 && tail[0] === 'rootfolder') {

@@ -3,7 +3,7 @@
 import type { RunningServer } from '../../src/server';
 import { Store } from '../../src/server/store';
 import { type Entry, readPage } from './page-reader';
-import { Harness, get, sfs } from './server-harness';
+import { Harness, get, sfs, libraryDir } from './server-harness';
 
 const TREE = {
   'a/a1/deep/f1.txt': 'one',
@@ -162,7 +162,7 @@ describe('E7 change enumeration', () => {
     const [final] = (await allPages(srv, 1000, true)).slice(-1);
     const byPath = new Map(everything.map((e) => [e.path, e]));
     const id = (p: string): string => byPath.get(`/RootFolder/${p}`)!.id;
-    const store = new Store(dataDir);
+    const store = new Store(libraryDir(dataDir));
     try {
       const t = Date.parse('2025-03-05T00:00:00Z');
       store.renameOrMove(id('c.txt'), { parentId: id('empty') }, t); // c.txt moves into empty...

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunningServer } from '../../src/server';
 import { Store } from '../../src/server/store';
-import { Harness, TestClock, get, idQueue, sfs } from './server-harness';
+import { Harness, TestClock, get, idQueue, sfs, libraryDir } from './server-harness';
 import { xmlDiff } from './xml-compare';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'protocol');
@@ -83,7 +83,7 @@ describe('golden fixtures', () => {
   });
 
   test('E7 flat IncrementalChanges after rename+move and delete = changes-flat-incremental.xml', async () => {
-    const store = new Store(dataDir);
+    const store = new Store(libraryDir(dataDir));
     try {
       store.renameOrMove(
         IDS[5]!,

@@ -74,6 +74,11 @@ export class Harness {
   }
 }
 
+/** The folder of a user's personal library inside a server data dir (SQLite + blobs), for tests that open the Store. */
+export function libraryDir(dataDir: string, user = USER.name): string {
+  return path.join(dataDir, 'libraries', `personal-${user.toLowerCase()}`);
+}
+
 export function basic(user = USER.name, password = USER.password): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }

@@ -50,10 +50,12 @@ describe('reference server HTTP surface', () => {
       expect(res.headers.get('www-authenticate')).toBe('Basic realm="spfs"');
       expect(await res.text()).toContain('System.UnauthorizedAccessException');
     }
-    expect((await fetch(url, { headers: { authorization: basic('bob', 'builder') } })).status).toBe(200);
+    expect((await fetch(url, { headers: { authorization: basic() } })).status).toBe(200);
+    // bob authenticates, but alice's library is not his (users.test.ts covers isolation in depth).
+    expect((await fetch(url, { headers: { authorization: basic('bob', 'builder') } })).status).toBe(403);
   });
 
-  test('GetMyProperties names the authenticated user’s personal site, which serves the same library', async () => {
+  test('GetMyProperties names the authenticated user’s personal site, which serves their own library', async () => {
     const srv = await h.start({ users: [USER, { name: 'bob', password: 'builder' }] });
     const res = await fetch(`${srv.origin}/_api/SP.UserProfiles.PeopleManager/GetMyProperties`, {
       headers: { authorization: basic('bob', 'builder') },
@@ -63,7 +65,9 @@ describe('reference server HTTP surface', () => {
     const lib = await fetch(`${body.d.PersonalUrl}_api/web/DefaultDocumentLibrary/ID`, {
       headers: { authorization: basic('bob', 'builder') },
     });
-    expect(((await lib.json()) as { d: { Id: string } }).d.Id.replace(/-/g, '')).toBe(srv.listId);
+    const bobList = srv.libraries.find((l) => l.site === 'personal/bob')!.listId;
+    expect(((await lib.json()) as { d: { Id: string } }).d.Id.replace(/-/g, '')).toBe(bobList);
+    expect(bobList).not.toBe(srv.listId);
   });
 
   test('unknown routes, unknown sites and unknown lists → 404 with the SharePoint error XML; POST → 405', async () => {
@@ -203,7 +207,9 @@ describe('reference server HTTP surface', () => {
       range: 'bytes=0-4',
     });
     expect(await part.text()).toBe('hello');
-    await (await fetch(sfs(srv, 'policy/'), { headers: { authorization: basic(USER.name, 'not-the-pw!') } })).text();
+    await (
+      await fetch(sfs(srv, 'policy/'), { headers: { authorization: basic(USER.name, 'not-the-pw!') } })
+    ).text();
     await srv.close();
     const text = await fs.promises.readFile(logFile, 'utf8');
     const lines = text

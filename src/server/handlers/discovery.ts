@@ -7,7 +7,7 @@ function sendJson(ex: Exchange, value: unknown): Promise<void> {
   return sendBody(ex.req, ex.res, ex.stats, 200, JSON_CONTENT_TYPE, JSON.stringify(value));
 }
 
-/** E1: the caller's personal site (every configured user reaches the one library under their own name). */
+/** E1: the caller's own personal site (`/personal/<alias>`), whose default library is theirs alone. */
 export function getMyProperties(_ctx: ServerContext, ex: Exchange): Promise<void> {
   const personalUrl = `${ex.origin}/personal/${ex.user}/`;
   return sendJson(ex, { d: { AccountName: ex.user, DisplayName: ex.user, PersonalUrl: personalUrl } });
