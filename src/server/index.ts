@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../shared/clock';
 import { type Logger, silentLogger } from '../shared/logger';
-import { BasicAuth } from './basic-auth';
+import { Authenticator } from './authenticator';
 import type { ServerContext } from './context';
 import type { ServerFaults } from './faults';
 import { LibraryRegistry, type LibrarySpec } from './library-registry';
@@ -96,7 +96,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let requestLog: RequestLog | undefined;
   try {
     if (opts.requestLogFile !== undefined) requestLog = new RequestLog(opts.requestLogFile);
-    const auth = new BasicAuth(opts.users);
+    const auth = await Authenticator.create(opts.users, clock);
     const deps = { auth, libraries, scheme: 'http', origin: '', requestLog, clock, logger };
     const server = http.createServer((req, res) => {
       handleRequest(deps, req, res).catch((err: unknown) => {

@@ -1,7 +1,7 @@
 // One request end to end: authenticate, route, run the handler, map typed errors to SharePoint error responses, and
 // write the request-log line when the response is done.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AUTH_CHALLENGE, type BasicAuth } from './basic-auth';
+import type { Authenticator } from './authenticator';
 import type { Exchange } from './context';
 import type { Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
@@ -12,7 +12,7 @@ import { route } from './router';
 import { HttpError, ItemNotFoundError } from './server-errors';
 
 export interface HandlerDeps {
-  auth: BasicAuth;
+  auth: Authenticator;
   libraries: LibraryRegistry;
   /** `http` or `https`: the scheme of origins built from the Host header. */
   scheme: string;
@@ -50,10 +50,12 @@ export async function handleRequest(
     });
   });
   try {
-    user = deps.auth.check(req.headers.authorization);
-    if (user === undefined) {
-      return await sendError(req, res, stats, 401, { 'WWW-Authenticate': AUTH_CHALLENGE });
+    const who = deps.auth.authenticate(req);
+    if (who.user === undefined) {
+      res.setHeader('WWW-Authenticate', [...who.challenges]);
+      return await sendError(req, res, stats, 401);
     }
+    user = who.user;
     const libs = deps.libraries;
     const match = route(url.pathname, (key) => libs.site(key)?.site);
     if (!match) return await sendError(req, res, stats, 404);
