@@ -22,7 +22,13 @@ function buildProgram(setExit: (code: number) => void): Command {
       '--cache-dir <dir>',
       'where metadata and downloaded content are kept (default: ~/.cache/spfs/<library>)',
     )
-    .option('--cache-max-mib <n>', 'upper bound of the content cache in MiB (default 10240)')
+    .option('--cache-size <size>', 'bound on the content cache: bytes or K/M/G suffix (default 10G)')
+    .option('--cache-min-free <size>', "keep this much free on the cache's disk (default 0)")
+    .addOption(
+      new Option('--hydrate <mode>', 'ranges: fetch what is read; full: also the rest of opened files')
+        .choices(['ranges', 'full'])
+        .default('ranges'),
+    )
     .option('--user <name>', 'user name for HTTP authentication')
     .option('--password-env <var>', 'read the password from this environment variable (otherwise prompt)')
     .option('--foreground', 'stay attached instead of detaching once mounted')
@@ -53,6 +59,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       '--config <file>',
       'JSON file of users, passwords, tokens and team sites (mode 600); replaces --user',
     )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--request-log <file>', 'append one JSON line per request to this file')
     .option('--log-level <level>', 'server log level on stderr', 'warn')
     .option('--download-rate-mibps <n>', 'fault injection: cap every download at N MiB/s')

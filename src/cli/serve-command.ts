@@ -1,4 +1,5 @@
 // `spfs serve`: runs the reference server until SIGINT/SIGTERM. The first line of output is the site URL.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startServer } from '../server/index';
 import { loadConfigFile, type ServerConfigFile } from '../server/server-config';
@@ -15,6 +16,8 @@ export interface ServeOptions {
   user: string;
   passwordEnv?: string;
   config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   requestLog?: string;
   logLevel?: string;
   downloadRateMibps?: string;
@@ -24,6 +27,7 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
   const port = Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid --port ${o.port}`);
   const cfg = accounts(o);
+  const tls = tlsFiles(o);
   const rate = o.downloadRateMibps !== undefined ? Number(o.downloadRateMibps) : undefined;
   if (rate !== undefined && !(rate > 0))
     throw new UsageError(`invalid --download-rate-mibps ${o.downloadRateMibps}`);
@@ -35,6 +39,7 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
     port,
     users: cfg.users,
     ...(cfg.teamSites !== undefined ? { teamSites: cfg.teamSites } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     logger,
     ...(o.requestLog !== undefined ? { requestLogFile: resolve(o.requestLog) } : {}),
     ...(rate !== undefined ? { faults: { downloadBytesPerSecond: rate * 1024 * 1024 } } : {}),
@@ -61,4 +66,16 @@ function accounts(o: ServeOptions): ServerConfigFile {
   if (o.passwordEnv === undefined)
     throw new UsageError('spfs serve needs --password-env VAR (the password of --user) or --config FILE');
   return { users: [{ name: o.user, password: passwordFromEnv(o.passwordEnv) }] };
+}
+
+/** `--tls-cert` and `--tls-key` come together; both are PEM files read once at start. */
+function tlsFiles(o: ServeOptions): { cert: Buffer; key: Buffer } | undefined {
+  if (o.tlsCert === undefined && o.tlsKey === undefined) return undefined;
+  if (o.tlsCert === undefined || o.tlsKey === undefined)
+    throw new UsageError('--tls-cert and --tls-key must be given together');
+  try {
+    return { cert: readFileSync(resolve(o.tlsCert)), key: readFileSync(resolve(o.tlsKey)) };
+  } catch (err) {
+    throw new UsageError(`cannot read the TLS certificate or key: ${errorMessage(err)}`);
+  }
 }

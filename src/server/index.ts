@@ -2,6 +2,7 @@
 // dataDir and serves them over HTTP. Public API used by `spfs serve` and by every integration test.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../shared/clock';
 import { type Logger, silentLogger } from '../shared/logger';
@@ -40,10 +41,12 @@ export interface ServerOptions {
   itemCount?: number;
   /** Injected faults (slow downloads, ...); none by default. */
   faults?: ServerFaults;
+  /** Serve HTTPS with this PEM certificate (chain) and private key; origins are then https://. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface RunningServer {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https:// with `tls`) */
   origin: string;
   /** {origin}/personal/<first user>: what `spfs mount` takes. */
   siteUrl: string;
@@ -97,13 +100,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   try {
     if (opts.requestLogFile !== undefined) requestLog = new RequestLog(opts.requestLogFile);
     const auth = await Authenticator.create(opts.users, clock);
-    const deps = { auth, libraries, scheme: 'http', origin: '', requestLog, clock, logger };
-    const server = http.createServer((req, res) => {
+    const scheme = opts.tls ? 'https' : 'http';
+    const deps = { auth, libraries, scheme, origin: '', requestLog, clock, logger };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       handleRequest(deps, req, res).catch((err: unknown) => {
         logger.error({ err }, 'request handler crashed');
         res.destroy();
       });
-    });
+    };
+    const server = opts.tls
+      ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest)
+      : http.createServer(onRequest);
     server.keepAliveTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -114,7 +121,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     const addr = server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    const origin = `http://${host}:${addr.port}`;
+    const origin = `${scheme}://${host}:${addr.port}`;
     deps.origin = origin;
     const first = libraries.all()[0]!;
     logger.info({ origin, libraries: libraries.all().map((l) => l.site) }, 'spfs server listening');
