@@ -1,6 +1,7 @@
 // What every handler receives: the server-wide context (store, identity, settings) and the per-request exchange.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../shared/clock';
+import type { DataPlaneSettings } from './data-plane-settings';
 import type { Logger } from '../shared/logger';
 import type { ServerFaults } from './faults';
 import type { Query, ResponseStats } from './http-util';
@@ -20,6 +21,8 @@ export interface ServerContext {
   inlineUploadThresholdBytes: number;
   pollingIntervalSeconds: number;
   faults: ServerFaults;
+  /** Write policy, upload-session expiry, change-log retention; absent fields take DEFAULT_DATA_PLANE. */
+  dataPlane?: Partial<DataPlaneSettings>;
   /**
    * Call once after every committed change to this library: wakes the E11 notification channels of every
    * subscription except `exceptSubscriptionId` (the writer's `X-SubscriptionIdToNotNotify`).

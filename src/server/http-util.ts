@@ -59,6 +59,17 @@ const ERRORS: Record<number, { code: string; message: string }> = {
     code: '-1, Microsoft.SharePoint.Client.InvalidClientQueryException',
     message: 'Method not allowed.',
   },
+  409: {
+    code: '-2130575257, Microsoft.SharePoint.SPException',
+    message: 'An item with the same name already exists.',
+  },
+  412: {
+    code: '-2130575305, Microsoft.SharePoint.SPException',
+    message: 'The file has been modified (ETag mismatch).',
+  },
+  413: { code: '-2147024809, System.ArgumentException', message: 'Request entity too large.' },
+  423: { code: '-2147018894, Microsoft.SharePoint.SPFileLockException', message: 'The file is locked.' },
+  507: { code: '-2147024784, Microsoft.SharePoint.SPQuotaExceededException', message: 'Quota exceeded.' },
   416: { code: '-1, System.ArgumentOutOfRangeException', message: 'Requested range not satisfiable.' },
   500: { code: '-2146233088, Microsoft.SharePoint.SPException', message: 'Internal server error.' },
 };

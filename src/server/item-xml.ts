@@ -77,6 +77,7 @@ export function renderItem(
       '</DocumentStream></DocumentStreams>',
     );
   }
+  if (it.kind === 'document') parts.push(writerXml(it));
   if (opts.totalSubItemSize !== undefined && it.kind === 'folder') {
     parts.push(el('TotalSubItemSize', opts.totalSubItemSize));
   }
@@ -84,6 +85,20 @@ export function renderItem(
   if (opts.changeTime && it.kind === 'document') parts.push(el('ChangeTime', wireTimestamp(it.changedMs)));
   if (opts.tail !== undefined) parts.push(opts.tail);
   return `<${tag}>${parts.join('')}</${tag}>`;
+}
+
+/** CreatedBy/LastModifiedBy and ModifierIdentity (from X-CustomIdentity `Name=Value`), when a writer set them. */
+function writerXml(it: StoredItem): string {
+  let out = '';
+  if (it.createdBy !== null) out += el('CreatedBy', it.createdBy);
+  if (it.modifiedBy !== null) out += el('LastModifiedBy', it.modifiedBy);
+  if (it.modifier !== null) {
+    const eq = it.modifier.indexOf('=');
+    const [name, value] =
+      eq > 0 ? [it.modifier.slice(0, eq), it.modifier.slice(eq + 1)] : ['SkyDriveSync', it.modifier];
+    out += `<ModifierIdentity><CustomIdentity>${el('Name', name)}${el('Value', value)}</CustomIdentity></ModifierIdentity>`;
+  }
+  return out;
 }
 
 /** A deletion in a change response (digest G3): identity, last parent, IsDeleted, ChangeTime. */

@@ -2,7 +2,12 @@
 // trailing slash). Sites are `/personal/<alias>` and `/sites/<name>`; which ones exist is asked of `findSite`.
 import { normaliseGuid } from '../shared/ids';
 import type { Exchange, ServerContext } from './context';
+import { bits, isBitsRequest } from './handlers/bits';
 import { changes } from './handlers/changes';
+import { contextInfo } from './handlers/context-info';
+import { deleteItemHandler } from './handlers/delete-item';
+import { writeBatch } from './handlers/write-batch';
+import { HttpError } from './server-errors';
 import { defaultLibraryId, getMyProperties, siteId } from './handlers/discovery';
 import { download } from './handlers/download';
 import { items } from './handlers/items';
@@ -25,6 +30,9 @@ export interface RouteMatch {
 export type SiteLookup = (key: string) => string | undefined;
 
 const GET = ['GET', 'HEAD'] as const;
+/** BITS packets: POST + X-Http-Method-Override (and the verb itself where the HTTP parser lets it through). */
+const BITS_METHODS = ['POST', 'BITS_POST'] as const;
+const WRITABLE = [...GET, ...BITS_METHODS] as const;
 
 /** `pathname` is the raw URL path. */
 export function route(pathname: string, findSite: SiteLookup): RouteMatch | undefined {
@@ -45,11 +53,16 @@ export function route(pathname: string, findSite: SiteLookup): RouteMatch | unde
     site === undefined ? undefined : { ...m, site, ...(listId !== undefined ? { listId } : {}) };
 
   if (p === '_api/sp.userprofiles.peoplemanager/getmyproperties') {
-    return { methods: GET, run: getMyProperties, ...(site !== undefined ? { site } : {}) };
+    return {
+      methods: GET,
+      run: getMyProperties,
+      ...(site !== undefined ? { site } : {}),
+    };
   }
   if (p === '_api/web/defaultdocumentlibrary/id') return withSite({ methods: GET, run: defaultLibraryId });
   if (p === '_api/site/id') return withSite({ methods: GET, run: siteId });
   if (p === '_layouts/15/download.aspx') return withSite({ methods: GET, run: download });
+  if (p === '_api/contextinfo') return withSite({ methods: ['POST'], run: contextInfo });
 
   if (rest[0] === '_api' && rest[1] === 'spfilesync' && rest[2] === 'sync' && rest[3] !== undefined) {
     listId = normaliseGuid(decodeSeg(restRaw[3] ?? '')) ?? '';
@@ -57,14 +70,25 @@ export function route(pathname: string, findSite: SiteLookup): RouteMatch | unde
     if (tail.length === 1 && tail[0] === 'policy') return withSite({ methods: GET, run: policy });
     if (tail.length === 1 && tail[0] === 'rootfolder') {
       return withSite({
-        methods: GET,
-        run: (ctx, ex) =>
-          ((ex.query.get('Filter') ?? '').toLowerCase() === 'changes' ? changes : rootFolder)(ctx, ex),
+        methods: WRITABLE,
+        run: (ctx, ex) => {
+          if (isBitsRequest(ex)) return bits(ctx, ex);
+          if (ex.req.method === 'POST') return writeBatch(ctx, ex);
+          return ((ex.query.get('Filter') ?? '').toLowerCase() === 'changes' ? changes : rootFolder)(ctx, ex);
+        },
       });
     }
     if (tail.length === 2 && tail[0] === 'items') {
       const rawId = decodeSeg(restRaw[5] ?? '');
-      return withSite({ methods: GET, run: (ctx, ex) => items(ctx, ex, rawId) });
+      return withSite({
+        methods: [...GET, 'DELETE', ...BITS_METHODS],
+        run: (ctx, ex) => {
+          if (isBitsRequest(ex)) return bits(ctx, ex);
+          if (ex.req.method === 'POST')
+            throw new HttpError(405, 'POST on Items/{R} is for BITS packets only');
+          return ex.req.method === 'DELETE' ? deleteItemHandler(ctx, ex, rawId) : items(ctx, ex, rawId);
+        },
+      });
     }
   }
   return undefined;

@@ -9,19 +9,12 @@ import { dashedGuid, normaliseGuid } from '../shared/ids';
 import { unsafeNameReason } from '../shared/names';
 import { SHAREPOINT_MAX_PATH_CHARS, sharePointNameProblem } from '../shared/sharepoint-names';
 import { type StagedContent, discardStaged } from './content-staging';
+import { type DataPlaneSettings, dataPlane } from './data-plane-settings';
 import { PathResolver } from './item-xml';
 import { mimeTypeOf } from './mime-types';
 import type { ChangeKind, ItemPatch, Store, StoredItem, Writer } from './store';
 import { wholeSecond } from './time-format';
 import { WriteRefusedError } from './write-errors';
-
-/** Configurable write policy; every field has a default (see DEFAULT_WRITE_LIMITS). */
-export interface WriteLimits {
-  /** Lower-case extensions with the dot (`.exe`); names ending in one are InvalidName. */
-  blockedFileExtensions: readonly string[];
-}
-
-export const DEFAULT_WRITE_LIMITS: WriteLimits = { blockedFileExtensions: [] };
 
 /** What a write needs of the library's context (a ServerContext satisfies it). */
 export interface WriteTarget {
@@ -29,7 +22,7 @@ export interface WriteTarget {
   clock: Clock;
   spaceGrantedBytes: number;
   maxFileSizeBytes: number;
-  writeLimits?: Partial<WriteLimits>;
+  dataPlane?: Partial<DataPlaneSettings>;
 }
 
 /** Who acts: the authenticated user and the client's X-CustomIdentity (stored as ModifierIdentity). */
@@ -99,7 +92,7 @@ function checkName(
 ): void {
   const problem = sharePointNameProblem(name) ?? unsafeNameReason(name);
   if (problem !== undefined) throw new WriteRefusedError('InvalidName', `invalid name: ${problem}`);
-  const blocked = t.writeLimits?.blockedFileExtensions ?? DEFAULT_WRITE_LIMITS.blockedFileExtensions;
+  const blocked = dataPlane(t).blockedFileExtensions;
   const lower = name.toLowerCase();
   if (kind === 'document' && blocked.some((ext) => lower.endsWith(ext))) {
     throw new WriteRefusedError('InvalidName', 'file type blocked by policy (BlockedFileExtensions)');

@@ -90,7 +90,7 @@ describe('write-ops', () => {
     expect(refusal(() => createFolder(t, ALICE, { parentId: ROOT, name: 'n'.repeat(390) }))).toBe(
       'InvalidName',
     );
-    t.writeLimits = { blockedFileExtensions: ['.exe'] };
+    t.dataPlane = { blockedFileExtensions: ['.exe'] };
     const c = await stage('MZ');
     expect(refusal(() => createDocument(t, ALICE, { parentId: ROOT, name: 'setup.EXE', content: c }))).toBe(
       'InvalidName',
