@@ -64,6 +64,16 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--request-log <file>', 'append one JSON line per request to this file')
     .option('--log-level <level>', 'server log level on stderr', 'warn')
     .option('--download-rate-mibps <n>', 'fault injection: cap every download at N MiB/s')
+    .option(
+      '--fault <spec>',
+      'fault injection rule kind[:key=value,...] (repeatable; see docs/SERVER.md)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--admin', 'enable the loopback-only admin endpoint /_spfs/admin (faults, remote changes)')
+    .option(
+      '--admin-token-env <var>',
+      'environment variable holding the admin token (else one is generated and printed)',
+    )
     .action(async (o: ServeOptions) => setExit(await serveCommand(o)));
 
   program

@@ -1,7 +1,9 @@
 // `spfs serve`: runs the reference server until SIGINT/SIGTERM. The first line of output is the site URL.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startServer } from '../server/index';
+import { parseFaultFlag } from '../server/fault-plan';
 import { loadConfigFile, type ServerConfigFile } from '../server/server-config';
 import { errorMessage } from '../shared/errors';
 import { createLogger } from '../shared/logger';
@@ -17,6 +19,9 @@ export interface ServeOptions {
   passwordEnv?: string;
   config?: string;
   tlsCert?: string;
+  fault?: string[];
+  admin?: boolean;
+  adminTokenEnv?: string;
   tlsKey?: string;
   requestLog?: string;
   logLevel?: string;
@@ -28,6 +33,19 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid --port ${o.port}`);
   const cfg = accounts(o);
   const tls = tlsFiles(o);
+  const faultRules = (o.fault ?? []).map((f) => {
+    try {
+      return parseFaultFlag(f);
+    } catch (err) {
+      throw new UsageError(`--fault ${f}: ${errorMessage(err)}`);
+    }
+  });
+  if (o.adminTokenEnv !== undefined && !o.admin) throw new UsageError('--admin-token-env needs --admin');
+  const adminToken = o.admin
+    ? o.adminTokenEnv !== undefined
+      ? passwordFromEnv(o.adminTokenEnv)
+      : randomBytes(24).toString('base64url')
+    : undefined;
   const rate = o.downloadRateMibps !== undefined ? Number(o.downloadRateMibps) : undefined;
   if (rate !== undefined && !(rate > 0))
     throw new UsageError(`invalid --download-rate-mibps ${o.downloadRateMibps}`);
@@ -40,11 +58,17 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
     users: cfg.users,
     ...(cfg.teamSites !== undefined ? { teamSites: cfg.teamSites } : {}),
     ...(tls !== undefined ? { tls } : {}),
+    ...(faultRules.length > 0 ? { faultRules } : {}),
+    ...(adminToken !== undefined ? { adminToken } : {}),
     logger,
     ...(o.requestLog !== undefined ? { requestLogFile: resolve(o.requestLog) } : {}),
     ...(rate !== undefined ? { faults: { downloadBytesPerSecond: rate * 1024 * 1024 } } : {}),
   });
   process.stdout.write(`${server.siteUrl}\n`);
+  if (adminToken !== undefined) {
+    const where = o.adminTokenEnv !== undefined ? `token in $${o.adminTokenEnv}` : `token ${adminToken}`;
+    process.stdout.write(`admin: ${server.origin}/_spfs/admin (${where})\n`);
+  }
   await new Promise<void>((res) => {
     process.once('SIGINT', res);
     process.once('SIGTERM', res);

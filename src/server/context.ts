@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger';
 import type { ServerFaults } from './faults';
 import type { Query, ResponseStats } from './http-util';
 import type { LibraryMeta, Store } from './store';
+import type { SubscriptionRegistry } from './subscriptions';
 
 export interface ServerContext {
   /** The site this library belongs to: `personal/<alias>` or `sites/<name>`. */
@@ -28,6 +29,8 @@ export interface ServerContext {
    * subscription except `exceptSubscriptionId` (the writer's `X-SubscriptionIdToNotNotify`).
    */
   notifyChange(exceptSubscriptionId?: string): void;
+  /** E11 subscriptions of this library (in memory). */
+  subscriptions: SubscriptionRegistry;
 }
 
 export interface Exchange {
@@ -41,6 +44,8 @@ export interface Exchange {
   /** `{origin}/personal/<alias>` or `{origin}/sites/<name>` of the library this request uses (no trailing slash). */
   siteUrl: string;
   stats: ResponseStats & { range?: string };
+  /** Fault injection (`etag-conflict`): the write path answers this request's ETag checks with a conflict. */
+  forceETagConflict?: boolean;
 }
 
 export type Handler = (ctx: ServerContext, ex: Exchange) => Promise<void>;

@@ -5,13 +5,16 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../shared/clock';
+import { InvalidInputError } from '../shared/errors';
 import { type Logger, silentLogger } from '../shared/logger';
 import { Authenticator } from './authenticator';
 import type { ServerContext } from './context';
 import type { ServerFaults } from './faults';
 import { LibraryRegistry, type LibrarySpec } from './library-registry';
 import { handleRequest } from './request-handler';
+import { FaultPlan, type FaultRuleSpec } from './fault-plan';
 import { RequestLog } from './request-log';
+import { SubscriptionRegistry } from './subscriptions';
 import { type TeamSiteConfig, type UserConfig, validateConfig } from './server-config';
 import type { LibraryMeta, Store } from './store';
 
@@ -41,6 +44,10 @@ export interface ServerOptions {
   itemCount?: number;
   /** Injected faults (slow downloads, ...); none by default. */
   faults?: ServerFaults;
+  /** Scripted faults active from the start (`--fault`); more can be added through the admin API. */
+  faultRules?: FaultRuleSpec[];
+  /** Enables the loopback-only admin endpoint `/_spfs/admin` with this bearer token (at least 16 characters). */
+  adminToken?: string;
   /** Serve HTTPS with this PEM certificate (chain) and private key; origins are then https://. */
   tls?: { cert: string | Buffer; key: string | Buffer };
 }
@@ -58,6 +65,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+const MIN_ADMIN_TOKEN_CHARS = 16;
 const DEFAULT_SPACE_GRANTED_BYTES = 100 * 1024 ** 3;
 const DEFAULT_ITEM_COUNT = 500;
 const MAX_FILE_SIZE_BYTES = 15 * 1024 ** 3;
@@ -68,20 +76,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
   await fs.promises.mkdir(opts.dataDir, { recursive: true });
-  const makeContext = (store: Store, meta: LibraryMeta, site: string): ServerContext => ({
-    site,
-    store,
-    meta,
-    clock,
-    logger,
-    spaceGrantedBytes: opts.spaceGrantedBytes ?? DEFAULT_SPACE_GRANTED_BYTES,
-    itemCount: opts.itemCount ?? DEFAULT_ITEM_COUNT,
-    maxFileSizeBytes: MAX_FILE_SIZE_BYTES,
-    inlineUploadThresholdBytes: INLINE_UPLOAD_THRESHOLD_BYTES,
-    pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
-    faults: opts.faults ?? {},
-    notifyChange: () => undefined,
-  });
+  const makeContext = (store: Store, meta: LibraryMeta, site: string): ServerContext => {
+    const subscriptions = new SubscriptionRegistry(clock);
+    return {
+      site,
+      store,
+      meta,
+      clock,
+      logger,
+      spaceGrantedBytes: opts.spaceGrantedBytes ?? DEFAULT_SPACE_GRANTED_BYTES,
+      itemCount: opts.itemCount ?? DEFAULT_ITEM_COUNT,
+      maxFileSizeBytes: MAX_FILE_SIZE_BYTES,
+      inlineUploadThresholdBytes: INLINE_UPLOAD_THRESHOLD_BYTES,
+      pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
+      faults: opts.faults ?? {},
+      notifyChange: (except) => subscriptions.notifyChange(except),
+      subscriptions,
+    };
+  };
   const specs: LibrarySpec[] = opts.users.map((u, i) => ({
     site: `personal/${u.name}`,
     members: [u.name],
@@ -101,7 +113,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opts.requestLogFile !== undefined) requestLog = new RequestLog(opts.requestLogFile);
     const auth = await Authenticator.create(opts.users, clock);
     const scheme = opts.tls ? 'https' : 'http';
-    const deps = { auth, libraries, scheme, origin: '', requestLog, clock, logger };
+    const faults = new FaultPlan();
+    for (const f of opts.faultRules ?? []) faults.add(f);
+    if (opts.adminToken !== undefined && opts.adminToken.length < MIN_ADMIN_TOKEN_CHARS)
+      throw new InvalidInputError(`the admin token needs at least ${MIN_ADMIN_TOKEN_CHARS} characters`);
+    const admin = opts.adminToken !== undefined ? { token: opts.adminToken, faults, libraries } : undefined;
+    const deps = { auth, libraries, scheme, origin: '', requestLog, clock, logger, faults, admin };
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       handleRequest(deps, req, res).catch((err: unknown) => {
         logger.error({ err }, 'request handler crashed');
@@ -136,6 +153,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       close: () =>
         (closing ??= (async () => {
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          for (const l of libraries.all()) l.ctx.subscriptions.closeAll();
           server.closeAllConnections();
           await closed;
           libraries.close();

@@ -1,7 +1,10 @@
 // One request end to end: authenticate, route, run the handler, map typed errors to SharePoint error responses, and
 // write the request-log line when the response is done.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ADMIN_PREFIX, type AdminDeps, handleAdmin } from './admin-api';
 import type { Authenticator } from './authenticator';
+import { applyFaults } from './fault-injection';
+import type { FaultPlan } from './fault-plan';
 import type { Exchange } from './context';
 import type { Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
@@ -21,6 +24,10 @@ export interface HandlerDeps {
   requestLog: RequestLog | undefined;
   clock: Clock;
   logger: Logger;
+  /** Scripted faults (--fault flags, admin API). */
+  faults: FaultPlan;
+  /** Set with --admin: the admin endpoint under /_spfs/admin. */
+  admin: AdminDeps | undefined;
 }
 
 const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
@@ -50,6 +57,9 @@ export async function handleRequest(
     });
   });
   try {
+    if (deps.admin !== undefined && url.pathname.toLowerCase().startsWith(ADMIN_PREFIX)) {
+      return await handleAdmin(deps.admin, req, res, url);
+    }
     const who = deps.auth.authenticate(req);
     if (who.user === undefined) {
       res.setHeader('WWW-Authenticate', [...who.challenges]);
@@ -82,6 +92,8 @@ export async function handleRequest(
       siteUrl: `${origin}/${lib.site}`,
       stats,
     };
+    const rules = deps.faults.take(req.method ?? '', `${url.pathname}${url.search}`);
+    if (rules.length > 0 && (await applyFaults(lib.ctx, ex, rules))) return;
     await match.run(lib.ctx, ex);
   } catch (err) {
     if (res.headersSent) {

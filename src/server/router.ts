@@ -13,6 +13,7 @@ import { download } from './handlers/download';
 import { items } from './handlers/items';
 import { policy } from './handlers/policy';
 import { rootFolder } from './handlers/root-folder';
+import { deleteSubscription, postSubscription, subscriptionChannel } from './handlers/subscription';
 
 export type Route = (ctx: ServerContext, ex: Exchange) => Promise<void>;
 
@@ -53,11 +54,7 @@ export function route(pathname: string, findSite: SiteLookup): RouteMatch | unde
     site === undefined ? undefined : { ...m, site, ...(listId !== undefined ? { listId } : {}) };
 
   if (p === '_api/sp.userprofiles.peoplemanager/getmyproperties') {
-    return {
-      methods: GET,
-      run: getMyProperties,
-      ...(site !== undefined ? { site } : {}),
-    };
+    return { methods: GET, run: getMyProperties, ...(site !== undefined ? { site } : {}) };
   }
   if (p === '_api/web/defaultdocumentlibrary/id') return withSite({ methods: GET, run: defaultLibraryId });
   if (p === '_api/site/id') return withSite({ methods: GET, run: siteId });
@@ -67,6 +64,19 @@ export function route(pathname: string, findSite: SiteLookup): RouteMatch | unde
   if (rest[0] === '_api' && rest[1] === 'spfilesync' && rest[2] === 'sync' && rest[3] !== undefined) {
     listId = normaliseGuid(decodeSeg(restRaw[3] ?? '')) ?? '';
     const tail = rest.slice(4);
+    if (tail[0] === 'subscription') {
+      const subId = decodeSeg(restRaw[5] ?? '');
+      if (tail.length === 1)
+        return withSite({ methods: ['POST'], run: (c, e) => postSubscription(c, e, undefined) });
+      if (tail.length === 2) {
+        return withSite({
+          methods: ['POST', 'DELETE'],
+          run: (c, e) => (e.req.method === 'DELETE' ? deleteSubscription : postSubscription)(c, e, subId),
+        });
+      }
+      if (tail.length === 3 && tail[2] === 'channel')
+        return withSite({ methods: GET, run: (c, e) => subscriptionChannel(c, e, subId) });
+    }
     if (tail.length === 1 && tail[0] === 'policy') return withSite({ methods: GET, run: policy });
     if (tail.length === 1 && tail[0] === 'rootfolder') {
       return withSite({
