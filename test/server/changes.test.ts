@@ -138,13 +138,8 @@ describe('E7 change enumeration', () => {
       'another list',
       '4;%234;%231;3;00000000-1111-2222-3333-444444444444;638766798720000000;1;%23;%23;%230;%23',
     ],
-    ['a position from the future', 'LIST_FUTURE'],
   ])('a token for %s gets CurrentSyncTokenOnly with no items and no token', async (_n, tokenTemplate) => {
-    const token = tokenTemplate.replace(
-      'LIST_FUTURE',
-      `4;%234;%231;3;${srv.listId};638766798720000000;999999;%23;%23;%230;%23`,
-    );
-    const p = await changes(srv, 10, token);
+    const p = await changes(srv, 10, tokenTemplate);
     expect(p.status).toBe('CurrentSyncTokenOnly');
     expect(p.token).toBeNull();
     expect(p.entries).toEqual([]);

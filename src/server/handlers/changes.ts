@@ -1,6 +1,7 @@
 // E7 change enumeration (digest §3.3, §4.2, G4/G7/G8/G10): FullData pages in insertion order, IncrementalChanges
 // (latest state per item, tombstones) in change order, NoChanges, CurrentSyncTokenOnly; nested or flat.
 import type { Exchange, ServerContext } from '../context';
+import { dataPlane } from '../data-plane-settings';
 import { XML_CONTENT_TYPE, sendBody } from '../http-util';
 import { PathResolver, XML_DECLARATION, quotaXml, renderItem } from '../item-xml';
 import { currentQuota, quotaHeaders } from '../quota';
@@ -9,28 +10,33 @@ import { type SyncPosition, changeToken, formatSyncToken, parseSyncToken } from 
 import { msToTicks } from '../time-format';
 import { MAX_PAGE_ITEMS } from './items';
 
-type Status = 'FullData' | 'IncrementalChanges' | 'NoChanges' | 'CurrentSyncTokenOnly';
+type Status = 'FullData' | 'IncrementalChanges' | 'NoChanges' | 'CurrentSyncTokenOnly' | 'ResyncNeeded';
 
 export function changes(ctx: ServerContext, ex: Exchange): Promise<void> {
   const { store, meta } = ctx;
   const flat = String(ex.req.headers['x-responsestructure'] ?? '').toLowerCase() === 'flat';
   const limit = Math.min(Math.max(ex.query.int('MaxItemCount', ctx.itemCount), 1), MAX_PAGE_ITEMS);
+  pruneChangeLog(ctx);
   const current = store.currentSeq();
+  const generation = store.generation();
   const position = (seq: number, fullCursor?: number): SyncPosition => ({
     listId: meta.listId,
     seq,
     ticks: msToTicks(store.changeTime(seq) ?? 0),
     ...(fullCursor !== undefined ? { fullCursor } : {}),
+    ...(generation !== 0 ? { generation } : {}),
   });
 
   const raw = ex.query.get('SyncToken');
   const tok = raw === undefined || raw === '' ? undefined : parseSyncToken(raw);
-  if (
-    raw !== undefined &&
-    raw !== '' &&
-    (tok === undefined || tok.listId !== meta.listId || tok.seq > current)
-  ) {
+  if (raw !== undefined && raw !== '' && (tok === undefined || tok.listId !== meta.listId)) {
     return respond(ctx, ex, flat, 'CurrentSyncTokenOnly', undefined, false, []);
+  }
+  if (tok !== undefined && needsResync(ctx, tok, current)) {
+    const action = dataPlane(ctx).resyncAction;
+    ex.res.setHeader('ResyncAction', action);
+    ex.res.setHeader('X-ResyncAction', action);
+    return respond(ctx, ex, flat, 'ResyncNeeded', undefined, false, []);
   }
 
   if (tok === undefined || tok.fullCursor !== undefined) {
@@ -55,6 +61,31 @@ export function changes(ctx: ServerContext, ex: Exchange): Promise<void> {
   const next = hasMore && last ? position(last.lastSeq) : position(current);
   const entries = withAncestors(ctx, page, flat, (a) => a.lastSeq > tok.seq);
   return respond(ctx, ex, flat, 'IncrementalChanges', next, hasMore, entries);
+}
+
+/**
+ * A token the change log can no longer answer: issued before a restore (another generation, a position the log
+ * never reached, or a position whose change time differs: history diverged) or older than the retention window.
+ */
+function needsResync(ctx: ServerContext, tok: SyncPosition, current: number): boolean {
+  const store = ctx.store;
+  if ((tok.generation ?? 0) !== store.generation()) return true;
+  if (tok.seq > current) return true;
+  if (tok.seq < store.prunedSeq()) return true;
+  const at = store.changeTime(tok.seq);
+  return at !== undefined && tok.fullCursor === undefined && msToTicks(at) !== tok.ticks;
+}
+
+/** Change-log retention: prunes at most once a minute per library (cheap: indexed by time). */
+const lastPrune = new WeakMap<object, number>();
+const PRUNE_INTERVAL_MS = 60_000;
+
+export function pruneChangeLog(ctx: ServerContext): void {
+  const now = ctx.clock.now();
+  const last = lastPrune.get(ctx.store);
+  if (last !== undefined && Math.abs(now - last) < PRUNE_INTERVAL_MS) return;
+  lastPrune.set(ctx.store, now);
+  ctx.store.prune(now - dataPlane(ctx).changeLogRetentionMs);
 }
 
 /**
