@@ -5,6 +5,8 @@ import type { FaultRule } from './fault-plan';
 import { sendError } from './http-util';
 import { rootFolder } from './handlers/root-folder';
 
+const STALE_ETAG = '"{00000000-0000-0000-0000-000000000000},0"';
+
 type BodyFault = 'reset-mid-body' | 'stall' | 'truncate' | 'malformed-xml';
 
 /** Runs the request-level faults; true when the request was answered (or its connection dropped) here. */
@@ -35,7 +37,9 @@ export async function applyFaults(
         await rootFolder(ctx, ex);
         return true;
       case 'etag-conflict':
+        // DELETE Items/{R}: its If-Match becomes a stale ETag (412). E8 ETags sit in the body: the flag is for them.
         ex.forceETagConflict = true;
+        if (ex.req.method === 'DELETE') ex.req.headers['if-match'] = STALE_ETAG;
         break;
       default:
         wrapBody(ex, r.kind, r);

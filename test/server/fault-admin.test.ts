@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import type { RunningServer } from '../../src/server';
 import { parseFaultFlag } from '../../src/server/fault-plan';
 import { readPage } from './page-reader';
-import { Harness, basic, get, sfs } from './server-harness';
+import { issueDigest } from '../../src/server/form-digest';
+import { Harness, TestClock, basic, get, sfs } from './server-harness';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
 const FILE = 'x'.repeat(100_000);
@@ -139,6 +140,23 @@ describe('fault injection and the admin endpoint', () => {
     expect(res.headers.get('x-resyncaction')).toBe('ResetReupload');
     expect(res.headers.get('x-synctoken')).toBeNull();
     expect(await res.text()).not.toContain('<Items>');
+  });
+
+  test('etag-conflict: a DELETE with the current ETag gets 412 while the rule lasts', async () => {
+    const page = readPage(await (await get(sfs(srv, 'RootFolder?Filter=changes'))).text());
+    const a = page.entries.find((e) => e.name === 'big.txt')!;
+    const etag = /<ETag>([^<]+)<\/ETag>/
+      .exec(await (await get(sfs(srv, `Items/${a.id}`))).text())![1]!
+      .replace(/&quot;/g, '"');
+    const digest = issueDigest('alice', new TestClock().now());
+    const del = (): Promise<Response> =>
+      fetch(sfs(srv, `Items/${a.id}`), {
+        method: 'DELETE',
+        headers: { authorization: basic(), 'x-requestdigest': digest, 'if-match': etag },
+      });
+    await fault({ kind: 'etag-conflict', method: 'DELETE' });
+    expect((await del()).status).toBe(412);
+    expect((await get(sfs(srv, `Items/${a.id}`))).status).toBe(200);
   });
 
   test('admin changes as another user: create, edit, rename, move, delete — visible in E7', async () => {
