@@ -27,6 +27,7 @@ module.exports = tseslint.config(
       'node_modules/**',
       'coverage/**',
       'bench/results/**',
+      'bench/dist/**',
       'eslint.config.js',
       'jest.config.js',
     ],
