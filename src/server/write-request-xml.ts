@@ -46,7 +46,7 @@ const parser = new XMLParser({
   parseTagValue: false,
   trimValues: false,
   processEntities: true,
-  htmlEntities: false,
+  htmlEntities: true,
   ignoreDeclaration: true,
   ignorePiTags: true,
   maxNestedTags: MAX_DEPTH,
@@ -64,6 +64,13 @@ export function parseWriteRequest(xml: string): WriteItemRequest[] {
   for (let i = xml.indexOf('<'); i >= 0; i = xml.indexOf('<', i + 1)) {
     if (++elements > MAX_ELEMENTS) throw new HttpError(413, 'too many XML elements');
   }
+  // The parser silently drops references to characters XML forbids (`&#0;`, `&#x1;`): a name would change.
+  for (const m of xml.matchAll(/&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});/g)) {
+    const ref = m[1] ?? '';
+    if (!xmlChar(ref.startsWith('x') ? parseInt(ref.slice(1), 16) : Number(ref))) {
+      throw new HttpError(400, 'character reference to a character XML 1.0 does not allow');
+    }
+  }
   const text = xml.charCodeAt(0) === 0xfeff ? xml.slice(1) : xml;
   if (XMLValidator.validate(text) !== true) throw new HttpError(400, 'malformed XML');
   let doc: unknown;
@@ -77,6 +84,18 @@ export function parseWriteRequest(xml: string): WriteItemRequest[] {
   if (items === undefined) throw new HttpError(400, 'expected one <Items> root element');
   if (items.length > MAX_BATCH_ITEMS) throw new HttpError(413, `more than ${MAX_BATCH_ITEMS} items`);
   return items.map(([name, children]) => decodeItem(name, children));
+}
+
+/** XML 1.0 `Char`: tab, LF, CR, and everything from space up except surrogates and U+FFFE/U+FFFF. */
+function xmlChar(c: number): boolean {
+  return (
+    c === 0x9 ||
+    c === 0xa ||
+    c === 0xd ||
+    (c >= 0x20 && c <= 0xd7ff) ||
+    (c >= 0xe000 && c <= 0xfffd) ||
+    (c >= 0x10000 && c <= 0x10ffff)
+  );
 }
 
 /** The element children of a preserveOrder node list as [name, children] pairs (text nodes skipped). */

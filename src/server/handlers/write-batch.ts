@@ -55,6 +55,10 @@ export async function writeBatch(ctx: ServerContext, ex: Exchange): Promise<void
       `${XML_DECLARATION}<Items>${body}</Items>`,
       headers,
     );
+  } catch (err) {
+    // An error answered before the body was read: the rest of it must not be taken for the next request.
+    if (!ex.req.complete && !ex.res.headersSent) ex.res.setHeader('Connection', 'close');
+    throw err;
   } finally {
     for (const s of staged.values()) discardStaged(s);
   }
