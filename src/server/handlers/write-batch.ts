@@ -39,7 +39,8 @@ export async function writeBatch(ctx: ServerContext, ex: Exchange): Promise<void
     const identity = headerText(ex, 'x-customidentity');
     if (identity !== undefined) actor.identity = identity.slice(0, 256);
     const outcomes: Outcome[] = [];
-    for (const r of requests) outcomes.push(await runOne(ctx, actor, r, staged));
+    const forceConflict = ex.forceETagConflict === true; // fault injection: every ETag check fails
+    for (const r of requests) outcomes.push(await runOne(ctx, actor, r, staged, forceConflict));
     if (outcomes.some((o) => o.status === 'Success')) {
       ctx.notifyChange(headerText(ex, 'x-subscriptionidtonotnotify'));
     }
@@ -123,6 +124,7 @@ async function runOne(
   actor: ops.Actor,
   r: WriteItemRequest,
   staged: Map<string, StagedContent>,
+  forceConflict = false,
 ): Promise<Outcome> {
   try {
     if (r.problem !== undefined) throw new WriteRefusedError('Failure', r.problem);
@@ -160,7 +162,8 @@ async function runOne(
       throw new WriteRefusedError('Failure', `unknown WriteMode ${JSON.stringify(r.mode.slice(0, 40))}`);
     }
     if (r.resourceId === undefined || !live) throw new WriteRefusedError('NotFound', 'no such item');
-    if (r.etag === undefined) throw new WriteRefusedError('Conflict', 'an ETag is required', live);
+    if (r.etag === undefined || forceConflict)
+      throw new WriteRefusedError('Conflict', 'an ETag is required', live);
     if (mode === 'delete') {
       ops.deleteItem(ctx, actor, { id: live.id, etag: r.etag });
       return ok(ctx.store.get(live.id) as StoredItem);
