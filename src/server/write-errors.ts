@@ -1,18 +1,10 @@
 // Why a write was refused, as the E8 `WriteStatus` vocabulary (digest §3.5) with the HTTP status a single-item
 // request (DELETE Items/{R}, BITS) answers instead. One class, a stable code per status.
 import { SpfsError } from '../shared/errors';
+import type { WriteStatus } from '../shared/write-status';
 import type { StoredItem } from './store';
 
-export type WriteStatus =
-  | 'Success'
-  | 'Conflict'
-  | 'NameConflict'
-  | 'NotFound'
-  | 'AccessDenied'
-  | 'Locked'
-  | 'QuotaExceeded'
-  | 'InvalidName'
-  | 'Failure';
+export type { WriteStatus };
 
 /** HTTP status of each refusal when it can't be reported per item. */
 export const WRITE_STATUS_HTTP: Record<Exclude<WriteStatus, 'Success'>, number> = {
