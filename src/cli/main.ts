@@ -51,6 +51,10 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('run the reference SPFileSync server; prints the site URL to mount on its first line')
     .requiredOption('--data <dir>', 'where the server keeps its database and content')
     .option('--seed <dir>', 'on first start, import this local folder as the library')
+    .option(
+      '--generate <spec>',
+      'on first start, generate a synthetic library FOLDERS,FILES,SIZE[,SEED] (SIZE: 4K, 1M, or MIN-MAX)',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free port)', '0')
     .option('--user <name>', 'the user allowed to sign in (HTTP Basic)', 'spfs')

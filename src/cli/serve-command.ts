@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startServer } from '../server/index';
+import { type GenerateSpec, parseGenerateSpec, startServer } from '../server/index';
 import { parseFaultFlag } from '../server/fault-plan';
 import { loadConfigFile, type ServerConfigFile } from '../server/server-config';
 import { errorMessage } from '../shared/errors';
@@ -13,6 +13,7 @@ import { UsageError } from './usage-error';
 export interface ServeOptions {
   data: string;
   seed?: string;
+  generate?: string;
   host: string;
   port: string;
   user: string;
@@ -46,6 +47,9 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
       ? passwordFromEnv(o.adminTokenEnv)
       : randomBytes(24).toString('base64url')
     : undefined;
+  if (o.seed !== undefined && o.generate !== undefined)
+    throw new UsageError('--seed and --generate exclude each other');
+  const generate = o.generate !== undefined ? generateSpec(o.generate) : undefined;
   const rate = o.downloadRateMibps !== undefined ? Number(o.downloadRateMibps) : undefined;
   if (rate !== undefined && !(rate > 0))
     throw new UsageError(`invalid --download-rate-mibps ${o.downloadRateMibps}`);
@@ -53,6 +57,7 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
   const server = await startServer({
     dataDir: resolve(o.data),
     ...(o.seed !== undefined ? { seedDir: resolve(o.seed) } : {}),
+    ...(generate !== undefined ? { generate } : {}),
     host: o.host,
     port,
     users: cfg.users,
@@ -90,6 +95,14 @@ function accounts(o: ServeOptions): ServerConfigFile {
   if (o.passwordEnv === undefined)
     throw new UsageError('spfs serve needs --password-env VAR (the password of --user) or --config FILE');
   return { users: [{ name: o.user, password: passwordFromEnv(o.passwordEnv) }] };
+}
+
+function generateSpec(text: string): GenerateSpec {
+  try {
+    return parseGenerateSpec(text);
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
 }
 
 /** `--tls-cert` and `--tls-key` come together; both are PEM files read once at start. */

@@ -10,6 +10,7 @@ import { type Logger, silentLogger } from '../shared/logger';
 import { Authenticator } from './authenticator';
 import type { ServerContext } from './context';
 import type { ServerFaults } from './faults';
+import type { GenerateSpec } from './library-generator';
 import { LibraryRegistry, type LibrarySpec } from './library-registry';
 import { handleRequest } from './request-handler';
 import { FaultPlan, type FaultRuleSpec } from './fault-plan';
@@ -18,11 +19,15 @@ import { SubscriptionRegistry } from './subscriptions';
 import { type TeamSiteConfig, type UserConfig, validateConfig } from './server-config';
 import type { LibraryMeta, Store } from './store';
 
+export { type GenerateSpec, generatedContent, generatedNames, parseGenerateSpec } from './library-generator';
+
 export interface ServerOptions {
   /** One folder per library under `libraries/` (SQLite + blobs) and `libraries.json`; created if missing. */
   dataDir: string;
   /** On the first start of the first user's personal library only (empty db), import this local tree. */
   seedDir?: string;
+  /** Instead of seedDir: on the first start, generate a synthetic library of this shape for the first user. */
+  generate?: GenerateSpec;
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 0 (ephemeral). */
@@ -73,6 +78,8 @@ const INLINE_UPLOAD_THRESHOLD_BYTES = 8 * 1024 * 1024;
 const POLLING_INTERVAL_SECONDS = 120;
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   validateConfig({ users: opts.users, ...(opts.teamSites ? { teamSites: opts.teamSites } : {}) });
+  if (opts.seedDir !== undefined && opts.generate !== undefined)
+    throw new InvalidInputError('a seed folder and a generated library exclude each other');
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
   await fs.promises.mkdir(opts.dataDir, { recursive: true });
@@ -98,6 +105,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     site: `personal/${u.name}`,
     members: [u.name],
     ...(i === 0 && opts.seedDir !== undefined ? { seedDir: opts.seedDir } : {}),
+    ...(i === 0 && opts.generate !== undefined ? { generate: opts.generate } : {}),
     ...(i === 0 && opts.idFactory !== undefined ? { idFactory: opts.idFactory } : {}),
   }));
   for (const t of opts.teamSites ?? []) {

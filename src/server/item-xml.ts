@@ -24,12 +24,16 @@ export class PathResolver {
   constructor(private readonly store: Store) {}
 
   pathOf(it: StoredItem): string {
-    if (it.parentId === null) return '/RootFolder';
-    const hit = this.memo.get(it.id);
+    return it.parentId === null ? '/RootFolder' : `${this.folderPath(it.parentId)}/${it.name}`;
+  }
+
+  /** Memoised by folder id: a page of 1,000 siblings looks their parent up once. */
+  private folderPath(id: string): string {
+    const hit = this.memo.get(id);
     if (hit !== undefined) return hit;
-    const parent = this.store.get(it.parentId);
-    const p = `${parent ? this.pathOf(parent) : '/RootFolder'}/${it.name}`;
-    this.memo.set(it.id, p);
+    const folder = this.store.get(id);
+    const p = folder ? this.pathOf(folder) : '/RootFolder';
+    this.memo.set(id, p);
     return p;
   }
 }

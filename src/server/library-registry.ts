@@ -8,6 +8,7 @@ import { InvalidInputError } from '../shared/errors';
 import { normaliseGuid } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import type { ServerContext } from './context';
+import { type GenerateSpec, generateItems } from './library-generator';
 import { importSeed } from './seed-import';
 import { type LibraryMeta, Store } from './store';
 import { wholeSecond } from './time-format';
@@ -25,6 +26,8 @@ export interface LibrarySpec {
   site: string;
   members: readonly string[];
   seedDir?: string;
+  /** Instead of a seed: a synthetic library of this shape (library-generator.ts). */
+  generate?: GenerateSpec;
   /** Ids for a new library (list, site, root, seeded items); default randomUUID. */
   idFactory?: () => string;
 }
@@ -129,7 +132,8 @@ export class LibraryRegistry {
 
   private async createLibrary(store: Store, blobDir: string, spec: LibrarySpec): Promise<LibraryMeta> {
     const { clock, logger } = this.deps;
-    // An empty db means any blob here is an orphan of an interrupted first start.
+    // No meta means any row or blob here is left from an interrupted first start.
+    store.wipeIncomplete();
     for (const f of await fs.promises.readdir(blobDir))
       await fs.promises.rm(path.join(blobDir, f), { force: true });
     const newId = (): string => {
@@ -141,6 +145,15 @@ export class LibraryRegistry {
     };
     const meta: LibraryMeta = { listId: newId(), siteId: newId(), rootId: newId(), epoch: randomUUID() };
     const nowMs = wholeSecond(clock.now());
+    if (spec.generate !== undefined) {
+      const started = Date.now();
+      store.insertRoot(meta.rootId, nowMs);
+      const items = generateItems({ store, rootId: meta.rootId, nowMs, newId, spec: spec.generate });
+      store.writeMeta(meta);
+      const ms = Date.now() - started;
+      logger.info({ site: spec.site, items, generate: spec.generate, ms }, 'library generated');
+      return meta;
+    }
     const rows = spec.seedDir
       ? await importSeed({ seedDir: spec.seedDir, blobDir, rootId: meta.rootId, nowMs, newId, logger })
       : [];

@@ -116,6 +116,33 @@ describe('write-ops', () => {
     expect(refusal(() => deleteItem(t, ALICE, { id: ROOT, etag: undefined }))).toBe('AccessDenied');
   });
 
+  test('SpaceUsed stays exact through creates, updates, deletes and a rolled-back transaction', async () => {
+    const fresh = (): number => {
+      const other = new Store(dataDir);
+      try {
+        return other.spaceUsed();
+      } finally {
+        other.close();
+      }
+    };
+    expect(store.spaceUsed()).toBe(0); // computed once, then maintained
+    const a = createDocument(t, ALICE, { parentId: ROOT, name: 'a', content: await stage('x'.repeat(10)) });
+    createDocument(t, ALICE, { parentId: ROOT, name: 'b', content: await stage('x'.repeat(7)) });
+    updateContent(t, ALICE, { id: a.id, etag: undefined, content: await stage('x'.repeat(3)) });
+    expect(store.spaceUsed()).toBe(10);
+    const row = { ...a, id: 'cd'.repeat(16), name: 'c', parentId: ROOT, size: 40 };
+    expect(() =>
+      store.transaction(() => {
+        store.insertItem(row, { user: null, identity: null }, 0);
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    expect(store.spaceUsed()).toBe(10);
+    deleteItem(t, ALICE, { id: a.id, etag: undefined });
+    expect(store.spaceUsed()).toBe(7);
+    expect(fresh()).toBe(7);
+  });
+
   test('moves: into a descendant refused; delete takes the subtree; start-up sweep removes orphans', async () => {
     const f = createFolder(t, ALICE, { parentId: ROOT, name: 'f' });
     const g = createFolder(t, ALICE, { parentId: f.id, name: 'g' });

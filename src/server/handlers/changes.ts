@@ -101,10 +101,11 @@ function withAncestors(
   const out: StoredItem[] = [];
   const seen = new Set<string>();
   const inPage = new Set(page.map((p) => p.id));
+  const folders = new Map<string, StoredItem | undefined>();
   for (const it of page) {
     if (seen.has(it.id)) continue;
     if (!it.deleted) {
-      for (const a of ancestorsOf(ctx, it)) {
+      for (const a of ancestorsOf(ctx, it, folders)) {
         if (seen.has(a.id)) continue;
         if (!flat || inPage.has(a.id) || undelivered(a)) {
           out.push(a);
@@ -118,12 +119,17 @@ function withAncestors(
   return out;
 }
 
-/** Live ancestors from the top level down, excluding the root. */
-function ancestorsOf(ctx: ServerContext, it: StoredItem): StoredItem[] {
+/** Live ancestors from the top level down, excluding the root; `memo` caches folder lookups for one page. */
+function ancestorsOf(
+  ctx: ServerContext,
+  it: StoredItem,
+  memo: Map<string, StoredItem | undefined>,
+): StoredItem[] {
   const chain: StoredItem[] = [];
   let parentId = it.parentId;
   while (parentId !== null && parentId !== ctx.meta.rootId) {
-    const p = ctx.store.get(parentId);
+    if (!memo.has(parentId)) memo.set(parentId, ctx.store.get(parentId));
+    const p = memo.get(parentId);
     if (!p) break;
     chain.push(p);
     parentId = p.parentId;
@@ -154,7 +160,11 @@ function respond(
     for (const e of entries) {
       if (e.deleted || e.parentId === null || e.parentId === ctx.meta.rootId || !included.has(e.parentId))
         top.push(e);
-      else kids.set(e.parentId, [...(kids.get(e.parentId) ?? []), e]);
+      else {
+        const list = kids.get(e.parentId);
+        if (list) list.push(e);
+        else kids.set(e.parentId, [e]);
+      }
     }
     const nest = (it: StoredItem): string => render(it, (kids.get(it.id) ?? []).map(nest).join(''));
     inner = top.map(nest).join('');
