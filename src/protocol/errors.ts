@@ -1,6 +1,7 @@
 // Typed errors of the protocol client: every failure above HTTP/XML surfaces as one of these, with a stable `code`
 // and a `retryable` verdict that the retry policy (and the layers above) read instead of messages.
 import { SpfsError } from '../shared/errors';
+import type { RemoteItem } from './types';
 
 export const PROTOCOL_ERROR_CODES = {
   network: 'ENETWORK',
@@ -10,17 +11,35 @@ export const PROTOCOL_ERROR_CODES = {
   throttled: 'ETHROTTLED',
   protocol: 'EPROTOCOL',
   rangeNotSatisfiable: 'ERANGENOTSATISFIABLE',
+  truncated: 'ETRUNCATED',
+  writeRejected: 'EWRITEREJECTED',
+  readOnly: 'EREADONLY',
+  subscriptionGone: 'ESUBSCRIPTIONGONE',
+  changedDuringDownload: 'ECHANGEDDURINGDOWNLOAD',
+  uploadSession: 'EUPLOADSESSION',
 } as const;
 
-export type NetworkFailureKind = 'unreachable' | 'reset' | 'timeout' | 'other';
+export type NetworkFailureKind = 'unreachable' | 'reset' | 'timeout' | 'truncated' | 'other';
 
 /** The server could not be reached, the connection broke, or it did not answer in time. */
 export class NetworkError extends SpfsError {
   readonly retryable = true;
   readonly kind: NetworkFailureKind;
-  constructor(message: string, kind: NetworkFailureKind, options?: { cause?: unknown }) {
-    super(PROTOCOL_ERROR_CODES.network, message, options);
+  constructor(
+    message: string,
+    kind: NetworkFailureKind,
+    options?: { cause?: unknown },
+    code: string = PROTOCOL_ERROR_CODES.network,
+  ) {
+    super(code, message, options);
     this.kind = kind;
+  }
+}
+
+/** A body ended before its Content-Length (or the requested range) was complete. Retryable (a download resumes). */
+export class TruncatedBodyError extends NetworkError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'truncated', options, PROTOCOL_ERROR_CODES.truncated);
   }
 }
 
@@ -93,6 +112,52 @@ export class ProtocolError extends SpfsError {
   readonly retryable = false;
   constructor(message: string, options?: { cause?: unknown }) {
     super(PROTOCOL_ERROR_CODES.protocol, message, options);
+  }
+}
+
+/** The site is read-only (`X-SP-SERVERSTATE: ReadOnly=1`): writes are refused until it is writable again. */
+export class ReadOnlyError extends HttpStatusError {
+  override readonly retryable = false;
+  constructor(info: HttpErrorInfo) {
+    super(info, PROTOCOL_ERROR_CODES.readOnly, 'site is read-only');
+  }
+}
+
+/** A subscription or its channel is unknown or expired (404): create a new one. */
+export class SubscriptionGoneError extends HttpStatusError {
+  override readonly retryable = false;
+  constructor(info: HttpErrorInfo) {
+    super(info, PROTOCOL_ERROR_CODES.subscriptionGone, 'subscription gone');
+  }
+}
+
+/** A resumed download found a different version (If-Range failed): start over from the new item. */
+export class ChangedDuringDownloadError extends SpfsError {
+  readonly retryable = false;
+  constructor(message: string) {
+    super(PROTOCOL_ERROR_CODES.changedDuringDownload, message);
+  }
+}
+
+/** A BITS upload session failed in a way a resend can't fix (unknown session, refused fragment). */
+export class UploadSessionError extends SpfsError {
+  readonly retryable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(PROTOCOL_ERROR_CODES.uploadSession, message, options);
+  }
+}
+
+/** A write the server refused with a per-item WriteStatus (Conflict, NameConflict, NotFound, Locked, ...). */
+export class WriteRejectedError extends SpfsError {
+  readonly retryable = false;
+  constructor(
+    readonly op: string,
+    readonly status: string,
+    /** The server's current item, when it sent one (Conflict: the version to merge with). */
+    readonly current: RemoteItem | undefined,
+    detail?: string,
+  ) {
+    super(PROTOCOL_ERROR_CODES.writeRejected, `${op} refused: ${status}${detail ? ` (${detail})` : ''}`);
   }
 }
 

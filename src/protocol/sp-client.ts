@@ -1,18 +1,30 @@
-// SpClient: the MS-FILESYNC client. One async method per operation (FileSyncApi); everything above sees typed results
-// and typed errors. Idempotent GETs are retried per http/retry.ts; downloads never leave the site's origin.
+// SpClient: the MS-FILESYNC client. One async method per operation (FileSyncWriteApi); everything above sees typed
+// results and typed errors. Requests run through SpSession (pacer, auth, digest, retries of idempotent calls);
+// writes through SpWriter; downloads never leave the site's origin and resume after a reset.
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock';
 import { systemClock } from '../shared/clock';
 import { InvalidInputError } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
+import { basicAuth, type AuthProvider } from './auth/auth-provider';
 import { discoverLibrary, parseStartUrl } from './discover-library';
-import { ProtocolError } from './errors';
-import { headerValue, type HeaderMap } from './headers';
+import { ProtocolError, WriteRejectedError } from './errors';
+import { headerValue } from './headers';
 import { rangeHeader, toDownloadStream } from './http/download-stream';
+import { Pacer, type PacerOptions } from './http/pacer';
 import { redactUrl } from './http/redact';
-import { withRetry } from './http/retry';
-import { errorForStatus } from './http/status';
-import { DEFAULT_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS, HttpTransport } from './http/transport';
+import { resumableDownload } from './http/resumable-download';
+import {
+  DEFAULT_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  HttpTransport,
+  type ConnectionAuth,
+  type TlsOptions,
+} from './http/transport';
+import { JSON_ACCEPT, SpSession, XML_ACCEPT, type SpRequest, type TextResponse } from './sp-session';
+import { SpSubscriptions } from './sp-subscriptions';
+import { SpWriter } from './sp-writer';
 import type {
   ByteRange,
   ChangePage,
@@ -20,24 +32,38 @@ import type {
   ChildrenPage,
   ChildrenQuery,
   DownloadStream,
-  FileSyncApi,
+  FileSyncWriteApi,
+  ItemRef,
   LibraryRef,
   Policy,
   RemoteItem,
   RootFolder,
+  ServerState,
+  Subscription,
+  UploadSource,
+  WriteOp,
+  WriteOptions,
+  WriteResult,
 } from './types';
 import { DEFAULT_USER_AGENT } from './version';
 import { decodeChangeBody, decodeChangeHeaders } from './xml/change-page';
 import { decodeChildrenPage } from './xml/children-page';
+import { decodeItem } from './xml/item';
 import { parseBool } from './xml/node';
-import { MAX_ITEM_COUNT } from './xml/policy';
-import { decodePolicy } from './xml/policy';
+import { parseXmlDocument } from './xml/parser';
+import { MAX_ITEM_COUNT, decodePolicy } from './xml/policy';
 import { decodeRootFolder } from './xml/root-folder';
 
 export interface SpClientOptions {
-  /** A server origin (personal site found via GetMyProperties) or a site URL (`/personal/x`, `/sites/x`). */
+  /** A server origin (personal site via GetMyProperties), a site URL (`/personal/x`, `/sites/x`) or a library URL. */
   url: string;
+  /** HTTP Basic; ignored when `auth` or `connectionAuth` is given. */
   credentials?: { user: string; password: string };
+  /** Per-request auth (Basic, Bearer, cookies). */
+  auth?: AuthProvider;
+  /** Connection-bound auth (NTLM). */
+  connectionAuth?: ConnectionAuth;
+  tls?: TlsOptions;
   logger?: Logger;
   clock?: Clock;
   userAgent?: string;
@@ -46,24 +72,13 @@ export interface SpClientOptions {
   connections?: number;
   /** X-MachineId sent on every request; a random GUID per client when absent. */
   machineId?: string;
+  /** X-CustomIdentity GUID: stable per install (the CLI keeps it in the cache folder); random when absent. */
+  customIdentity?: string;
   /** Jitter source for backoff, [0,1); tests pin it. */
   random?: () => number;
-}
-
-const XML_ACCEPT = 'application/web3s+xml';
-const JSON_ACCEPT = 'application/json;odata=verbose';
-
-interface TextResponse {
-  status: number;
-  headers: HeaderMap;
-  text: string;
-}
-
-interface Deps {
-  transport: HttpTransport;
-  clock: Clock;
-  logger: Logger | undefined;
-  random: (() => number) | undefined;
+  pacer?: Omit<PacerOptions, 'clock'>;
+  /** BITS fragment size (default 10 MiB). */
+  fragmentBytes?: number;
 }
 
 /** A token arrives URL-encoded (X-SyncToken) and goes back verbatim; only characters that would break the query
@@ -80,52 +95,88 @@ function checkInt(value: number, min: number, max: number, name: string): void {
   }
 }
 
-export class SpClient implements FileSyncApi {
+export class SpClient implements FileSyncWriteApi {
   readonly library: LibraryRef;
-  private readonly deps: Deps;
+  readonly customIdentity: string;
+  private readonly session: SpSession;
+  private readonly writer: SpWriter;
+  private readonly subs: SpSubscriptions;
   private readonly sfs: string;
   private readonly siteOrigin: string;
   /** The last root item seen, for answers without a body (304 NoChanges). */
   private lastRoot: RemoteItem | undefined;
+  private cachedPolicy: Promise<Policy> | undefined;
   private closed = false;
 
-  private constructor(library: LibraryRef, deps: Deps) {
+  private constructor(library: LibraryRef, session: SpSession, opts: SpClientOptions) {
     this.library = library;
-    this.deps = deps;
+    this.session = session;
+    this.customIdentity = opts.customIdentity ?? randomUUID();
     this.sfs = `${library.siteUrl}/_api/SPFileSync/sync/${library.listId}`;
     this.siteOrigin = new URL(library.siteUrl).origin;
+    this.subs = new SpSubscriptions(session, this.sfs);
+    this.writer = new SpWriter({
+      session,
+      sfs: this.sfs,
+      customIdentity: this.customIdentity,
+      lookups: { item: (id, signal) => this.item(id, signal), children: (id, q) => this.children(id, q) },
+      inlineThreshold: async () => (await this.policyOnce()).inlineUploadThreshold,
+      fragmentBytes: opts.fragmentBytes,
+      subscriptionId: () => this.subs.currentId,
+    });
   }
 
   static async connect(opts: SpClientOptions): Promise<SpClient> {
     const start = parseStartUrl(opts.url);
-    const deps: Deps = {
-      transport: new HttpTransport({
-        credentials: opts.credentials,
-        userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
-        requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-        connections: opts.connections ?? DEFAULT_CONNECTIONS,
-        machineId: opts.machineId,
-        logger: opts.logger,
-      }),
-      clock: opts.clock ?? systemClock,
+    const clock = opts.clock ?? systemClock;
+    const transport = new HttpTransport({
+      auth:
+        opts.auth ??
+        (opts.credentials ? basicAuth(opts.credentials.user, opts.credentials.password) : undefined),
+      connectionAuth: opts.connectionAuth,
+      tls: opts.tls,
+      userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
+      requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      connections: opts.connections ?? DEFAULT_CONNECTIONS,
+      machineId: opts.machineId,
+      logger: opts.logger,
+    });
+    const deps = {
+      transport,
+      clock,
       logger: opts.logger,
       random: opts.random,
+      pacer: new Pacer({ clock, ...opts.pacer }),
     };
     try {
+      const probe = new SpSession(start.base, deps);
       const getJson = async (url: URL): Promise<string> =>
-        (await SpClient.getText(deps, url, JSON_ACCEPT, 'discovery')).text;
+        (await probe.text({ method: 'GET', url, accept: JSON_ACCEPT, what: 'discovery' })).text;
       const library = await discoverLibrary(start, getJson);
-      deps.logger?.info({ site: redactUrl(library.siteUrl), listId: library.listId }, 'connected to library');
-      return new SpClient(library, deps);
+      opts.logger?.info(
+        { site: redactUrl(library.siteUrl), listId: library.listId, auth: transport.authScheme },
+        'connected to library',
+      );
+      return new SpClient(library, new SpSession(library.siteUrl, deps), opts);
     } catch (err) {
-      await deps.transport.close();
+      await transport.close();
       throw err;
     }
   }
 
+  get serverState(): ServerState {
+    return this.session.serverState;
+  }
+
+  onServerState(listener: (s: ServerState) => void): () => void {
+    return this.session.onServerState(listener);
+  }
+
   async policy(): Promise<Policy> {
     const res = await this.get(new URL(`${this.sfs}/policy/`), 'policy');
-    return decodePolicy(res.text);
+    const policy = decodePolicy(res.text);
+    this.cachedPolicy = Promise.resolve(policy);
+    return policy;
   }
 
   async rootFolder(): Promise<RootFolder> {
@@ -151,6 +202,17 @@ export class SpClient implements FileSyncApi {
     return decodeChildrenPage(res.text, parseBool(headerValue(res.headers, 'X-HasMoreData')));
   }
 
+  async item(id: ItemId, signal?: AbortSignal): Promise<RemoteItem> {
+    const res = await this.session.text({
+      method: 'GET',
+      url: new URL(`${this.sfs}/Items/${encodeURIComponent(id)}?View=SkyDriveSync`),
+      accept: XML_ACCEPT,
+      what: 'item',
+      signal,
+    });
+    return decodeSingleItem(res.text);
+  }
+
   async changes(query: ChangesQuery): Promise<ChangePage> {
     checkInt(query.maxItemCount, 1, MAX_ITEM_COUNT, 'maxItemCount');
     const token = query.token === undefined ? '' : `&SyncToken=${tokenForQuery(query.token)}`;
@@ -171,7 +233,7 @@ export class SpClient implements FileSyncApi {
       if (query.token !== undefined) page.token = query.token;
       return page;
     }
-    const verdict = decodeChangeHeaders(res.headers, query.token, this.deps.logger);
+    const verdict = decodeChangeHeaders(res.headers, query.token, this.session.deps.logger);
     const bodyless =
       res.text.trim() === '' && verdict.status !== 'FullData' && verdict.status !== 'IncrementalChanges';
     const body = bodyless ? { root: await this.knownRoot(), items: [] } : decodeChangeBody(res.text);
@@ -187,52 +249,134 @@ export class SpClient implements FileSyncApi {
     return page;
   }
 
+  /** GET of a PreAuthURL, streamed. A reset or short body mid-transfer resumes with Range + If-Range (ETag). */
   async download(url: string, range?: ByteRange, signal?: AbortSignal): Promise<DownloadStream> {
     const target = this.downloadTarget(url);
     if (range) {
       checkInt(range.start, 0, Number.MAX_SAFE_INTEGER, 'range.start');
       if (range.end !== undefined) checkInt(range.end, range.start, Number.MAX_SAFE_INTEGER, 'range.end');
     }
-    const { transport, clock, logger, random } = this.deps;
-    return withRetry(
-      async () => {
-        const res = await transport.get({
+    const { clock, logger, random } = this.session.deps;
+    return resumableDownload(
+      async (r, ifRange) => {
+        const headers: Record<string, string> = r ? { range: rangeHeader(r) } : {};
+        if (ifRange !== undefined) headers['if-range'] = ifRange;
+        const res = await this.session.stream({
+          method: 'GET',
           url: target,
           accept: '*/*',
           gzip: false,
-          headers: range ? { range: rangeHeader(range) } : {},
+          headers,
           signal,
+          what: 'download',
         });
-        if (res.status === 200 || res.status === 206) return toDownloadStream(res, range, target, signal);
-        await transport.discard(res);
-        throw errorForStatus(
-          { status: res.status, method: 'GET', url: redactUrl(target) },
-          res.headers,
-          clock.now(),
-        );
+        return toDownloadStream(res, r, target, signal);
       },
-      { clock, logger, signal, what: 'download', random },
+      range,
+      { clock, logger, random, signal, what: `GET ${redactUrl(target)}` },
     );
+  }
+
+  writeBatch(ops: readonly WriteOp[], opts?: WriteOptions): Promise<WriteResult[]> {
+    return this.writer.writeBatch(ops, opts);
+  }
+
+  createFile(parentId: ItemId, name: string, source: UploadSource, opts?: WriteOptions): Promise<RemoteItem> {
+    return this.one({ op: 'createFile', parentId, name, source, modified: new Date() }, opts);
+  }
+
+  updateFile(item: ItemRef, source: UploadSource, opts?: WriteOptions): Promise<RemoteItem> {
+    return this.one({ op: 'updateFile', item, source, modified: new Date() }, opts);
+  }
+
+  createFolder(parentId: ItemId, name: string, opts?: WriteOptions): Promise<RemoteItem> {
+    return this.one({ op: 'createFolder', parentId, name }, opts);
+  }
+
+  rename(item: ItemRef, name: string, opts?: WriteOptions): Promise<RemoteItem> {
+    return this.one({ op: 'move', item, name }, opts);
+  }
+
+  move(item: ItemRef, parentId: ItemId, name?: string, opts?: WriteOptions): Promise<RemoteItem> {
+    return this.one(
+      name === undefined ? { op: 'move', item, parentId } : { op: 'move', item, parentId, name },
+      opts,
+    );
+  }
+
+  async delete(item: ItemRef, opts?: WriteOptions): Promise<void> {
+    await this.one({ op: 'delete', item }, opts);
+  }
+
+  touch(item: ItemRef, modified: Date, opts?: WriteOptions): Promise<RemoteItem> {
+    return this.one({ op: 'touch', item, modified }, opts);
+  }
+
+  subscribe(clientState?: string, lifetimeS?: number): Promise<Subscription> {
+    return this.subs.subscribe(clientState, lifetimeS);
+  }
+
+  renew(subscriptionId: string, lifetimeS?: number): Promise<Subscription> {
+    return this.subs.renew(subscriptionId, lifetimeS);
+  }
+
+  unsubscribe(subscriptionId: string): Promise<void> {
+    return this.subs.unsubscribe(subscriptionId);
+  }
+
+  waitForNotification(
+    channelUrl: string,
+    timeoutS: number,
+    signal?: AbortSignal,
+  ): Promise<'changed' | 'timeout'> {
+    return this.subs.waitForNotification(this.channelTarget(channelUrl), timeoutS, signal);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.deps.transport.close();
+    await this.session.deps.transport.close();
+  }
+
+  private async one(op: WriteOp, opts?: WriteOptions): Promise<RemoteItem> {
+    const [res] = await this.writer.writeBatch([op], opts);
+    if (res === undefined) throw new ProtocolError('write: no result');
+    if (res.status !== 'Success')
+      throw new WriteRejectedError(
+        op.op,
+        res.status,
+        res.current,
+        'message' in res ? res.message : undefined,
+      );
+    return res.item;
+  }
+
+  private policyOnce(): Promise<Policy> {
+    this.cachedPolicy ??= this.policy().catch((err: unknown) => {
+      this.cachedPolicy = undefined;
+      throw err;
+    });
+    return this.cachedPolicy;
   }
 
   /** PreAuthURLs are absolute; following one to another origin would hand our credentials to it. */
   private downloadTarget(raw: string): URL {
+    return this.sameOrigin(raw, 'download URL');
+  }
+
+  private channelTarget(raw: string): URL {
+    return this.sameOrigin(raw, 'channel URL');
+  }
+
+  private sameOrigin(raw: string, what: string): URL {
     let target: URL;
     try {
       target = new URL(raw, `${this.library.siteUrl}/`);
     } catch (err) {
-      throw new ProtocolError('download URL is not a valid URL', { cause: err });
+      throw new ProtocolError(`${what} is not a valid URL`, { cause: err });
     }
     if (target.origin !== this.siteOrigin || target.username || target.password) {
-      throw new ProtocolError(
-        `download URL ${redactUrl(target)} is outside the site's origin ${this.siteOrigin}`,
-      );
+      throw new ProtocolError(`${what} ${redactUrl(target)} is outside the site's origin ${this.siteOrigin}`);
     }
     return target;
   }
@@ -247,33 +391,18 @@ export class SpClient implements FileSyncApi {
     headers?: Record<string, string>,
     okStatuses?: number[],
   ): Promise<TextResponse> {
-    return SpClient.getText(this.deps, url, XML_ACCEPT, what, headers, okStatuses);
+    const req: SpRequest = { method: 'GET', url, accept: XML_ACCEPT, what };
+    if (headers) req.headers = headers;
+    if (okStatuses) req.okStatuses = okStatuses;
+    return this.session.text(req);
   }
+}
 
-  /** A retried GET whose body is read whole; 2xx and `okStatuses` resolve, anything else is a typed error. */
-  private static getText(
-    deps: Deps,
-    url: URL,
-    accept: string,
-    what: string,
-    headers: Record<string, string> = {},
-    okStatuses: number[] = [],
-  ): Promise<TextResponse> {
-    const { transport, clock, logger, random } = deps;
-    return withRetry(
-      async () => {
-        const res = await transport.get({ url, accept, gzip: true, headers });
-        if ((res.status >= 200 && res.status < 300) || okStatuses.includes(res.status)) {
-          return { status: res.status, headers: res.headers, text: await transport.readText(res, url) };
-        }
-        await transport.discard(res);
-        throw errorForStatus(
-          { status: res.status, method: 'GET', url: redactUrl(url) },
-          res.headers,
-          clock.now(),
-        );
-      },
-      { clock, logger, what, random },
-    );
-  }
+/** E12: a lone `<Folder>` or `<Document>`. */
+export function decodeSingleItem(body: string): RemoteItem {
+  const isFolder = /^\s*(<\?xml[^>]*\?>)?\s*<Folder[\s>/]/.test(
+    body.charCodeAt(0) === 0xfeff ? body.slice(1) : body,
+  );
+  const node = parseXmlDocument(body, isFolder ? 'Folder' : 'Document', 'item');
+  return decodeItem(node, isFolder ? 'folder' : 'document', 'item');
 }

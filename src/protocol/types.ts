@@ -1,5 +1,6 @@
 // The typed model the protocol client hands to the layers above: items, pages, sync verdicts. No XML or HTTP here.
 import type { ETag, ItemId, ListId } from '../shared/ids';
+import type { WriteStatus } from '../shared/write-status';
 
 export type ItemKind = 'folder' | 'document';
 
@@ -25,6 +26,9 @@ export interface RemoteItem {
   mimeType?: string;
   /** A tombstone in a change response (`<IsDeleted>True</IsDeleted>`). */
   deleted: boolean;
+  /** ModifierIdentity/CustomIdentity/Value: the sync client instance that wrote last (our own X-CustomIdentity
+   * for our writes). Undefined when the server did not say (a web edit, a server-side rewrite). */
+  modifierIdentity?: string;
 }
 
 export interface Quota {
@@ -117,6 +121,79 @@ export interface ChangesQuery {
   flat?: boolean;
 }
 
+/** What the server said about itself in its latest response. */
+export interface ServerState {
+  /** `X-SP-SERVERSTATE: ReadOnly=1`: writes are refused (typed ReadOnlyError); keep downloading. */
+  readOnly: boolean;
+  /** Latest `X-SharePointHealthScore` (0–10); ≥ 8 slows background requests. */
+  healthScore: number | undefined;
+}
+
+/** Every WriteStatus of digest §3.5 (E8 per-item result); one definition shared with the server. */
+export type { WriteStatus };
+
+export type WriteFailureStatus = Exclude<WriteStatus, 'Success' | 'Conflict' | 'NameConflict'>;
+
+/** Enough of an item to address it in a write: its id, the ETag the change is based on, and its element. */
+export interface ItemRef {
+  id: ItemId;
+  etag: ETag;
+  kind: ItemKind;
+}
+
+/** File content to upload, streamed from a local path. `hash`/`size` are computed when absent. */
+export interface UploadSource {
+  path: string;
+  size?: number;
+  /** QuickXorHash (base64) of the file. */
+  hash?: string;
+  mimeType?: string;
+}
+
+export type WriteOp =
+  | {
+      op: 'createFile';
+      parentId: ItemId;
+      name: string;
+      source: UploadSource;
+      created?: Date;
+      modified?: Date;
+    }
+  | { op: 'updateFile'; item: ItemRef; source: UploadSource; modified?: Date }
+  | { op: 'createFolder'; parentId: ItemId; name: string; created?: Date; modified?: Date }
+  /** Rename and/or move: a new name, a new parent, or both. */
+  | { op: 'move'; item: ItemRef; name?: string; parentId?: ItemId }
+  | { op: 'delete'; item: ItemRef }
+  /** Metadata only: a new DateModifiedOnClient. */
+  | { op: 'touch'; item: ItemRef; modified: Date };
+
+/** Per-item result of a write, in request order. */
+export type WriteResult =
+  | {
+      status: 'Success';
+      /** The server's item after the write (a tombstone for a delete). */
+      item: RemoteItem;
+      /** The server changed the content we sent (size or hash differ): e.g. SharePoint rewrote an Office file. */
+      rewrittenByServer: boolean;
+      /** The lost response was resolved by reading the item back rather than from the write's own answer. */
+      recovered?: boolean;
+    }
+  | { status: 'Conflict'; current: RemoteItem | undefined }
+  | { status: 'NameConflict'; current: RemoteItem | undefined }
+  | { status: WriteFailureStatus; current: RemoteItem | undefined; message?: string };
+
+export interface WriteOptions {
+  signal?: AbortSignal;
+  /** Progress of large uploads in bytes acknowledged by the server. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface Subscription {
+  id: string;
+  expires: Date;
+  channelUrl: string;
+}
+
 /** Every SPFileSync operation the layers above need, one async method each (implemented by SpClient). */
 export interface FileSyncApi {
   readonly library: LibraryRef;
@@ -127,4 +204,30 @@ export interface FileSyncApi {
   /** GET of a PreAuthURL, streamed; `range` sends `Range: bytes=start-end`. */
   download(url: string, range?: ByteRange, signal?: AbortSignal): Promise<DownloadStream>;
   close(): Promise<void>;
+}
+
+/** The write half of the protocol (E8/E9/E13), subscriptions (E11) and server state, for the sync layer. */
+export interface FileSyncWriteApi extends FileSyncApi {
+  /** The X-CustomIdentity value we write with; our own writes come back with it as `modifierIdentity`. */
+  readonly customIdentity: string;
+  readonly serverState: ServerState;
+  onServerState(listener: (s: ServerState) => void): () => void;
+  /** E12: one item by id; NotFoundError when gone. */
+  item(id: ItemId, signal?: AbortSignal): Promise<RemoteItem>;
+  createFile(parentId: ItemId, name: string, source: UploadSource, opts?: WriteOptions): Promise<RemoteItem>;
+  updateFile(item: ItemRef, source: UploadSource, opts?: WriteOptions): Promise<RemoteItem>;
+  createFolder(parentId: ItemId, name: string, opts?: WriteOptions): Promise<RemoteItem>;
+  rename(item: ItemRef, name: string, opts?: WriteOptions): Promise<RemoteItem>;
+  move(item: ItemRef, parentId: ItemId, name?: string, opts?: WriteOptions): Promise<RemoteItem>;
+  delete(item: ItemRef, opts?: WriteOptions): Promise<void>;
+  touch(item: ItemRef, modified: Date, opts?: WriteOptions): Promise<RemoteItem>;
+  writeBatch(ops: readonly WriteOp[], opts?: WriteOptions): Promise<WriteResult[]>;
+  subscribe(clientState?: string, lifetimeS?: number): Promise<Subscription>;
+  renew(subscriptionId: string, lifetimeS?: number): Promise<Subscription>;
+  unsubscribe(subscriptionId: string): Promise<void>;
+  waitForNotification(
+    channelUrl: string,
+    timeoutS: number,
+    signal?: AbortSignal,
+  ): Promise<'changed' | 'timeout'>;
 }

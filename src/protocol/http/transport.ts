@@ -3,10 +3,13 @@
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { Agent, type Dispatcher } from 'undici';
+import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { Logger } from '../../shared/logger';
-import { NetworkError, ProtocolError, type NetworkFailureKind } from '../errors';
-import type { HeaderMap } from '../headers';
+import { noAuth, type AuthProvider } from '../auth/auth-provider';
+import { NetworkError, ProtocolError, TruncatedBodyError, type NetworkFailureKind } from '../errors';
+import { headerValue, type HeaderMap } from '../headers';
 import { MAX_BODY_BYTES } from '../xml/parser';
 import { redactUrl } from './redact';
 
@@ -18,28 +21,61 @@ export const KEEP_ALIVE_TIMEOUT_MS = 30_000;
 /** How much of an error response body is drained so the connection can be reused. */
 const ERROR_BODY_DRAIN_BYTES = 64 * 1024;
 
+export interface TlsOptions {
+  /** PEM of extra trusted CAs (a company CA), added to Node's defaults. */
+  ca?: string | undefined;
+  /** Skip certificate verification (the CLI prints a warning when this is on). */
+  insecure?: boolean | undefined;
+}
+
 export interface TransportOptions {
-  credentials?: { user: string; password: string } | undefined;
+  auth?: AuthProvider | undefined;
+  /** NTLM: requests go through this connection-bound requester instead of the shared pool. */
+  connectionAuth?: ConnectionAuth | undefined;
   userAgent: string;
   requestTimeoutMs: number;
   connections: number;
   machineId?: string | undefined;
   logger?: Logger | undefined;
+  tls?: TlsOptions | undefined;
+  /** Honour HTTP(S)_PROXY/NO_PROXY from the environment (default true). */
+  useEnvProxy?: boolean | undefined;
 }
 
+/** A request body: text, bytes, or a factory producing a fresh stream each time (so a request can be re-sent). */
+export type RequestBody = string | Uint8Array | (() => AsyncIterable<Uint8Array> | Readable);
+
 export interface HttpRequest {
+  /** Default GET. */
+  method?: string;
   url: URL;
   accept: string;
   /** Ask for gzip (API calls); downloads ask for identity so byte ranges mean file bytes. */
   gzip: boolean;
   headers?: Record<string, string>;
+  body?: RequestBody | undefined;
   signal?: AbortSignal | undefined;
+  /** Overrides the transport's headers/body idle timeout (long polls). */
+  timeoutMs?: number | undefined;
 }
 
 export interface HttpResponse {
   status: number;
   headers: HeaderMap;
   body: Dispatcher.ResponseData['body'];
+}
+
+/** undici's request call, as used by the transport (pool or a connection-bound scheme). */
+export type RawRequest = (opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+
+/** A connection-bound auth scheme (NTLM): owns its connections and performs the handshake per connection. */
+export interface ConnectionAuth {
+  readonly scheme: 'ntlm';
+  request(
+    opts: Dispatcher.RequestOptions,
+    makeBody: () => NonNullable<Dispatcher.RequestOptions['body']> | null,
+  ): Promise<Dispatcher.ResponseData>;
+  close(): Promise<void>;
 }
 
 const SOCKET_CODES: Record<string, NetworkFailureKind> = {
@@ -55,6 +91,8 @@ const SOCKET_CODES: Record<string, NetworkFailureKind> = {
   UND_ERR_CONNECT_TIMEOUT: 'timeout',
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
   UND_ERR_BODY_TIMEOUT: 'timeout',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'truncated',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'other',
   ETIMEDOUT: 'timeout',
 };
 
@@ -76,12 +114,18 @@ export function toNetworkError(err: unknown, method: string, url: URL, signal?: 
   if (signal?.aborted) return signal.reason ?? err;
   if (err instanceof NetworkError || err instanceof ProtocolError) return err;
   const code = errorCode(err);
+  if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    return new TruncatedBodyError(`${method} ${redactUrl(url)}: body shorter than its Content-Length`, {
+      cause: err,
+    });
+  }
   const kind =
     code !== undefined && Object.hasOwn(SOCKET_CODES, code) ? (SOCKET_CODES[code] ?? 'other') : 'other';
   const what = {
     unreachable: 'unreachable',
     reset: 'connection reset',
     timeout: 'timed out',
+    truncated: 'body shorter than its Content-Length',
     other: 'failed',
   }[kind];
   return new NetworkError(`${method} ${redactUrl(url)}: ${what}${code ? ` (${code})` : ''}`, kind, {
@@ -96,59 +140,95 @@ export function destroyBody(body: HttpResponse['body']): void {
   body.destroy();
 }
 
+export function hasEnvProxy(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((k) => (env[k] ?? '') !== '');
+}
+
 export class HttpTransport {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly fixedHeaders: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
+  private readonly auth: AuthProvider;
+  private readonly connectionAuth: ConnectionAuth | undefined;
 
   constructor(opts: TransportOptions) {
-    this.agent = new Agent({
-      connections: opts.connections,
-      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      connect: { timeout: opts.requestTimeoutMs },
-    });
+    const tls = { ca: opts.tls?.ca, rejectUnauthorized: opts.tls?.insecure !== true };
+    const connect = {
+      timeout: opts.requestTimeoutMs,
+      rejectUnauthorized: tls.rejectUnauthorized,
+      ...(tls.ca !== undefined ? { ca: [...rootCertificates, tls.ca] } : {}),
+    };
+    const agentOpts = { connections: opts.connections, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connect };
+    this.agent =
+      opts.useEnvProxy !== false && hasEnvProxy()
+        ? new EnvHttpProxyAgent({ ...agentOpts, requestTls: connect, proxyTls: connect })
+        : new Agent(agentOpts);
     this.timeoutMs = opts.requestTimeoutMs;
     this.logger = opts.logger;
+    this.auth = opts.auth ?? noAuth;
+    this.connectionAuth = opts.connectionAuth;
     this.fixedHeaders = {
       'user-agent': opts.userAgent,
       application: 'SkyDriveSync',
       'x-machineid': opts.machineId ?? randomUUID(),
     };
-    if (opts.credentials) {
-      // Built once; never logged (errors carry only the method and a redacted URL).
-      const token = Buffer.from(`${opts.credentials.user}:${opts.credentials.password}`, 'utf8').toString(
-        'base64',
-      );
-      this.fixedHeaders.authorization = `Basic ${token}`;
-    }
+  }
+
+  /** The scheme in use, for logs and error messages (never a secret). */
+  get authScheme(): string {
+    return this.connectionAuth?.scheme ?? this.auth.scheme;
+  }
+
+  /** After a 401: whether the auth source has fresh credentials worth one more try. */
+  refreshAuth(): Promise<boolean> {
+    return this.auth.refresh();
   }
 
   /** One GET. Resolves with any HTTP status; rejects only with NetworkError or the caller's abort reason. */
-  async get(req: HttpRequest): Promise<HttpResponse> {
+  get(req: HttpRequest): Promise<HttpResponse> {
+    return this.send({ ...req, method: 'GET' });
+  }
+
+  /** One request of any method. Resolves with any HTTP status; rejects with NetworkError or the abort reason. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const method = req.method ?? 'GET';
     const started = Date.now();
+    const makeBody = (): NonNullable<Dispatcher.RequestOptions['body']> | null => {
+      const b = req.body;
+      if (b === undefined) return null;
+      if (typeof b === 'function') {
+        const made = b();
+        return made instanceof Readable ? made : Readable.from(made, { objectMode: false });
+      }
+      return typeof b === 'string' ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    };
     try {
-      const res = await this.agent.request({
+      const opts: Dispatcher.RequestOptions = {
         origin: req.url.origin,
         path: `${req.url.pathname}${req.url.search}`,
-        method: 'GET',
+        method,
         headers: {
           ...this.fixedHeaders,
           accept: req.accept,
           'accept-encoding': req.gzip ? 'gzip' : 'identity',
+          ...(await this.auth.headers()),
           ...req.headers,
         },
         signal: req.signal ?? null,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
+        headersTimeout: req.timeoutMs ?? this.timeoutMs,
+        bodyTimeout: req.timeoutMs ?? this.timeoutMs,
+      };
+      const res = this.connectionAuth
+        ? await this.connectionAuth.request(opts, makeBody)
+        : await this.agent.request<null>({ ...opts, body: makeBody() });
       this.logger?.debug(
         { url: redactUrl(req.url), status: res.statusCode, ms: Date.now() - started },
-        'GET',
+        method,
       );
       return { status: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {
-      throw toNetworkError(err, 'GET', req.url, req.signal);
+      throw toNetworkError(err, method, req.url, req.signal);
     }
   }
 
@@ -162,12 +242,18 @@ export class HttpTransport {
         total += buf.length;
         if (total > MAX_BODY_BYTES) {
           destroyBody(res.body);
-          throw new ProtocolError(`GET ${redactUrl(url)}: response body larger than ${MAX_BODY_BYTES} bytes`);
+          throw new ProtocolError(`${redactUrl(url)}: response body larger than ${MAX_BODY_BYTES} bytes`);
         }
         chunks.push(buf);
       }
     } catch (err) {
       throw toNetworkError(err, 'GET', url, signal);
+    }
+    const declared = headerValue(res.headers, 'Content-Length');
+    if (declared !== undefined && /^\d+$/.test(declared.trim()) && Number(declared.trim()) !== total) {
+      throw new TruncatedBodyError(
+        `${redactUrl(url)}: body of ${total} bytes, Content-Length said ${declared.trim()}`,
+      );
     }
     let raw = Buffer.concat(chunks, total);
     const encoding = String(res.headers['content-encoding'] ?? 'identity')
@@ -177,10 +263,10 @@ export class HttpTransport {
       try {
         raw = await gunzipAsync(raw, { maxOutputLength: MAX_BODY_BYTES });
       } catch (err) {
-        throw new ProtocolError(`GET ${redactUrl(url)}: bad or oversized gzip body`, { cause: err });
+        throw new ProtocolError(`${redactUrl(url)}: bad or oversized gzip body`, { cause: err });
       }
     } else if (encoding !== 'identity' && encoding !== '') {
-      throw new ProtocolError(`GET ${redactUrl(url)}: unsupported Content-Encoding ${encoding.slice(0, 20)}`);
+      throw new ProtocolError(`${redactUrl(url)}: unsupported Content-Encoding ${encoding.slice(0, 20)}`);
     }
     return raw.toString('utf8');
   }
@@ -195,6 +281,6 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.agent.close(), this.connectionAuth?.close()]);
   }
 }

@@ -6,7 +6,7 @@ import { MAX_BODY_BYTES } from './parser';
 
 type Json = Record<string, unknown>;
 
-function parseJsonObject(body: string, what: string): Json {
+export function parseJsonObject(body: string, what: string): Json {
   if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES)
     throw new ProtocolError(`${what}: JSON body too large`);
   let v: unknown;

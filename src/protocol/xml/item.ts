@@ -68,6 +68,10 @@ export function decodeItem(node: XmlNode, kind: ItemKind, where: string): Remote
     deleted: false,
   };
   if (kind === 'document') decodeContentStream(node, item, at);
+  const modifier = optionalChild(node, 'ModifierIdentity', at);
+  const custom = modifier ? optionalChild(modifier, 'CustomIdentity', at) : undefined;
+  const who = custom ? optionalText(custom, 'Value', at)?.trim() : undefined;
+  if (who) item.modifierIdentity = who.replace(/^SkyDriveSync=/i, '').toLowerCase();
   return item;
 }
 

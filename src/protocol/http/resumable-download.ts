@@ -1,0 +1,85 @@
+// Makes a DownloadStream survive a reset or a truncated body: the rest is fetched with `Range: bytes=<next>-` and
+// `If-Range: <ETag>`, so a file that changed meanwhile is never stitched together from two versions (the server then
+// answers 200 and the download fails with ChangedDuringDownloadError). A short body is a TruncatedBodyError.
+import type { Clock } from '../../shared/clock';
+import type { Logger } from '../../shared/logger';
+import { ChangedDuringDownloadError, isRetryable, TruncatedBodyError } from '../errors';
+import type { ByteRange, DownloadStream } from '../types';
+import { MAX_ATTEMPTS, retryDelayMs } from './retry';
+
+/** Fetches one stream; `ifRange` is sent as If-Range when given. */
+export type RangeFetcher = (
+  range: ByteRange | undefined,
+  ifRange: string | undefined,
+) => Promise<DownloadStream>;
+
+export interface ResumeContext {
+  clock: Clock;
+  logger?: Logger | undefined;
+  random?: (() => number) | undefined;
+  signal?: AbortSignal | undefined;
+  what: string;
+}
+
+/** Bytes the stream should deliver, when known. */
+function expectedBytes(range: ByteRange | undefined, total: number | undefined): number | undefined {
+  const start = range?.start ?? 0;
+  if (range?.end !== undefined)
+    return total === undefined ? range.end - start + 1 : Math.min(range.end + 1, total) - start;
+  return total === undefined ? undefined : total - start;
+}
+
+export async function resumableDownload(
+  fetch: RangeFetcher,
+  range: ByteRange | undefined,
+  ctx: ResumeContext,
+): Promise<DownloadStream> {
+  const first = await fetch(range, undefined);
+  const expected = expectedBytes(range, first.totalSize);
+  const start = range?.start ?? 0;
+  let current = first;
+  let stopped = false;
+
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    let delivered = 0;
+    let failures = 0;
+    for (;;) {
+      let failure: unknown;
+      try {
+        for await (const c of current.body) {
+          delivered += c.length;
+          failures = 0;
+          yield c;
+        }
+        if (stopped || expected === undefined || delivered >= expected) return;
+        failure = new TruncatedBodyError(`${ctx.what}: body ended after ${delivered} of ${expected} bytes`);
+      } catch (err) {
+        failure = err;
+      }
+      if (stopped || ctx.signal?.aborted) throw failure;
+      if (!isRetryable(failure) || current.etag === undefined || ++failures >= MAX_ATTEMPTS) throw failure;
+      await ctx.clock.sleep(retryDelayMs(failure, failures, ctx.random ?? Math.random), ctx.signal);
+      const next: ByteRange = { start: start + delivered };
+      if (range?.end !== undefined) next.end = range.end;
+      ctx.logger?.debug({ what: ctx.what, from: next.start }, 'resuming download');
+      const resumed = await fetch(next, current.etag);
+      if (resumed.status !== 206) {
+        resumed.abort();
+        throw new ChangedDuringDownloadError(`${ctx.what}: the file changed while it was downloading`);
+      }
+      current = resumed;
+    }
+  }
+
+  const out: DownloadStream = {
+    status: first.status,
+    body: chunks(),
+    abort: () => {
+      stopped = true;
+      current.abort();
+    },
+  };
+  if (first.totalSize !== undefined) out.totalSize = first.totalSize;
+  if (first.etag !== undefined) out.etag = first.etag;
+  return out;
+}
