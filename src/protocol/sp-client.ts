@@ -8,6 +8,7 @@ import { InvalidInputError } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { basicAuth, type AuthProvider } from './auth/auth-provider';
+import { NtlmAuth, type NtlmCredentials } from './auth/ntlm-auth';
 import { discoverLibrary, parseStartUrl } from './discover-library';
 import { ProtocolError, WriteRejectedError } from './errors';
 import { headerValue } from './headers';
@@ -19,7 +20,7 @@ import {
   DEFAULT_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   HttpTransport,
-  type ConnectionAuth,
+  tlsConnectOptions,
   type TlsOptions,
 } from './http/transport';
 import { JSON_ACCEPT, SpSession, XML_ACCEPT, type SpRequest, type TextResponse } from './sp-session';
@@ -61,8 +62,8 @@ export interface SpClientOptions {
   credentials?: { user: string; password: string };
   /** Per-request auth (Basic, Bearer, cookies). */
   auth?: AuthProvider;
-  /** Connection-bound auth (NTLM). */
-  connectionAuth?: ConnectionAuth;
+  /** NTLM (connection-bound): one handshake per connection, connections never shared with another client. */
+  ntlm?: NtlmCredentials;
   tls?: TlsOptions;
   logger?: Logger;
   clock?: Clock;
@@ -133,7 +134,12 @@ export class SpClient implements FileSyncWriteApi {
       auth:
         opts.auth ??
         (opts.credentials ? basicAuth(opts.credentials.user, opts.credentials.password) : undefined),
-      connectionAuth: opts.connectionAuth,
+      connectionAuth: opts.ntlm
+        ? new NtlmAuth(opts.ntlm, {
+            connections: opts.connections ?? DEFAULT_CONNECTIONS,
+            connect: tlsConnectOptions(opts.tls, opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+          })
+        : undefined,
       tls: opts.tls,
       userAgent: opts.userAgent ?? DEFAULT_USER_AGENT,
       requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,

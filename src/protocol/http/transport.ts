@@ -140,6 +140,15 @@ export function destroyBody(body: HttpResponse['body']): void {
   body.destroy();
 }
 
+/** undici `connect` options: verification on unless `insecure`; a company CA added to Node's roots. */
+export function tlsConnectOptions(tls: TlsOptions | undefined, timeoutMs: number): Record<string, unknown> {
+  return {
+    timeout: timeoutMs,
+    rejectUnauthorized: tls?.insecure !== true,
+    ...(tls?.ca !== undefined ? { ca: [...rootCertificates, tls.ca] } : {}),
+  };
+}
+
 export function hasEnvProxy(env: NodeJS.ProcessEnv = process.env): boolean {
   return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((k) => (env[k] ?? '') !== '');
 }
@@ -153,12 +162,7 @@ export class HttpTransport {
   private readonly connectionAuth: ConnectionAuth | undefined;
 
   constructor(opts: TransportOptions) {
-    const tls = { ca: opts.tls?.ca, rejectUnauthorized: opts.tls?.insecure !== true };
-    const connect = {
-      timeout: opts.requestTimeoutMs,
-      rejectUnauthorized: tls.rejectUnauthorized,
-      ...(tls.ca !== undefined ? { ca: [...rootCertificates, tls.ca] } : {}),
-    };
+    const connect = tlsConnectOptions(opts.tls, opts.requestTimeoutMs);
     const agentOpts = { connections: opts.connections, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connect };
     this.agent =
       opts.useEnvProxy !== false && hasEnvProxy()
