@@ -1,0 +1,60 @@
+// The global pacer with an injected clock (no sleeps): burst, spacing, slowdown after throttling with Retry-After
+// honoured for every request, recovery, and background requests slowed by a busy health score.
+import { BUSY_BACKGROUND_FACTOR, Pacer } from '../../src/protocol/http/pacer';
+import { fakeClock } from './fake-clock';
+
+async function waits(
+  p: Pacer,
+  clock: ReturnType<typeof fakeClock>,
+  n: number,
+  prio: 'foreground' | 'background' = 'foreground',
+): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const before = clock.now();
+    await p.acquire(prio);
+    out.push(clock.now() - before);
+  }
+  return out;
+}
+
+describe('Pacer', () => {
+  test('a burst passes without waiting, then requests are spaced at the rate', async () => {
+    const clock = fakeClock();
+    const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 3 });
+    expect(await waits(p, clock, 3)).toEqual([0, 0, 0]);
+    expect(await waits(p, clock, 3)).toEqual([100, 100, 100]);
+  });
+
+  test('after a throttle every request waits for Retry-After and the rate halves', async () => {
+    const clock = fakeClock();
+    const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 1 });
+    await p.acquire('foreground');
+    p.onThrottled(5000);
+    expect(p.currentRatePerSecond).toBe(5);
+    expect(p.delayFor('foreground')).toBe(5000);
+    expect(p.delayFor('background')).toBe(5000);
+    await p.acquire('foreground');
+    expect(await waits(p, clock, 2)).toEqual([200, 200]);
+  });
+
+  test('repeated throttling never drops below the floor; successes win the rate back', () => {
+    const clock = fakeClock();
+    const p = new Pacer({ clock, maxRatePerSecond: 10, minRatePerSecond: 1 });
+    for (let i = 0; i < 20; i++) p.onThrottled(undefined);
+    expect(p.currentRatePerSecond).toBe(1);
+    for (let i = 0; i < 100; i++) p.onSuccess();
+    expect(p.currentRatePerSecond).toBe(10);
+  });
+
+  test('a health score of 8 or more slows background requests only', async () => {
+    const clock = fakeClock();
+    const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 1 });
+    p.onHealthScore(9);
+    await p.acquire('background');
+    expect(await waits(p, clock, 1, 'background')).toEqual([100 * BUSY_BACKGROUND_FACTOR]);
+    p.onHealthScore(2);
+    // The slot reserved while busy is kept; after it, normal spacing.
+    expect(await waits(p, clock, 2, 'background')).toEqual([100 * BUSY_BACKGROUND_FACTOR, 100]);
+  });
+});
