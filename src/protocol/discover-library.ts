@@ -1,5 +1,6 @@
 // Finds the library a user-supplied URL designates (digest §4.1 steps 2–3): a server origin goes through E1
-// GetMyProperties to the personal site; a site URL is used as is. Then E2 (default library id) and E3 (site id).
+// GetMyProperties to the personal site; a site URL is used as is; a library URL (`/sites/x/Shared Documents`) names
+// its site and list (GetList). Then E2 (default library id, unless a library was named) and E3 (site id).
 import { InvalidInputError } from '../shared/errors';
 import { asListId } from '../shared/ids';
 import { ProtocolError } from './errors';
@@ -13,7 +14,12 @@ export interface StartUrl {
   /** `https://host` or `https://host/personal/x` without query, fragment or trailing slash. */
   base: string;
   isOrigin: boolean;
+  /** A library URL: its server-relative path (`/sites/team/Shared Documents`), decoded. */
+  libraryPath?: string;
 }
+
+/** Managed paths under which a site collection lives: `/sites/<name>`, `/teams/<name>`, `/personal/<name>`. */
+const MANAGED_PATHS = new Set(['sites', 'teams', 'personal']);
 
 /** Validates the configured URL: http(s) only, no embedded credentials (they would end up in logs). */
 export function parseStartUrl(raw: string): StartUrl {
@@ -28,7 +34,35 @@ export function parseStartUrl(raw: string): StartUrl {
   }
   if (u.username || u.password) throw new InvalidInputError('server URL must not embed credentials');
   const path = u.pathname.replace(/\/+$/, '');
+  const segs = path.split('/').filter((x) => x !== '');
+  if (segs.length >= 3 && MANAGED_PATHS.has((segs[0] ?? '').toLowerCase())) {
+    // A library URL, possibly a view of it (`.../Forms/AllItems.aspx`): the site is the first two segments.
+    let lib = segs.slice(2);
+    const forms = lib.findIndex((x) => x.toLowerCase() === 'forms');
+    if (forms >= 0) lib = lib.slice(0, forms);
+    if (lib.length > 0 && !lib[0]?.startsWith('_')) {
+      const site = `${u.origin}/${segs[0]}/${segs[1]}`;
+      let decoded: string;
+      try {
+        decoded = lib.map((x) => decodeURIComponent(x)).join('/');
+      } catch {
+        throw new InvalidInputError('library URL has a malformed escape');
+      }
+      return {
+        base: site,
+        isOrigin: false,
+        libraryPath: `/${decodeURIComponent(segs[0] ?? '')}/${decodeURIComponent(segs[1] ?? '')}/${decoded}`,
+      };
+    }
+    return { base: `${u.origin}/${segs[0]}/${segs[1]}`, isOrigin: false };
+  }
   return { base: `${u.origin}${path}`, isOrigin: path === '' };
+}
+
+/** `GetList(@u)?@u='<path>'`: OData string literal, single quotes doubled, then URL-encoded. */
+export function getListUrl(site: string, serverRelativePath: string): URL {
+  const literal = `'${serverRelativePath.replace(/'/g, "''")}'`;
+  return new URL(`${site}/_api/web/GetList(@u)/Id?@u=${encodeURIComponent(literal)}`);
 }
 
 export async function discoverLibrary(start: StartUrl, getJson: JsonGetter): Promise<LibraryRef> {
@@ -42,10 +76,13 @@ export async function discoverLibrary(start: StartUrl, getJson: JsonGetter): Pro
       throw new ProtocolError('GetMyProperties: PersonalUrl downgrades https to http');
     }
   }
-  const listHex = decodeGuidResponse(
-    await getJson(new URL(`${siteUrl}/_api/web/DefaultDocumentLibrary/ID`)),
-    'DefaultDocumentLibrary/ID',
-  );
+  const listHex =
+    start.libraryPath !== undefined
+      ? decodeGuidResponse(await getJson(getListUrl(siteUrl, start.libraryPath)), 'GetList/Id')
+      : decodeGuidResponse(
+          await getJson(new URL(`${siteUrl}/_api/web/DefaultDocumentLibrary/ID`)),
+          'DefaultDocumentLibrary/ID',
+        );
   const siteId = decodeGuidResponse(await getJson(new URL(`${siteUrl}/_api/Site/Id`)), 'Site/Id');
   return { siteUrl, listId: asListId(listHex), siteId };
 }
