@@ -73,6 +73,15 @@ function buildProgram(setExit: (code: number) => void): Command {
       'fault injection rule kind[:key=value,...] (repeatable; see docs/SERVER.md)',
       (v: string, prev: string[] = []) => [...prev, v],
     )
+    .option('--space-granted <size>', 'quota SpaceGranted of every library, e.g. 10G (default 100G)')
+    .option('--max-file-size <size>', 'policy MaxFileSize: larger uploads are refused (default 15G)')
+    .option('--inline-threshold <size>', 'policy InlineUploadThreshold: BITS from this size (default 8M)')
+    .option('--blocked-extensions <list>', 'policy BlockedFileExtensions, e.g. .exe,.pst')
+    .option('--retention-days <n>', 'change-log retention; older sync tokens get ResyncNeeded (default 60)')
+    .option('--upload-idle-minutes <n>', 'BITS sessions idle this long are dropped (default 1440)')
+    .option('--item-count <n>', 'policy ItemCount: default change page size, 1-1000 (default 500)')
+    .option('--resync-action <action>', 'ResyncAction sent with ResyncNeeded (default ResetReupload)')
+    .option('--mark-restored', 'as after restoring --data from a backup: every client must resync')
     .option('--admin', 'enable the loopback-only admin endpoint /_spfs/admin (faults, remote changes)')
     .option(
       '--admin-token-env <var>',

@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type GenerateSpec, parseGenerateSpec, startServer } from '../server/index';
+import { type GenerateSpec, type ServerSettings, parseGenerateSpec, startServer } from '../server/index';
+import { checkSettings } from '../server/data-plane-settings';
 import { parseFaultFlag } from '../server/fault-plan';
 import { loadConfigFile, type ServerConfigFile } from '../server/server-config';
 import { errorMessage } from '../shared/errors';
@@ -27,7 +28,19 @@ export interface ServeOptions {
   requestLog?: string;
   logLevel?: string;
   downloadRateMibps?: string;
+  spaceGranted?: string;
+  maxFileSize?: string;
+  inlineThreshold?: string;
+  blockedExtensions?: string;
+  retentionDays?: string;
+  uploadIdleMinutes?: string;
+  itemCount?: string;
+  resyncAction?: string;
+  markRestored?: boolean;
 }
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MINUTE_MS = 60 * 1000;
 
 export async function serveCommand(o: ServeOptions): Promise<number> {
   const port = Number(o.port);
@@ -50,6 +63,7 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
   if (o.seed !== undefined && o.generate !== undefined)
     throw new UsageError('--seed and --generate exclude each other');
   const generate = o.generate !== undefined ? generateSpec(o.generate) : undefined;
+  const settings = { ...cfg.settings, ...settingsFromFlags(o) };
   const rate = o.downloadRateMibps !== undefined ? Number(o.downloadRateMibps) : undefined;
   if (rate !== undefined && !(rate > 0))
     throw new UsageError(`invalid --download-rate-mibps ${o.downloadRateMibps}`);
@@ -58,6 +72,8 @@ export async function serveCommand(o: ServeOptions): Promise<number> {
     dataDir: resolve(o.data),
     ...(o.seed !== undefined ? { seedDir: resolve(o.seed) } : {}),
     ...(generate !== undefined ? { generate } : {}),
+    settings,
+    ...(o.markRestored === true ? { markRestored: true } : {}),
     host: o.host,
     port,
     users: cfg.users,
@@ -100,6 +116,34 @@ function accounts(o: ServeOptions): ServerConfigFile {
 function generateSpec(text: string): GenerateSpec {
   try {
     return parseGenerateSpec(text);
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+}
+
+function number(text: string, flag: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new UsageError(`${flag}: not a number: ${text}`);
+  return n;
+}
+
+/** The settings flags, validated like the config file's "settings" (flags win over the file). */
+function settingsFromFlags(o: ServeOptions): Partial<ServerSettings> {
+  const raw: Record<string, unknown> = {};
+  if (o.spaceGranted !== undefined) raw.spaceGrantedBytes = o.spaceGranted;
+  if (o.maxFileSize !== undefined) raw.maxFileSizeBytes = o.maxFileSize;
+  if (o.inlineThreshold !== undefined) raw.inlineUploadThresholdBytes = o.inlineThreshold;
+  if (o.blockedExtensions !== undefined)
+    raw.blockedFileExtensions = o.blockedExtensions.split(/[,;]/).filter((e) => e.trim() !== '');
+  if (o.retentionDays !== undefined)
+    raw.changeLogRetentionMs = number(o.retentionDays, '--retention-days') * DAY_MS;
+  if (o.uploadIdleMinutes !== undefined)
+    raw.uploadSessionIdleMs = number(o.uploadIdleMinutes, '--upload-idle-minutes') * MINUTE_MS;
+  if (o.itemCount !== undefined) raw.itemCount = number(o.itemCount, '--item-count');
+  if (o.resyncAction !== undefined) raw.resyncAction = o.resyncAction;
+  try {
+    return checkSettings(raw, 'flags');
   } catch (err) {
     throw new UsageError(errorMessage(err));
   }

@@ -80,6 +80,21 @@ export async function handleAdmin(
         return json(res, 201, { faults: added });
       }
     }
+    if (sub === '/restored' && req.method === 'POST') {
+      // As after restoring the data dir from a backup: every older sync token gets ResyncNeeded.
+      const body = (await readJson(req)) as { site?: unknown } | null;
+      const site = body !== null && typeof body === 'object' ? body.site : undefined;
+      if (site !== undefined && typeof site !== 'string')
+        throw new InvalidInputError('site must be a string');
+      const one = site !== undefined ? deps.libraries.site(site) : undefined;
+      if (site !== undefined && one === undefined) throw new InvalidInputError(`no such site: ${site}`);
+      const out = (one ? [one] : deps.libraries.all()).map((l) => {
+        const generation = l.ctx.store.bumpGeneration();
+        l.ctx.notifyChange();
+        return { site: l.site, generation };
+      });
+      return json(res, 200, { libraries: out });
+    }
     if (sub === '/changes' && req.method === 'POST') {
       const body = (await readJson(req)) as (AdminChange & { site?: string }) | null;
       if (body === null || typeof body !== 'object') throw new InvalidInputError('expected a change object');

@@ -10,6 +10,7 @@ import { type Logger, silentLogger } from '../shared/logger';
 import { Authenticator } from './authenticator';
 import type { ServerContext } from './context';
 import type { ServerFaults } from './faults';
+import { DEFAULT_SETTINGS, type ServerSettings, checkSettings } from './data-plane-settings';
 import type { GenerateSpec } from './library-generator';
 import { LibraryRegistry, type LibrarySpec } from './library-registry';
 import { handleRequest } from './request-handler';
@@ -19,6 +20,7 @@ import { SubscriptionRegistry } from './subscriptions';
 import { type TeamSiteConfig, type UserConfig, validateConfig } from './server-config';
 import type { LibraryMeta, Store } from './store';
 
+export type { ServerSettings } from './data-plane-settings';
 export { type GenerateSpec, generatedContent, generatedNames, parseGenerateSpec } from './library-generator';
 
 export interface ServerOptions {
@@ -43,10 +45,14 @@ export interface ServerOptions {
   clock?: Clock;
   /** Ids for the first user's new library: list, site, root, then each seeded item in import order. Default randomUUID. */
   idFactory?: () => string;
-  /** SpaceGranted of the quota, bytes. Default 100 GiB. */
+  /** Quota, policy and data-plane settings of every library (docs/SERVER.md, "Settings"); defaults elsewhere. */
+  settings?: Partial<ServerSettings>;
+  /** Shorthand for settings.spaceGrantedBytes (wins over it). */
   spaceGrantedBytes?: number;
-  /** Policy ItemCount: default page size of change enumeration. Default 500. */
+  /** Shorthand for settings.itemCount (wins over it). */
   itemCount?: number;
+  /** Bump every library's restore generation at start: clients' tokens get ResyncNeeded, as after a restore. */
+  markRestored?: boolean;
   /** Injected faults (slow downloads, ...); none by default. */
   faults?: ServerFaults;
   /** Scripted faults active from the start (`--fault`); more can be added through the admin API. */
@@ -71,10 +77,6 @@ export interface RunningServer {
 }
 
 const MIN_ADMIN_TOKEN_CHARS = 16;
-const DEFAULT_SPACE_GRANTED_BYTES = 100 * 1024 ** 3;
-const DEFAULT_ITEM_COUNT = 500;
-const MAX_FILE_SIZE_BYTES = 15 * 1024 ** 3;
-const INLINE_UPLOAD_THRESHOLD_BYTES = 8 * 1024 * 1024;
 const POLLING_INTERVAL_SECONDS = 120;
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   validateConfig({ users: opts.users, ...(opts.teamSites ? { teamSites: opts.teamSites } : {}) });
@@ -82,6 +84,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw new InvalidInputError('a seed folder and a generated library exclude each other');
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
+  const settings: ServerSettings = {
+    ...DEFAULT_SETTINGS,
+    ...checkSettings(
+      {
+        ...opts.settings,
+        ...(opts.spaceGrantedBytes !== undefined ? { spaceGrantedBytes: opts.spaceGrantedBytes } : {}),
+        ...(opts.itemCount !== undefined ? { itemCount: opts.itemCount } : {}),
+      },
+      'settings',
+    ),
+  };
   await fs.promises.mkdir(opts.dataDir, { recursive: true });
   const makeContext = (store: Store, meta: LibraryMeta, site: string): ServerContext => {
     const subscriptions = new SubscriptionRegistry(clock);
@@ -91,11 +104,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       meta,
       clock,
       logger,
-      spaceGrantedBytes: opts.spaceGrantedBytes ?? DEFAULT_SPACE_GRANTED_BYTES,
-      itemCount: opts.itemCount ?? DEFAULT_ITEM_COUNT,
-      maxFileSizeBytes: MAX_FILE_SIZE_BYTES,
-      inlineUploadThresholdBytes: INLINE_UPLOAD_THRESHOLD_BYTES,
+      spaceGrantedBytes: settings.spaceGrantedBytes,
+      itemCount: settings.itemCount,
+      maxFileSizeBytes: settings.maxFileSizeBytes,
+      inlineUploadThresholdBytes: settings.inlineUploadThresholdBytes,
       pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
+      dataPlane: settings,
       faults: opts.faults ?? {},
       notifyChange: (except) => subscriptions.notifyChange(except),
       subscriptions,
@@ -116,6 +130,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   }
   const libraries = await LibraryRegistry.open({ dataDir: opts.dataDir, clock, logger, makeContext }, specs);
+  if (opts.markRestored === true) {
+    for (const l of libraries.all()) {
+      const generation = l.ctx.store.bumpGeneration();
+      logger.warn({ site: l.site, generation }, 'marked as restored: clients will resync');
+    }
+  }
   let requestLog: RequestLog | undefined;
   try {
     if (opts.requestLogFile !== undefined) requestLog = new RequestLog(opts.requestLogFile);

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidInputError } from '../shared/errors';
 import { QuickXorHash } from '../shared/quickxorhash';
+import { parseSizeText } from './size-text';
 import type { Store, NewItem } from './store';
 
 export interface GenerateSpec {
@@ -25,15 +26,6 @@ export const GENERATE_FOLDER_FANOUT = 10;
 const ROWS_PER_TRANSACTION = 2000;
 const WRITE_CHUNK_BYTES = 1024 * 1024;
 const MAX_ITEMS = 10_000_000;
-const UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
-
-function size(text: string, whole: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]?)(?:i?B)?$/i.exec(text.trim());
-  if (!m)
-    throw new InvalidInputError(`--generate ${whole}: not a size: ${JSON.stringify(text)} (e.g. 4K, 1M)`);
-  return Math.floor(Number(m[1]) * (UNITS[(m[2] ?? '').toUpperCase()] ?? 1));
-}
-
 function count(text: string, what: string, whole: string): number {
   const n = Number(text.trim());
   if (!/^\d+$/.test(text.trim()) || n > MAX_ITEMS)
@@ -50,8 +42,8 @@ export function parseGenerateSpec(text: string): GenerateSpec {
   const spec: GenerateSpec = {
     folders: count(parts[0] ?? '', 'FOLDERS', text),
     files: count(parts[1] ?? '', 'FILES', text),
-    minBytes: size(lo, text),
-    maxBytes: size(hi, text),
+    minBytes: parseSizeText(lo, `--generate ${text}`),
+    maxBytes: parseSizeText(hi, `--generate ${text}`),
     seed: parts[3] !== undefined ? count(parts[3], 'SEED', text) : 1,
   };
   if (spec.maxBytes < spec.minBytes)

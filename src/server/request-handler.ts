@@ -13,6 +13,7 @@ import { Query, sendError } from './http-util';
 import type { RequestLog } from './request-log';
 import { route } from './router';
 import { HttpError, ItemNotFoundError } from './server-errors';
+import { WriteRefusedError } from './write-errors';
 
 export interface HandlerDeps {
   auth: Authenticator;
@@ -102,6 +103,8 @@ export async function handleRequest(
     }
     if (err instanceof ItemNotFoundError) return sendError(req, res, stats, 404);
     if (err instanceof HttpError) return sendError(req, res, stats, err.status);
+    // A refusal before any item ran (an inline part above MaxFileSize): the whole request gets its status.
+    if (err instanceof WriteRefusedError) return sendError(req, res, stats, err.httpStatus);
     deps.logger.error({ err, method: req.method, path: url.pathname }, 'request failed');
     return sendError(req, res, stats, 500);
   }

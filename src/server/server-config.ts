@@ -2,6 +2,7 @@
 // JSON config file (`spfs serve --config FILE`) that must not be readable by other users of the machine.
 import * as fs from 'node:fs';
 import { InvalidInputError } from '../shared/errors';
+import { type ServerSettings, checkSettings } from './data-plane-settings';
 
 export interface UserConfig {
   /** Alias: the `/personal/<name>` site. Matches NAME_PATTERN; case-insensitive everywhere. */
@@ -23,6 +24,8 @@ export interface TeamSiteConfig {
 export interface ServerConfigFile {
   users: UserConfig[];
   teamSites?: TeamSiteConfig[];
+  /** Quota, policy and data-plane settings (keys of ServerSettings; sizes may be strings like "10G"). */
+  settings?: Partial<ServerSettings>;
 }
 
 export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -83,5 +86,6 @@ export function loadConfigFile(file: string): ServerConfigFile {
   if (cfg.teamSites !== undefined && !Array.isArray(cfg.teamSites))
     throw new InvalidInputError(`config file ${file}: teamSites must be a list`);
   validateConfig(cfg);
-  return cfg;
+  const settings = cfg.settings !== undefined ? checkSettings(cfg.settings, `${file}: settings`) : undefined;
+  return { ...cfg, ...(settings !== undefined ? { settings } : {}) };
 }

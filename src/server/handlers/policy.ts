@@ -1,5 +1,6 @@
 // E4: the client policy document (digest §3.6): a flat list of name/value rules.
 import type { Exchange, ServerContext } from '../context';
+import { dataPlane } from '../data-plane-settings';
 import { XML_CONTENT_TYPE, sendBody } from '../http-util';
 import { XML_DECLARATION, escapeXml } from '../item-xml';
 
@@ -16,7 +17,7 @@ export function policy(ctx: ServerContext, ex: Exchange): Promise<void> {
     ['SyncEnabled', 'true'],
     ['MaxPathLength', '400'],
     ['FilesOnDemandAllowed', 'true'],
-    ['BlockedFileExtensions', ''],
+    ['BlockedFileExtensions', dataPlane(ctx).blockedFileExtensions.join(';')],
     ['AllowedDomainGuids', ''],
   ];
   const body =
