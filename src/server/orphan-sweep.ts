@@ -1,6 +1,6 @@
 // Start-up recovery of a library folder after a crash: temp files of interrupted uploads, blobs no committed item
-// references (renamed in just before a kill -9, or replaced versions not yet unlinked), and BITS fragment files
-// whose session row is gone. Only files this server names are touched, only inside the library folder.
+// references (renamed in just before a kill -9, or replaced versions not yet unlinked), BITS fragment files whose
+// session row is gone, and bytes past a session's recorded length. Only this server's files, inside the library.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Store } from './store';
@@ -36,9 +36,16 @@ export function sweepOrphans(store: Store): SweepResult {
   }
   const sessions = store.sessions.ids();
   for (const f of list(store.uploadDir)) {
-    if (sessions.has(f.replace(/\.part$/, ''))) continue;
-    fs.rmSync(path.join(store.uploadDir, f), { force: true });
-    out.uploads++;
+    const id = f.replace(/\.part$/, '');
+    const file = path.join(store.uploadDir, f);
+    if (!sessions.has(id)) {
+      fs.rmSync(file, { force: true });
+      out.uploads++;
+      continue;
+    }
+    // A fragment cut by the crash may have written past what its session recorded: resume from the record.
+    const received = store.sessions.get(id)?.received ?? 0;
+    if (fs.statSync(file).size > received) fs.truncateSync(file, received);
   }
   return out;
 }
