@@ -1,5 +1,5 @@
-// The content cache: one file per (ResourceID, ETag) version in a directory, indexed in cache_entries, bounded by
-// size with LRU eviction that never touches open or filling files. Names come from the id and etag only.
+// The content cache: one sparse file per (ResourceID, ETag) version in a directory, its present ranges indexed in
+// SQLite, bounded by allocated bytes and free space with LRU eviction that never touches open, dirty or pinned files.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -11,21 +11,28 @@ import type { ETag, ItemId } from '../shared/ids';
 import { etagVersion, normaliseGuid } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { silentLogger } from '../shared/logger';
-import { CacheFill, type FillOwner } from './cache-fill';
+import { ByteRanges } from './byte-ranges';
 import type { CacheIndex } from './cache-index';
+import { CacheFullError } from './errors';
 import type { MetadataStore } from './metadata-store';
+import { SparseFile } from './sparse-file';
 
-const TEMP_SUFFIX = '.part';
 const FILE_SUFFIX = '.bin';
+/** Names this cache makes (`.part` temp files come from the whole-file fills of schema version 1). */
 const OWN_FILE = /^[0-9a-f]{32}\.[0-9x]+\.[0-9a-f]{12}\.bin(\.\d+-\d+\.part)?$/;
 
 export interface ContentCacheOptions {
   dir: string;
-  /** The metadata store whose database holds the cache index (cache_entries). */
+  /** The metadata store whose database holds the cache index (cache_entries, cache_ranges). */
   store: MetadataStore;
+  /** Bound on the allocated bytes of every cached file. */
   maxBytes: number;
+  /** Keep at least this much free on the cache's filesystem. Default 0. */
+  minFreeBytes?: number;
   logger?: Logger;
   clock?: Clock;
+  /** Free bytes of the cache's filesystem (tests inject a fake disk). Default: statfs. */
+  freeBytes?: (dir: string) => number;
 }
 
 /** A verified cached file opened for reading; keeps the entry safe from eviction until released. */
@@ -41,23 +48,26 @@ export interface SweepResult {
   removedEntries: number;
 }
 
-let tempSeq = 0;
-
-export class ContentCache implements FillOwner {
+export class ContentCache {
   readonly dir: string;
   readonly maxBytes: number;
+  readonly minFreeBytes: number;
   private readonly index: CacheIndex;
   private readonly logger: Logger;
   private readonly clock: Clock;
+  private readonly freeBytes: (dir: string) => number;
   private readonly pins = new Map<string, number>();
-  private readonly fills = new Set<CacheFill>();
+  /** Bytes promised to fetches in flight (not yet in any entry's allocated size). */
+  private reserved = 0;
 
   private constructor(opts: ContentCacheOptions) {
     this.dir = path.resolve(opts.dir);
     this.index = opts.store.cacheIndex;
     this.maxBytes = opts.maxBytes;
+    this.minFreeBytes = opts.minFreeBytes ?? 0;
     this.logger = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? systemClock;
+    this.freeBytes = opts.freeBytes ?? statfsFree;
   }
 
   /** Creates the directory if needed and runs the start-up sweep. */
@@ -70,41 +80,33 @@ export class ContentCache implements FillOwner {
     return cache;
   }
 
-  /** Path of a complete, verified file for this version, or undefined. Counts as a use for LRU. */
-  lookup(id: ItemId, etag: ETag): string | undefined {
+  /** Opens a complete, verified file (pinned until release), or undefined. Counts as a use for LRU. */
+  openVerified(id: ItemId, etag: ETag): CachedFile | undefined {
     const entry = this.index.get(id, etag);
     if (!entry?.verified) return undefined;
     const file = path.join(this.dir, entry.file);
-    let size: number;
+    let fd: number;
     try {
-      size = fs.statSync(file).size;
+      fd = fs.openSync(file, 'r');
     } catch {
-      size = -1;
+      fd = -1;
     }
-    if (size !== entry.size) {
+    if (fd < 0 || fs.fstatSync(fd).size !== entry.size) {
+      if (fd >= 0) fs.closeSync(fd);
       this.logger.warn(
         { id, etag, file: entry.file },
         'cached file missing or truncated; dropping the entry',
       );
-      this.index.remove(id, etag);
-      fs.rmSync(file, { force: true });
+      this.removeEntry(id, etag, entry.file);
       return undefined;
     }
     this.index.touch(id, etag, this.clock.now());
-    return file;
-  }
-
-  /** Opens a verified cached file (pinned until release), or undefined on a miss. */
-  openVerified(id: ItemId, etag: ETag): CachedFile | undefined {
-    const file = this.lookup(id, etag);
-    if (file === undefined) return undefined;
-    const fd = fs.openSync(file, 'r');
     const unpin = this.pin(id, etag);
     let released = false;
     return {
       fd,
       path: file,
-      size: fs.fstatSync(fd).size,
+      size: entry.size,
       release: () => {
         if (released) return;
         released = true;
@@ -112,6 +114,31 @@ export class ContentCache implements FillOwner {
         unpin();
       },
     };
+  }
+
+  /** Opens (creating if needed) the sparse file of a version, with its durable ranges; pinned until closed. */
+  async openSparse(id: ItemId, etag: ETag, size: number): Promise<SparseFile> {
+    const name = cacheFileName(id, etag);
+    const file = path.join(this.dir, name);
+    const unpin = this.pin(id, etag);
+    try {
+      let entry = this.index.get(id, etag);
+      let fh = entry ? await fsp.open(file, 'r+').catch(() => undefined) : undefined;
+      if (!entry || !fh || (await fh.stat()).size !== size || entry.size !== size) {
+        await fh?.close();
+        fh = await fsp.open(file, 'w+', 0o600);
+        await fh.truncate(size);
+        entry = { id, etag, file: name, size, verified: false, allocated: 0, dirty: false, lastAccessMs: 0 };
+        this.index.put({ ...entry, lastAccessMs: this.clock.now() }, []);
+      } else {
+        this.index.touch(id, etag, this.clock.now());
+      }
+      const ranges = this.index.ranges(id, etag);
+      return new SparseFile(id, etag, size, file, fh, this.index, ranges, entry.verified, unpin);
+    } catch (err) {
+      unpin();
+      throw err;
+    }
   }
 
   /** Protects a version from eviction until the returned function is called. */
@@ -128,61 +155,81 @@ export class ContentCache implements FillOwner {
     };
   }
 
-  /** Starts filling a version: makes room for `size` bytes, creates the temp file. */
-  async beginFill(id: ItemId, etag: ETag, size: number): Promise<CacheFill> {
-    const finalName = cacheFileName(id, etag);
-    this.evictToFit(size);
-    const tempPath = path.join(this.dir, `${finalName}.${process.pid}-${++tempSeq}${TEMP_SUFFIX}`);
-    const fh = await fsp.open(tempPath, 'w+', 0o600);
-    const fill = new CacheFill(id, etag, size, tempPath, finalName, fh, this);
-    this.fills.add(fill);
-    return fill;
+  /**
+   * Makes room for `bytes` more (evicting LRU content) and holds them until the returned function is called, once
+   * the bytes are accounted in an entry. Throws CacheFullError when only open, pinned or dirty content remains.
+   */
+  reserve(bytes: number): () => void {
+    this.evictToFit(bytes);
+    this.reserved += bytes;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.reserved -= bytes;
+    };
   }
 
-  /** Bytes held by verified entries (fills in progress not included). */
+  /** Allocated bytes of every cached file (fetches in flight not included). */
   usedBytes(): number {
     return this.index.totalBytes();
   }
 
-  /** Evicts least recently used, unpinned entries until `incomingBytes` more would fit under maxBytes. */
+  /** Evicts least recently used, unopened, clean, unpinned versions until `incomingBytes` more fit both bounds. */
   evictToFit(incomingBytes = 0): void {
-    let reserved = incomingBytes;
-    for (const f of this.fills) reserved += f.size;
+    const need = this.reserved + incomingBytes;
     let used = this.index.totalBytes();
-    if (used + reserved <= this.maxBytes) return;
-    for (const entry of this.index.byLastAccess()) {
-      if (used + reserved <= this.maxBytes) break;
+    let free = this.minFreeBytes > 0 ? this.freeBytes(this.dir) : Number.POSITIVE_INFINITY;
+    const fits = (): boolean => used + need <= this.maxBytes && free - need >= this.minFreeBytes;
+    if (fits()) return;
+    for (const entry of this.index.evictable()) {
       if (this.pins.has(pinKey(entry.id, entry.etag))) continue;
-      this.index.remove(entry.id, entry.etag);
-      fs.rmSync(path.join(this.dir, entry.file), { force: true });
-      used -= entry.size;
-      this.logger.debug({ id: entry.id, etag: entry.etag, size: entry.size }, 'evicted from content cache');
+      this.removeEntry(entry.id, entry.etag, entry.file);
+      used -= entry.allocated;
+      free += entry.allocated;
+      this.logger.debug(
+        { id: entry.id, etag: entry.etag, bytes: entry.allocated },
+        'evicted from content cache',
+      );
+      if (fits()) return;
     }
+    const detail =
+      used + need > this.maxBytes
+        ? `${used} bytes used + ${need} wanted exceed --cache-size ${this.maxBytes}`
+        : `${free} bytes free on the cache's disk, --cache-min-free is ${this.minFreeBytes}`;
+    this.logger.error(
+      { used, need, maxBytes: this.maxBytes },
+      `cannot hydrate: ${detail}; only open, pinned or dirty content is left`,
+    );
+    throw new CacheFullError(incomingBytes, detail);
   }
 
   /**
-   * Removes temp files (fills interrupted by a crash), files with no index row, rows with no file or of versions
-   * the metadata no longer has. Run at start-up, before any fill.
+   * Removes files with no index row (or interrupted version-1 fills), rows with no file or of versions the
+   * metadata no longer has, and re-measures allocated sizes. Run at start-up, before any fill.
    */
   sweep(): SweepResult {
     const result: SweepResult = { removedFiles: 0, removedEntries: 0 };
     for (const entry of this.index.stale()) {
-      this.index.remove(entry.id, entry.etag);
+      this.removeEntry(entry.id, entry.etag, entry.file);
       result.removedEntries++;
     }
-    const known = new Map<string, number>();
+    const known = new Set<string>();
     for (const entry of this.index.all()) {
-      let size = -1;
+      let st: fs.Stats | undefined;
       try {
-        size = fs.statSync(path.join(this.dir, entry.file)).size;
+        st = fs.statSync(path.join(this.dir, entry.file));
       } catch {
         // missing: handled below
       }
-      if (!entry.verified || size !== entry.size) {
-        this.index.remove(entry.id, entry.etag);
+      if (st === undefined || st.size !== entry.size) {
+        this.removeEntry(entry.id, entry.etag, entry.file);
         result.removedEntries++;
       } else {
-        known.set(entry.file, entry.size);
+        known.add(entry.file);
+        // Unrecorded bytes written before a crash still occupy blocks: account what the disk says.
+        if (st.blocks * 512 !== entry.allocated)
+          this.index.setAllocated(entry.id, entry.etag, st.blocks * 512);
       }
     }
     for (const name of fs.readdirSync(this.dir)) {
@@ -194,27 +241,14 @@ export class ContentCache implements FillOwner {
     return result;
   }
 
-  /** @internal FillOwner: the bytes are fsynced and closed; rename, make the rename durable, then index. */
-  async finishCommit(fill: CacheFill): Promise<string> {
-    this.fills.delete(fill);
-    const finalPath = path.join(this.dir, fill.finalName);
-    await fsp.rename(fill.tempPath, finalPath);
-    await fsyncDir(this.dir);
-    this.index.put({
-      id: fill.id,
-      etag: fill.etag,
-      file: fill.finalName,
-      size: fill.size,
-      verified: true,
-      lastAccessMs: this.clock.now(),
-    });
-    this.evictToFit();
-    return finalPath;
+  /** Durable ranges of a version (for tests and the status of partly hydrated files). */
+  presentRanges(id: ItemId, etag: ETag): ByteRanges {
+    return this.index.ranges(id, etag);
   }
 
-  /** @internal FillOwner */
-  finishAbort(fill: CacheFill): void {
-    this.fills.delete(fill);
+  private removeEntry(id: ItemId, etag: ETag, file: string): void {
+    this.index.remove(id, etag);
+    fs.rmSync(path.join(this.dir, file), { force: true });
   }
 }
 
@@ -231,11 +265,7 @@ function pinKey(id: ItemId, etag: ETag): string {
   return `${id}\u0000${etag}`;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+function statfsFree(dir: string): number {
+  const st = fs.statfsSync(dir);
+  return st.bavail * st.bsize;
 }

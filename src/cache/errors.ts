@@ -17,3 +17,13 @@ export class FillStateError extends SpfsError {
     super('EFILLSTATE', `${op} on a ${state} cache fill`);
   }
 }
+
+/** The cache bound (size or free space) is reached and only open, pinned or dirty content remains to evict. */
+export class CacheFullError extends SpfsError {
+  constructor(
+    readonly neededBytes: number,
+    detail: string,
+  ) {
+    super('ECACHEFULL', `the content cache is full: ${detail}`);
+  }
+}

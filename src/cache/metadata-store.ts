@@ -75,6 +75,7 @@ export class MetadataStore {
     putState: Statement<unknown[]>;
     maxMark: Statement<[], { m: number | null }>;
     sweep: Statement<[number]>;
+    setPinned: Statement<[number, string]>;
   };
 
   private constructor(
@@ -113,6 +114,7 @@ export class MetadataStore {
         VALUES (1, @library_key, @list_id, @root_id, @token, @quota_used, @quota_granted, @quota_state, @updated_ms)`),
       maxMark: db.prepare('SELECT MAX(pass_mark) AS m FROM items'),
       sweep: db.prepare('DELETE FROM items WHERE pass_mark < ?'),
+      setPinned: db.prepare('UPDATE items SET pinned = ? WHERE id = ?'),
     };
   }
 
@@ -137,6 +139,11 @@ export class MetadataStore {
 
   listChildren(parentId: ItemId): StoredItem[] {
     return this.q.children.all(parentId).map(toItem);
+  }
+
+  /** A pinned item is kept offline: its cached content is never evicted. */
+  setPinned(id: ItemId, pinned: boolean): void {
+    this.q.setPinned.run(pinned ? 1 : 0, id);
   }
 
   countItems(): number {

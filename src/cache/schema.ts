@@ -51,6 +51,24 @@ const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX cache_entries_lru ON cache_entries (last_access_ms);
   `,
+  // 2: range-level hydration (sparse files, present ranges per version), exact accounting, never-evict flags,
+  // per-folder "children complete" for lazily listed folders. Version-1 entries were whole verified files.
+  `
+  ALTER TABLE cache_entries ADD COLUMN allocated INTEGER NOT NULL DEFAULT 0;  -- st_blocks * 512 of the file
+  ALTER TABLE cache_entries ADD COLUMN dirty INTEGER NOT NULL DEFAULT 0;      -- set by the write path: never evict
+  UPDATE cache_entries SET allocated = size;
+  CREATE TABLE cache_ranges (
+    id    TEXT NOT NULL,
+    etag  TEXT NOT NULL,
+    start INTEGER NOT NULL,                  -- [start, end) present and durable (fsynced before the row is written)
+    end   INTEGER NOT NULL,
+    PRIMARY KEY (id, etag, start),
+    FOREIGN KEY (id, etag) REFERENCES cache_entries (id, etag) ON DELETE CASCADE
+  ) STRICT;
+  INSERT INTO cache_ranges (id, etag, start, end) SELECT id, etag, 0, size FROM cache_entries WHERE verified = 1;
+  ALTER TABLE items ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;             -- keep offline: never evict
+  ALTER TABLE items ADD COLUMN children_complete INTEGER NOT NULL DEFAULT 0;  -- folder: every child is in items
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -62,6 +80,7 @@ export function openDatabase(file: string): Db {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
     migrate(db);
     return db;
   } catch (err) {

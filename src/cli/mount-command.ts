@@ -3,15 +3,26 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveCredentials } from './credentials';
+import {
+  authScheme,
+  clientAuthOptions,
+  INSECURE_WARNING,
+  needsPassword,
+  type AuthCliOptions,
+} from './auth-options';
+import { resolveCredentials, type Credentials } from './credentials';
 import { runMountDaemon } from './mount-daemon';
 import { defaultCacheDir } from './paths';
+import { parseSize } from './size-option';
 import { assertFuseAvailable, assertUsableMountpoint } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
-export interface MountCommandOptions {
+export interface MountCommandOptions extends AuthCliOptions {
+  credentialsFile?: string;
   cacheDir?: string;
-  cacheMaxMib?: string;
+  cacheSize?: string;
+  cacheMinFree?: string;
+  hydrate?: 'ranges' | 'full';
   user?: string;
   passwordEnv?: string;
   foreground?: boolean;
@@ -31,16 +42,23 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
   assertUsableMountpoint(mountpoint);
   const real = realpathSync(mountpoint);
   const cacheDir = resolve(o.cacheDir ?? defaultCacheDir(url, o.user));
-  const cacheMaxBytes = o.cacheMaxMib !== undefined ? Number(o.cacheMaxMib) * 1024 * 1024 : undefined;
+  const cacheMaxBytes = o.cacheSize !== undefined ? parseSize(o.cacheSize, '--cache-size') : undefined;
   if (cacheMaxBytes !== undefined && !(cacheMaxBytes > 0))
-    throw new UsageError('--cache-max-mib must be a positive number');
+    throw new UsageError('--cache-size must be positive');
+  const cacheMinFreeBytes =
+    o.cacheMinFree !== undefined ? parseSize(o.cacheMinFree, '--cache-min-free') : undefined;
 
+  const scheme = authScheme(o, o.user !== undefined || o.credentialsFile !== undefined);
+  if (o.insecure && o.notifyFd === undefined) process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
   const inheritedPassword = process.env[CHILD_PASSWORD_ENV];
   delete process.env[CHILD_PASSWORD_ENV];
   const credentials =
     o.user !== undefined && inheritedPassword !== undefined
       ? { user: o.user, password: inheritedPassword }
-      : await resolveCredentials(o.user, o.passwordEnv);
+      : needsPassword(scheme)
+        ? await resolveCredentials(o.user, o.passwordEnv, o.credentialsFile)
+        : undefined;
+  const client = clientAuthOptions(url, o, scheme, credentials);
 
   if (o.foreground) {
     const notifyFd = o.notifyFd !== undefined ? Number(o.notifyFd) : undefined;
@@ -49,7 +67,10 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       mountpoint: real,
       cacheDir,
       credentials,
+      client,
       ...(cacheMaxBytes !== undefined ? { cacheMaxBytes } : {}),
+      ...(cacheMinFreeBytes !== undefined ? { cacheMinFreeBytes } : {}),
+      ...(o.hydrate !== undefined ? { hydrate: o.hydrate } : {}),
       ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
       ...(o.debugFuse ? { debugFuse: true } : {}),
       notify: (msg) => {
@@ -64,7 +85,7 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       },
     });
   }
-  return spawnDaemon(url, real, cacheDir, o, credentials?.password);
+  return spawnDaemon(url, real, cacheDir, o, credentials);
 }
 
 function spawnDaemon(
@@ -72,7 +93,7 @@ function spawnDaemon(
   mountpoint: string,
   cacheDir: string,
   o: MountCommandOptions,
-  password: string | undefined,
+  credentials: Credentials | undefined,
 ): Promise<number> {
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
   const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
@@ -87,11 +108,20 @@ function spawnDaemon(
     '--cache-dir',
     cacheDir,
   ];
-  if (o.user !== undefined) args.push('--user', o.user);
-  if (o.cacheMaxMib !== undefined) args.push('--cache-max-mib', o.cacheMaxMib);
+  const user = credentials?.user ?? o.user;
+  if (user !== undefined) args.push('--user', user);
+  if (o.auth !== undefined) args.push('--auth', o.auth);
+  if (o.tokenFile !== undefined) args.push('--token-file', o.tokenFile);
+  if (o.tokenCommand !== undefined) args.push('--token-command', o.tokenCommand);
+  if (o.cookieFile !== undefined) args.push('--cookie-file', o.cookieFile);
+  if (o.ca !== undefined) args.push('--ca', o.ca);
+  if (o.insecure) args.push('--insecure');
+  if (o.cacheSize !== undefined) args.push('--cache-size', o.cacheSize);
+  if (o.cacheMinFree !== undefined) args.push('--cache-min-free', o.cacheMinFree);
+  if (o.hydrate !== undefined) args.push('--hydrate', o.hydrate);
   if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
   const env = { ...process.env };
-  if (password !== undefined) env[CHILD_PASSWORD_ENV] = password;
+  if (credentials !== undefined) env[CHILD_PASSWORD_ENV] = credentials.password;
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env });
   return new Promise((resolveExit) => {
     let text = '';

@@ -6,10 +6,10 @@ import lockfile from 'proper-lockfile';
 import { ContentCache } from '../cache/content-cache';
 import { MetadataStore } from '../cache/metadata-store';
 import { mountFilesystem, type MountedFilesystem } from '../fuse/mount';
-import { SpClient } from '../protocol/sp-client';
+import { SpClient, type SpClientOptions } from '../protocol/sp-client';
 import { errorMessage } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
-import { Hydrator } from '../sync/hydrator';
+import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { TreeSync } from '../sync/tree-sync';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
 import type { Credentials } from './credentials';
@@ -26,7 +26,11 @@ export interface DaemonOptions {
   mountpoint: string;
   cacheDir: string;
   credentials: Credentials | undefined;
+  /** Auth/TLS options for the client (src/cli/auth-options.ts); when given, `credentials` is not used. */
+  client?: Pick<SpClientOptions, 'credentials' | 'auth' | 'ntlm' | 'tls'>;
   cacheMaxBytes?: number;
+  cacheMinFreeBytes?: number;
+  hydrate?: HydrateMode;
   logLevel?: string;
   /** Log to this file instead of stderr. */
   logFile?: string;
@@ -51,7 +55,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     release = await lockCacheDir(o.cacheDir);
     client = await SpClient.connect({
       url: o.url,
-      ...(o.credentials ? { credentials: o.credentials } : {}),
+      ...(o.client ?? (o.credentials ? { credentials: o.credentials } : {})),
       logger,
     });
     store = MetadataStore.open(join(o.cacheDir, 'metadata.db'), { logger });
@@ -61,9 +65,10 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       dir: join(o.cacheDir, 'content'),
       store,
       maxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+      minFreeBytes: o.cacheMinFreeBytes ?? 0,
       logger,
     });
-    hydrator = new Hydrator({ api: client, store, cache, logger });
+    hydrator = new Hydrator({ api: client, store, cache, logger, hydrate: o.hydrate ?? 'ranges' });
     const fs = new SpfsFilesystem({
       store,
       hydrator,

@@ -1,15 +1,15 @@
-// "Files are downloaded on first open": opens an item's content from the cache when a verified copy exists,
-// otherwise from one shared streaming download that readers follow as it lands (see ActiveDownload).
+// "Files are downloaded as they are read": opens an item's content from a verified cached file when there is one,
+// otherwise through the version's VersionFetcher, which fetches only the ranges reads (and read-ahead) need.
 import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
 import type { ContentCache } from '../cache/content-cache';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import type { FileSyncApi } from '../protocol/types';
 import { InvalidInputError } from '../shared/errors';
 import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
-import { ActiveDownload, type DownloadCounters, type DownloadTuning } from './active-download';
-import { HydrationError } from './errors';
+import { HydrationError, IntegrityError } from './errors';
+import { DEFAULT_READ_AHEAD, ReadAhead, type ReadAheadOptions } from './read-ahead';
+import { VersionFetcher, type FetchCounters } from './version-fetcher';
 
 export interface ContentHandle {
   /** Reads up to `length` bytes at `position` into `buffer` (from offset 0); returns the count, 0 at EOF. */
@@ -17,153 +17,111 @@ export interface ContentHandle {
   close(): Promise<void>;
 }
 
+/** `ranges`: fetch what reads need. `full`: also fetch the rest of every opened file in the background. */
+export type HydrateMode = 'ranges' | 'full';
+
 export interface HydratorOptions {
   api: FileSyncApi;
   store: MetadataStore;
   cache: ContentCache;
   logger: Logger;
-  /** Default 16 MiB. */
-  farReadThresholdBytes?: number;
-  /** Default 4 MiB. */
-  farReadWindowBytes?: number;
-  /** When the last handle closes with more than this left to fetch, the download stops. Default 64 MiB. */
-  abandonRemainingBytes?: number;
+  hydrate?: HydrateMode;
+  readAhead?: ReadAheadOptions;
+  /** Size of each background request in `full` mode. Default 64 MiB. */
+  fullChunkBytes?: number;
 }
 
-export interface HydratorStats extends DownloadCounters {
-  downloadsStarted: number;
-}
+export type HydratorStats = FetchCounters;
 
-const MIB = 1024 * 1024;
-const FAR_READ_THRESHOLD_BYTES = 16 * MIB;
-const FAR_READ_WINDOW_BYTES = 4 * MIB;
-const ABANDON_REMAINING_BYTES = 64 * MIB;
-const MAX_RESUMES = 1;
+const FULL_CHUNK_BYTES = 64 * 1024 * 1024;
 
 export class Hydrator {
-  private readonly downloads = new Map<string, Promise<ActiveDownload>>();
-  /** Every download not yet settled, including cancelled ones still cleaning up. */
-  private readonly active = new Set<ActiveDownload>();
-  private readonly tuning: DownloadTuning;
-  private readonly abandonRemainingBytes: number;
-  private readonly counters: HydratorStats = { downloadsStarted: 0, rangeRequests: 0, resumes: 0 };
+  private readonly fetchers = new Map<string, Promise<VersionFetcher>>();
+  private readonly live = new Map<string, VersionFetcher>();
+  private readonly closing = new Map<string, Promise<void>>();
+  /** Versions that failed verification twice: reads fail until the item changes (or the daemon restarts). */
+  private readonly bad = new Map<string, Error>();
+  private readonly counters: HydratorStats = { fetches: 0, bytesRequested: 0, verifyFailures: 0 };
 
-  constructor(private readonly opts: HydratorOptions) {
-    this.tuning = {
-      farReadThresholdBytes: opts.farReadThresholdBytes ?? FAR_READ_THRESHOLD_BYTES,
-      farReadWindowBytes: opts.farReadWindowBytes ?? FAR_READ_WINDOW_BYTES,
-      maxResumes: MAX_RESUMES,
-    };
-    this.abandonRemainingBytes = opts.abandonRemainingBytes ?? ABANDON_REMAINING_BYTES;
-  }
+  constructor(private readonly opts: HydratorOptions) {}
 
   async open(item: StoredItem): Promise<ContentHandle> {
     if (item.kind !== 'document') throw new InvalidInputError(`${item.id} is a folder, not a document`);
     if (item.size === 0) return emptyHandle;
+    const k = key(item.id, item.etag);
+    const bad = this.bad.get(k);
+    if (bad !== undefined) throw bad;
     const cached = this.opts.cache.openVerified(item.id, item.etag);
     if (cached) return new CachedHandle(cached.fd, cached.release);
-    // A download that failed or was abandoned between lookup and acquire is replaced by a fresh one, once.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const pending = this.downloadFor(item);
-      const dl = await pending;
-      if (!dl.isLive || !dl.acquire()) {
-        // Finished while we waited: committed → now in the cache; failed → forget it and start afresh.
-        const hit = dl.isCommitted ? this.opts.cache.openVerified(item.id, item.etag) : undefined;
-        if (hit) return new CachedHandle(hit.fd, hit.release);
-        if (this.downloads.get(key(item.id, item.etag)) === pending)
-          this.downloads.delete(key(item.id, item.etag));
-        continue;
-      }
-      const unpin = this.opts.cache.pin(item.id, item.etag);
-      try {
-        const fh = await fsp.open(dl.fill.tempPath, 'r');
-        return new FillHandle(dl, fh, () => {
-          unpin();
-          this.released(dl);
-        });
-      } catch (err) {
-        unpin();
-        this.released(dl);
-        // The fill was renamed into place between our check and the open: once committed it's a cache hit.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          await dl.settled;
-          const hit = this.opts.cache.openVerified(item.id, item.etag);
-          if (hit) return new CachedHandle(hit.fd, hit.release);
-          continue;
-        }
-        throw new HydrationError(item.id, `cannot open the cache fill of ${item.id}`, { cause: err });
-      }
-    }
-    throw new HydrationError(item.id, `download of ${item.id} failed twice in a row`);
+    let f = await this.fetcherFor(item);
+    if (f.isClosed) f = await this.fetcherFor(item); // its last handle closed while we waited: a fresh one
+    f.handles++;
+    if (this.opts.hydrate === 'full')
+      f.startBackgroundFill(this.opts.fullChunkBytes ?? FULL_CHUNK_BYTES, () => this.maybeClose(f));
+    return new RangeHandle(f, new ReadAhead(this.opts.readAhead ?? DEFAULT_READ_AHEAD), () => {
+      f.handles--;
+      this.maybeClose(f);
+    });
   }
 
   stats(): HydratorStats {
     return { ...this.counters };
   }
 
-  /** Bytes the main stream of an in-flight download has written, or undefined when none runs (for tests). */
-  async progress(id: ItemId, etag: ETag): Promise<number | undefined> {
-    const dl = this.downloads.get(key(id, etag));
-    return dl === undefined ? undefined : (await dl).mainOffset;
-  }
-
-  /** Resolves when no download of this version is in flight (committed, failed or never started). */
+  /** Resolves once no fetcher of this version is open or closing (its ranges are then recorded). For tests. */
   async settled(id: ItemId, etag: ETag): Promise<void> {
-    const pending = this.downloads.get(key(id, etag));
-    if (pending) await (await pending.catch(() => undefined))?.settled;
+    const k = key(id, etag);
+    for (;;) {
+      const closing = this.closing.get(k);
+      if (closing !== undefined) await closing;
+      else if (this.live.has(k)) await new Promise<void>((r) => setTimeout(r, 5));
+      else return;
+    }
   }
 
-  /** Cancels every download in flight and waits for them to clean up. */
+  /** Stops every fetch and closes every file. */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.downloads.values()]);
-    const all = [...this.active];
-    for (const dl of all) dl.cancel('hydrator closing');
-    await Promise.all(all.map((dl) => dl.settled));
+    const all = await Promise.allSettled([...this.fetchers.values()]);
+    this.fetchers.clear();
+    this.live.clear();
+    await Promise.all(this.closing.values());
+    await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.close() : Promise.resolve())));
   }
 
-  /** The shared download of this version, started if none is live (single flight). */
-  private downloadFor(item: StoredItem): Promise<ActiveDownload> {
+  private fetcherFor(item: StoredItem): Promise<VersionFetcher> {
     const k = key(item.id, item.etag);
-    const existing = this.downloads.get(k);
+    const existing = this.fetchers.get(k);
     if (existing) return existing;
     const url = item.downloadUrl;
-    if (url === undefined) {
+    if (url === undefined)
       return Promise.reject(new HydrationError(item.id, `${item.id} (${item.name}) has no download URL`));
-    }
     const started = (async () => {
-      const fill = await this.opts.cache.beginFill(item.id, item.etag, item.size);
-      this.counters.downloadsStarted++;
-      const dl = new ActiveDownload(
-        item,
-        fill,
-        url,
-        this.opts.api,
-        this.opts.logger,
-        this.tuning,
-        this.counters,
-      );
-      this.active.add(dl);
-      void dl.settled.then(() => this.active.delete(dl));
-      // Forget it once settled: a committed version is then found in the cache, a failed one is retried afresh.
-      void dl.settled.then(() => {
-        if (this.downloads.get(k) === started) this.downloads.delete(k);
-      });
-      return dl;
+      const file = await this.opts.cache.openSparse(item.id, item.etag, item.size);
+      const { api, cache, logger } = this.opts;
+      const f = new VersionFetcher(item, file, url, api, cache, logger, this.counters);
+      this.live.set(k, f);
+      return f;
     })();
-    this.downloads.set(k, started);
+    this.fetchers.set(k, started);
     started.catch(() => {
-      if (this.downloads.get(k) === started) this.downloads.delete(k);
+      if (this.fetchers.get(k) === started) this.fetchers.delete(k);
     });
     return started;
   }
 
-  /** The last handle closed: finish small remainders (they fill the cache cheaply), stop big ones. */
-  private released(dl: ActiveDownload): void {
-    if (dl.release() > 0 || !dl.isLive) return;
-    if (dl.item.size - dl.mainOffset > this.abandonRemainingBytes) {
-      this.downloads.delete(key(dl.item.id, dl.item.etag));
-      dl.cancel('every handle closed');
+  /** Closes a fetcher nobody reads and no background fill uses; remembers a version that failed verification. */
+  private maybeClose(f: VersionFetcher): void {
+    if (f.handles > 0 || f.backgroundRunning) return;
+    const k = key(f.item.id, f.item.etag);
+    if (f.error instanceof IntegrityError) this.bad.set(k, f.error);
+    if (this.live.get(k) === f) {
+      this.live.delete(k);
+      this.fetchers.delete(k);
     }
+    const closing = f.close().finally(() => {
+      if (this.closing.get(k) === closing) this.closing.delete(k);
+    });
+    this.closing.set(k, closing);
   }
 }
 
@@ -197,34 +155,29 @@ class CachedHandle implements ContentHandle {
   }
 }
 
-/** Reads a file still being downloaded: waits for the requested range, then preads its own descriptor. */
-class FillHandle implements ContentHandle {
+/** A file being hydrated range by range: each read waits for its bytes (fetching them), then preads. */
+class RangeHandle implements ContentHandle {
   private closed = false;
 
   constructor(
-    private readonly dl: ActiveDownload,
-    private readonly fh: fsp.FileHandle,
+    private readonly f: VersionFetcher,
+    private readonly readAhead: ReadAhead,
     private readonly onClose: () => void,
   ) {}
 
   async read(buffer: Buffer, length: number, position: number): Promise<number> {
-    const size = this.dl.item.size;
+    const size = this.f.item.size;
     if (position >= size || length <= 0) return 0;
     const end = Math.min(size, position + length);
-    await this.dl.waitFor(position, end);
-    let done = 0;
-    while (position + done < end) {
-      const { bytesRead } = await this.fh.read(buffer, done, end - position - done, position + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done;
+    await this.f.ensure(position, end, this.readAhead.next(position, end - position));
+    return this.f.file.readSync(buffer, end - position, position);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.fh.close();
-    this.onClose();
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.onClose();
+    }
+    return Promise.resolve();
   }
 }

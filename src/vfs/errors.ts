@@ -39,6 +39,7 @@ export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
   // cache / sync
   INTEGRITY: 'EIO',
   HYDRATION: 'EIO',
+  ECACHEFULL: 'ENOSPC',
   // shared
   EINVALIDINPUT: 'EINVAL',
 };

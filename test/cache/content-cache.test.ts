@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ByteRanges } from '../../src/cache/byte-ranges';
-import { cacheFileName, ContentCache } from '../../src/cache/content-cache';
+import { cacheFileName, ContentCache, type ContentCacheOptions } from '../../src/cache/content-cache';
+import { CacheFullError } from '../../src/cache/errors';
 import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
+import { openDatabase } from '../../src/cache/schema';
 import { asETag, documentETag, type ETag, type ItemId } from '../../src/shared/ids';
 import { newId } from '../helpers/fake-file-sync-api';
-import { TempDirs } from '../helpers/temp-dirs';
+import { capturingLogger, TempDirs } from '../helpers/temp-dirs';
 
+const KIB = 1024;
 const dirs = new TempDirs();
 const stores: MetadataStore[] = [];
 afterEach(() => {
@@ -14,8 +16,14 @@ afterEach(() => {
   dirs.cleanup();
 });
 
-/** A store with a root and the given documents, and a cache over a fresh directory. */
-async function setup(maxBytes = 1_000_000, docs: Array<{ id: ItemId; etag: ETag }> = []) {
+const SIZE = 64 * KIB;
+
+/** A store with a root and the given documents (64 KiB each), and a cache over a fresh directory. */
+async function setup(
+  maxBytes: number,
+  docs: Array<{ id: ItemId; etag: ETag }>,
+  extra: Partial<ContentCacheOptions> = {},
+) {
   const base = dirs.make();
   const store = MetadataStore.open(path.join(base, 'meta.sqlite'));
   stores.push(store);
@@ -25,7 +33,7 @@ async function setup(maxBytes = 1_000_000, docs: Array<{ id: ItemId; etag: ETag 
     parentId: root,
     name: `doc${i}`,
     kind: 'document',
-    size: 100,
+    size: SIZE,
     etag: d.etag,
     createdMs: 0,
     modifiedMs: 0,
@@ -34,110 +42,140 @@ async function setup(maxBytes = 1_000_000, docs: Array<{ id: ItemId; etag: ETag 
   const dir = path.join(base, 'content');
   let now = 1000;
   const clock = { now: () => now++, sleep: () => Promise.resolve() };
-  const cache = await ContentCache.open({ dir, store, maxBytes, clock });
-  return { store, cache, dir, clock };
+  const { logger, lines } = capturingLogger();
+  const cache = await ContentCache.open({ dir, store, maxBytes, clock, logger, ...extra });
+  return { base, store, cache, dir, clock, lines };
 }
 
 function version(id: ItemId, v = 1) {
   return { id, etag: documentETag(id, v) };
 }
 
-async function fillWith(cache: ContentCache, id: ItemId, etag: ETag, data: Buffer): Promise<string> {
-  const fill = await cache.beginFill(id, etag, data.length);
-  await fill.write(data, 0);
-  return fill.commit();
+/** Writes `data` at `offset` of a version's sparse file, records it, closes the file. */
+async function writeRange(cache: ContentCache, d: { id: ItemId; etag: ETag }, offset: number, data: Buffer) {
+  const f = await cache.openSparse(d.id, d.etag, SIZE);
+  const release = cache.reserve(data.length);
+  await f.write(data, offset);
+  await f.persist();
+  release();
+  await f.close();
 }
 
-describe('ContentCache', () => {
-  it('commits a fill: lookup gives a verified file with the bytes, and the item is marked cached', async () => {
-    const v = version(newId());
-    const { cache, store, dir } = await setup(1_000_000, [v]);
-    expect(cache.lookup(v.id, v.etag)).toBeUndefined();
-    const fill = await cache.beginFill(v.id, v.etag, 10);
-    await fill.write(Buffer.from('56789'), 5);
-    expect(fill.contiguousBytes).toBe(0);
-    expect(fill.firstMissing(0, 10)).toBe(0);
-    await fill.write(Buffer.from('01234'), 0);
-    expect(fill.contiguousBytes).toBe(10);
-    const final = await fill.commit();
-    expect(cache.lookup(v.id, v.etag)).toBe(final);
-    expect(fs.readFileSync(final, 'utf8')).toBe('0123456789');
-    expect(path.basename(final)).toBe(cacheFileName(v.id, v.etag));
-    expect(fs.readdirSync(dir)).toEqual([path.basename(final)]);
-    expect(store.cacheIndex.get(v.id, v.etag)).toMatchObject({ verified: true, size: 10 });
-    // Another version of the same item is a miss.
-    expect(cache.lookup(v.id, documentETag(v.id, 2))).toBeUndefined();
+describe('ContentCache (sparse files, range index, bound)', () => {
+  it('records a written range only after persist, and finds it again after a reopen of the store', async () => {
+    const d = version(newId());
+    const { cache, store, base } = await setup(10 * SIZE, [d]);
+    const f = await cache.openSparse(d.id, d.etag, SIZE);
+    await f.write(Buffer.alloc(4 * KIB, 7), 8 * KIB);
+    expect(f.present.covers(8 * KIB, 12 * KIB)).toBe(true);
+    expect(cache.presentRanges(d.id, d.etag).list()).toEqual([]); // not durable yet
+    await f.persist();
+    expect(cache.presentRanges(d.id, d.etag).list()).toEqual([[8 * KIB, 12 * KIB]]);
+    await f.close();
+    expect(fs.statSync(f.path).size).toBe(SIZE); // sparse: full apparent size
+    store.close();
+    stores.splice(stores.indexOf(store), 1);
+    const again = MetadataStore.open(path.join(base, 'meta.sqlite'));
+    stores.push(again);
+    const reopened = await ContentCache.open({ dir: cache.dir, store: again, maxBytes: 10 * SIZE });
+    const g = await reopened.openSparse(d.id, d.etag, SIZE);
+    expect(g.present.list()).toEqual([[8 * KIB, 12 * KIB]]);
+    expect(g.verified).toBe(false);
+    await g.close();
   });
 
-  it('abort removes the temp file and records nothing', async () => {
-    const v = version(newId());
-    const { cache, store, dir } = await setup(1_000_000, [v]);
-    const fill = await cache.beginFill(v.id, v.etag, 4);
-    await fill.write(Buffer.from('ab'), 0);
-    expect(fs.existsSync(fill.tempPath)).toBe(true);
-    await fill.abort();
-    expect(fs.readdirSync(dir)).toEqual([]);
-    expect(cache.lookup(v.id, v.etag)).toBeUndefined();
-    expect(store.cacheIndex.get(v.id, v.etag)).toBeUndefined();
+  it('accounts allocated blocks, not apparent sizes', async () => {
+    const d = version(newId());
+    const { cache } = await setup(10 * SIZE, [d]);
+    await writeRange(cache, d, 0, Buffer.alloc(8 * KIB, 1));
+    const used = cache.usedBytes();
+    expect(used).toBeGreaterThanOrEqual(8 * KIB);
+    expect(used).toBeLessThan(SIZE); // the 64 KiB file is mostly a hole
+    expect(used).toBe(fs.statSync(path.join(cache.dir, cacheFileName(d.id, d.etag))).blocks * 512);
+  });
+
+  it('evicts least recently used versions first (fake clock), skipping open, pinned and dirty ones', async () => {
+    const [a, b, c, p, q, n] = Array.from({ length: 6 }, () => version(newId()));
+    const { cache, store } = await setup(10 * SIZE, [a!, b!, c!, p!, q!, n!]);
+    for (const d of [a!, b!, c!, p!, q!]) await writeRange(cache, d, 0, Buffer.alloc(SIZE, 3));
+    const perFile = cache.usedBytes() / 5;
+    // Touch a again: b is now the least recently used.
+    (await cache.openSparse(a!.id, a!.etag, SIZE)).close().catch(() => undefined);
+    const openC = await cache.openSparse(c!.id, c!.etag, SIZE); // open: never evicted
+    store.cacheIndex.setDirty(p!.id, p!.etag, true); // dirty (write path): never evicted
+    store.setPinned(q!.id, true); // pinned: never evicted
+    // Room for 3.5 files: one has to go, and it must be b (LRU, not open/dirty/pinned).
+    const cache2 = await ContentCache.open({ dir: cache.dir, store, maxBytes: Math.floor(5.5 * perFile) });
+    const unpinC = cache2.pin(c!.id, c!.etag);
+    cache2.evictToFit(perFile);
+    const left = () => store.cacheIndex.all().map((e) => e.id);
+    expect(left()).not.toContain(b!.id);
+    expect(left()).toEqual(expect.arrayContaining([a!.id, c!.id, p!.id, q!.id]));
+    expect(fs.existsSync(path.join(cache.dir, cacheFileName(b!.id, b!.etag)))).toBe(false);
+    // Next candidate is a; after it only open/dirty/pinned remain, so a request beyond that fails with ENOSPC.
+    expect(() => cache2.evictToFit(3 * perFile)).toThrow(CacheFullError);
+    expect(left()).not.toContain(a!.id);
+    expect(left().sort()).toEqual([c!.id, p!.id, q!.id].sort());
+    unpinC();
+    await openC.close();
+  });
+
+  it('keeps --cache-min-free free on the disk (fake free-space probe)', async () => {
+    const [a, b] = [version(newId()), version(newId())];
+    let free = 1_000_000;
+    const { cache, lines } = await setup(100 * SIZE, [a, b], {
+      minFreeBytes: 900_000,
+      freeBytes: () => free,
+    });
+    await writeRange(cache, a, 0, Buffer.alloc(SIZE, 1));
+    free = 900_000 + 10 * KIB; // someone else filled the disk
+    cache.evictToFit(SIZE); // a goes, which frees its blocks
+    expect(cache.usedBytes()).toBe(0);
+    free = 900_000;
+    expect(() => cache.reserve(SIZE)).toThrow(CacheFullError);
+    expect(lines.some((l) => l.level === 50 && String(l.msg).includes('--cache-min-free'))).toBe(true);
+    void b;
+  });
+
+  it('start-up sweep removes unindexed files, rows without files and stale versions; keeps partial files', async () => {
+    const keep = version(newId());
+    const partial = version(newId());
+    const gone = version(newId());
+    const { cache, store, dir } = await setup(100 * SIZE, [keep, partial]);
+    await writeRange(cache, keep, 0, Buffer.alloc(SIZE, 1));
+    await writeRange(cache, partial, 4 * KIB, Buffer.alloc(4 * KIB, 2));
+    store.cacheIndex.put({
+      ...gone,
+      file: cacheFileName(gone.id, gone.etag),
+      size: SIZE,
+      verified: true,
+      allocated: 1,
+      lastAccessMs: 1,
+    });
+    const orphan = cacheFileName(newId(), asETag('"{X},1"'));
+    fs.writeFileSync(path.join(dir, orphan), 'x');
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'not ours');
+    const result = cache.sweep();
+    expect(result.removedFiles).toBe(1);
+    expect(result.removedEntries).toBe(1);
+    expect(fs.readdirSync(dir).sort()).toEqual(
+      [cacheFileName(keep.id, keep.etag), cacheFileName(partial.id, partial.etag), 'notes.txt'].sort(),
+    );
+    expect(cache.presentRanges(partial.id, partial.etag).list()).toEqual([[4 * KIB, 8 * KIB]]);
   });
 
   it('names files from the ResourceID and ETag only, and refuses ids that are not 32 hex', () => {
     const id = newId();
-    expect(cacheFileName(id, asETag('"{X},7"'))).toMatch(new RegExp(`^${id}\\.7\\.[0-9a-f]{12}\\.bin$`));
-    expect(cacheFileName(id, asETag(id))).toMatch(/\.x\.[0-9a-f]{12}\.bin$/);
-    expect(() => cacheFileName('../../etc/passwd' as ItemId, asETag('"a",1'))).toThrow();
+    expect(cacheFileName(id, documentETag(id, 3))).toMatch(new RegExp(`^${id}\\.3\\.[0-9a-f]{12}\\.bin$`));
+    expect(() => cacheFileName('../../etc' as ItemId, asETag('"x"'))).toThrow();
   });
 
-  it('evicts least recently used entries to stay under maxBytes, skipping open ones', async () => {
-    const [a, b, c] = [version(newId()), version(newId()), version(newId())];
-    const { cache } = await setup(250, [a, b, c]);
-    const data = Buffer.alloc(100, 1);
-    await fillWith(cache, a.id, a.etag, data);
-    await fillWith(cache, b.id, b.etag, data);
-    const openA = cache.openVerified(a.id, a.etag)!; // a is the oldest but open
-    await fillWith(cache, c.id, c.etag, data);
-    expect(cache.lookup(a.id, a.etag)).toBeDefined();
-    expect(cache.lookup(b.id, b.etag)).toBeUndefined();
-    expect(cache.lookup(c.id, c.etag)).toBeDefined();
-    expect(cache.usedBytes()).toBe(200);
-    openA.release();
-  });
-
-  it('start-up sweep removes temp files, unindexed files, rows without files and stale versions', async () => {
-    const [a, b, gone] = [version(newId()), version(newId()), version(newId())];
-    const { cache, store, dir } = await setup(1_000_000, [a, b, gone]);
-    const pathA = await fillWith(cache, a.id, a.etag, Buffer.from('aaaa'));
-    const pathB = await fillWith(cache, b.id, b.etag, Buffer.from('bbbb'));
-    await fillWith(cache, gone.id, gone.etag, Buffer.from('gggg'));
-    const interrupted = await cache.beginFill(a.id, documentETag(a.id, 2), 4); // a crash mid-fill leaves this
-    const unindexed = path.join(dir, cacheFileName(newId(), asETag('"z",1')));
-    fs.writeFileSync(unindexed, 'crash between rename and row');
-    fs.writeFileSync(path.join(dir, 'notes.txt'), 'not ours');
-    fs.rmSync(pathB);
-    store.applyBatch([], [gone.id]); // the item left the library
-    const reopened = await ContentCache.open({ dir, store, maxBytes: 1_000_000 });
-    expect(fs.existsSync(interrupted.tempPath)).toBe(false);
-    expect(fs.existsSync(unindexed)).toBe(false);
-    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(pathA), 'notes.txt'].sort());
-    expect(reopened.lookup(a.id, a.etag)).toBe(pathA);
-    expect(store.cacheIndex.get(b.id, b.etag)).toBeUndefined();
-    expect(store.cacheIndex.get(gone.id, gone.etag)).toBeUndefined();
-    await interrupted.abort(); // closes its descriptor
-  });
-});
-
-describe('ByteRanges', () => {
-  it('merges overlapping and adjacent spans and reports the first gap', () => {
-    const r = new ByteRanges();
-    r.add(10, 20);
-    r.add(30, 40);
-    expect(r.firstMissing(0, 50)).toBe(0);
-    expect(r.firstMissing(10, 35)).toBe(20);
-    expect(r.covers(12, 18)).toBe(true);
-    r.add(0, 10);
-    r.add(20, 30);
-    expect(r.contiguousFromZero()).toBe(40);
-    expect(r.covers(0, 40)).toBe(true);
-    expect(r.firstMissing(0, 41)).toBe(40);
+  it('creates schema version 2 with the range table', () => {
+    const file = path.join(dirs.make(), 'old.sqlite');
+    const db = openDatabase(file);
+    const cols = db.prepare('PRAGMA table_info(cache_ranges)').all() as Array<{ name: string }>;
+    expect(cols.map((c) => c.name)).toEqual(['id', 'etag', 'start', 'end']);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    db.close();
   });
 });

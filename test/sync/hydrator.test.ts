@@ -1,5 +1,5 @@
-// Hydrator against the in-memory FileSyncApi: range waiting, single flight, far reads, verification, resume and
-// abandonment, driven by gates in the fake's stream so nothing depends on timing.
+// Hydrator against the in-memory FileSyncApi: range-level fetches, read-ahead, single flight, verification and
+// re-fetch, retries, background full hydration, ranges kept across a restart; gates in the fake's stream, no timing.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ContentCache } from '../../src/cache/content-cache';
@@ -13,6 +13,7 @@ import { capturingLogger, TempDirs } from '../helpers/temp-dirs';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
+const RA = { minBytes: 256 * KIB, maxBytes: 1 * MIB, slackBytes: 64 * KIB };
 
 class Gate {
   private release!: () => void;
@@ -35,21 +36,25 @@ function pattern(size: number, seed = 1): Buffer {
   return b;
 }
 
-async function setup(files: Record<string, Buffer>, tuning: Partial<HydratorOptions> = {}) {
+async function setup(
+  files: Record<string, Buffer>,
+  tuning: Partial<HydratorOptions> = {},
+  base = dirs.make(),
+) {
   const api = new FakeFileSyncApi();
   const ids: Record<string, ItemId> = {};
   for (const [name, data] of Object.entries(files)) ids[name] = api.addFile(api.rootId, name, data);
-  const base = dirs.make();
   const { logger, lines } = capturingLogger();
   const store = MetadataStore.open(path.join(base, 'meta.sqlite'), { logger });
+  api.chunkBytes = 64 * KIB;
   cleanups.push(() => store.close());
   await new TreeSync({ api, store, logger }).initialSync();
   const cacheDir = path.join(base, 'content');
   const cache = await ContentCache.open({ dir: cacheDir, store, maxBytes: 1024 * MIB, logger });
-  const hydrator = new Hydrator({ api, store, cache, logger, ...tuning });
+  const hydrator = new Hydrator({ api, store, cache, logger, readAhead: RA, ...tuning });
   cleanups.push(() => hydrator.close());
   const item = (name: string): StoredItem => store.getItem(ids[name]!)!;
-  return { api, store, cache, cacheDir, hydrator, item, lines };
+  return { api, store, cache, cacheDir, hydrator, item, lines, base, ids };
 }
 
 async function readAll(
@@ -66,72 +71,98 @@ async function readAll(
 }
 
 describe('Hydrator (in-memory FileSyncApi)', () => {
-  it('answers a read of the first 4 KiB while the download is held back, then caches the file', async () => {
-    const data = pattern(2 * MIB);
-    const { api, hydrator, cache, item } = await setup({ 'big.bin': data });
-    const gate = new Gate();
-    api.beforeChunk = (_id, offset, range) =>
-      range === undefined && offset >= 256 * KIB ? gate.opened : Promise.resolve();
+  it('a head read fetches only its read-ahead window, not the file', async () => {
+    const data = pattern(8 * MIB);
+    const { api, hydrator, item } = await setup({ 'big.bin': data });
     const h = await hydrator.open(item('big.bin'));
     const head = Buffer.alloc(4 * KIB);
     expect(await h.read(head, head.length, 0)).toBe(4 * KIB);
     expect(head).toEqual(data.subarray(0, 4 * KIB));
-    const progress = await hydrator.progress(item('big.bin').id, item('big.bin').etag);
-    expect(progress).toBeLessThanOrEqual(256 * KIB); // the stream is parked at the gate, far from the end
-    gate.open();
-    expect((await readAll(h, data.length)).equals(data)).toBe(true);
+    expect(api.calls.downloads).toEqual([{ start: 0, end: 256 * KIB - 1 }]);
     await h.close();
-    await hydrator.settled(item('big.bin').id, item('big.bin').etag);
-    expect(cache.lookup(item('big.bin').id, item('big.bin').etag)).toBeDefined();
-    expect(hydrator.stats().downloadsStarted).toBe(1);
   });
 
-  it('shares one download between concurrent opens and serves later opens from the cache', async () => {
-    const data = pattern(600 * KIB, 7);
-    const { api, hydrator, cache, item } = await setup({ 'f.bin': data });
-    const [h1, h2] = await Promise.all([hydrator.open(item('f.bin')), hydrator.open(item('f.bin'))]);
-    const [a, b] = await Promise.all([readAll(h1, data.length), readAll(h2, data.length)]);
-    expect(a.equals(data)).toBe(true);
-    expect(b.equals(data)).toBe(true);
-    await Promise.all([h1.close(), h2.close()]);
-    await hydrator.settled(item('f.bin').id, item('f.bin').etag);
-    expect(hydrator.stats().downloadsStarted).toBe(1);
-    expect(cache.lookup(item('f.bin').id, item('f.bin').etag)).toBeDefined();
-    const downloads = api.calls.downloads.length;
-    const h3 = await hydrator.open(item('f.bin'));
-    expect((await readAll(h3, data.length)).equals(data)).toBe(true);
-    await h3.close();
-    expect(api.calls.downloads.length).toBe(downloads);
-    expect(hydrator.stats().downloadsStarted).toBe(1);
-  });
-
-  it('serves a read far ahead of the download with its own Range request', async () => {
+  it('a tail read fetches only the end of the file', async () => {
     const size = 8 * MIB;
     const data = pattern(size, 3);
-    const { api, hydrator, cache, item } = await setup(
-      { 'video.bin': data },
-      { farReadThresholdBytes: 1 * MIB, farReadWindowBytes: 512 * KIB },
-    );
-    const gate = new Gate();
-    api.beforeChunk = (_id, offset, range) =>
-      range === undefined && offset >= 128 * KIB ? gate.opened : Promise.resolve();
-    const h = await hydrator.open(item('video.bin'));
+    const { api, hydrator, item } = await setup({ 'log.txt': data });
+    const h = await hydrator.open(item('log.txt'));
     const tail = Buffer.alloc(100);
     expect(await h.read(tail, 100, size - 100)).toBe(100);
     expect(tail).toEqual(data.subarray(size - 100));
-    expect(api.calls.downloads).toContainEqual({ start: size - 512 * KIB, end: size - 1 });
-    expect(hydrator.stats().rangeRequests).toBe(1);
-    gate.open();
-    expect((await readAll(h, size)).equals(data)).toBe(true);
+    expect(api.calls.downloads).toEqual([{ start: size - 100, end: size - 1 }]);
     await h.close();
-    await hydrator.settled(item('video.bin').id, item('video.bin').etag);
-    const file = cache.lookup(item('video.bin').id, item('video.bin').etag)!;
-    expect(fs.readFileSync(file).equals(data)).toBe(true);
   });
 
-  it('rejects reads with IntegrityError when the bytes do not match XORHash, and caches nothing', async () => {
+  it('single flight: concurrent reads of one range share one request; a range in flight is waited for', async () => {
+    const data = pattern(2 * MIB, 7);
+    const { api, hydrator, item } = await setup({ 'f.bin': data });
+    const gate = new Gate();
+    api.beforeChunk = () => gate.opened;
+    const [h1, h2] = await Promise.all([hydrator.open(item('f.bin')), hydrator.open(item('f.bin'))]);
+    const b1 = Buffer.alloc(1000);
+    const b2 = Buffer.alloc(1000);
+    const b3 = Buffer.alloc(1000);
+    const reads = [h1.read(b1, 1000, 0), h2.read(b2, 1000, 0), h2.read(b3, 1000, 100 * KIB)];
+    gate.open();
+    expect(await Promise.all(reads)).toEqual([1000, 1000, 1000]);
+    expect(b1).toEqual(data.subarray(0, 1000));
+    expect(b3).toEqual(data.subarray(100 * KIB, 100 * KIB + 1000));
+    expect(api.calls.downloads).toEqual([{ start: 0, end: 256 * KIB - 1 }]);
+    await Promise.all([h1.close(), h2.close()]);
+  });
+
+  it('a sequential read grows its windows, verifies the file and later opens read from disk only', async () => {
+    const data = pattern(3 * MIB, 5);
+    const { api, hydrator, cache, item } = await setup({ 's.bin': data });
+    const h = await hydrator.open(item('s.bin'));
+    expect((await readAll(h, data.length)).equals(data)).toBe(true);
+    await h.close();
+    await hydrator.settled(item('s.bin').id, item('s.bin').etag);
+    const sizes = api.calls.downloads.map((r) => r!.end! + 1 - r!.start);
+    expect(sizes[0]).toBe(256 * KIB);
+    expect(Math.max(...sizes)).toBeGreaterThan(256 * KIB);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(data.length); // no byte fetched twice
+    const hit = cache.openVerified(item('s.bin').id, item('s.bin').etag);
+    expect(hit).toBeDefined();
+    hit!.release();
+    const n = api.calls.downloads.length;
+    const again = await hydrator.open(item('s.bin'));
+    expect((await readAll(again, data.length)).equals(data)).toBe(true);
+    await again.close();
+    expect(api.calls.downloads.length).toBe(n);
+  });
+
+  it('bad content is dropped and fetched again once; a good second copy is served (simulated fault)', async () => {
+    const data = pattern(600 * KIB, 11);
+    const { api, hydrator, cache, item, lines } = await setup({ 'c.bin': data });
+    const real = api.download.bind(api);
+    let corrupt = true;
+    api.download = async (url, range, signal) => {
+      const dl = await real(url, range, signal);
+      if (!corrupt || range?.start !== 0) return dl;
+      corrupt = false;
+      const body = dl.body;
+      dl.body = (async function* () {
+        for await (const c of body) yield Buffer.from(c).fill(0, 0, 1); // first byte of each chunk flipped
+      })();
+      return dl;
+    };
+    const h = await hydrator.open(item('c.bin'));
+    expect((await readAll(h, data.length)).subarray(-1000)).toEqual(data.subarray(-1000));
+    await h.close();
+    await hydrator.settled(item('c.bin').id, item('c.bin').etag);
+    expect(hydrator.stats().verifyFailures).toBe(1);
+    const hit = cache.openVerified(item('c.bin').id, item('c.bin').etag);
+    expect(hit).toBeDefined();
+    expect(fs.readFileSync(hit!.path).equals(data)).toBe(true);
+    hit!.release();
+    expect(lines.some((l) => l.level === 50 && l.id === item('c.bin').id && l.refetch === true)).toBe(true);
+  });
+
+  it('content that fails verification twice gives IntegrityError (EIO), a log line and nothing cached', async () => {
     const data = pattern(300 * KIB);
-    const { api, hydrator, cache, cacheDir, item, lines, store } = await setup({ 'bad.bin': data });
+    const { api, hydrator, cache, item, lines, store } = await setup({ 'bad.bin': data });
     const id = item('bad.bin').id;
     api.update(id, { hash: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=' }); // the advertised hash no longer matches the bytes
     await new TreeSync({ api, store, logger: capturingLogger().logger }).sync();
@@ -139,26 +170,45 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     await expect(readAll(h, data.length)).rejects.toBeInstanceOf(IntegrityError);
     await expect(h.read(Buffer.alloc(10), 10, 0)).rejects.toMatchObject({ code: 'INTEGRITY' });
     await h.close();
-    // Readers fail at once; removing the temp file finishes when the download settles.
     await hydrator.settled(id, item('bad.bin').etag);
-    expect(cache.lookup(id, item('bad.bin').etag)).toBeUndefined();
-    expect(fs.readdirSync(cacheDir)).toEqual([]);
-    const line = lines.find((l) => l.level === 50 && l.id === id);
+    expect(hydrator.stats().verifyFailures).toBe(2);
+    expect(cache.openVerified(id, item('bad.bin').etag)).toBeUndefined();
+    expect(cache.presentRanges(id, item('bad.bin').etag).list()).toEqual([]);
+    await expect(hydrator.open(item('bad.bin'))).rejects.toBeInstanceOf(IntegrityError);
+    const line = lines.find((l) => l.level === 50 && l.id === id && l.refetch === false);
     expect(line?.name).toBe('bad.bin');
   });
 
-  it('resumes a broken stream from where it stopped with a Range request (simulated fault)', async () => {
+  it('a broken fetch is retried from where its bytes stopped (simulated fault)', async () => {
     const data = pattern(1 * MIB, 9);
-    const { api, hydrator, item } = await setup({ 'r.bin': data });
-    api.breakStreamAtBytes = 256 * KIB;
+    const { api, hydrator, item } = await setup(
+      { 'r.bin': data },
+      { readAhead: { minBytes: 1 * MIB, maxBytes: 1 * MIB, slackBytes: 0 } },
+    );
+    const real = api.download.bind(api);
+    let broken = false;
+    api.download = async (url, range, signal) => {
+      const dl = await real(url, range, signal);
+      if (broken) return dl;
+      broken = true;
+      const body = dl.body;
+      dl.body = (async function* () {
+        let n = 0;
+        for await (const c of body) {
+          if (n >= 256 * KIB) throw new Error('connection reset (simulated fault)');
+          n += c.length;
+          yield c;
+        }
+      })();
+      return dl;
+    };
     const h = await hydrator.open(item('r.bin'));
     expect((await readAll(h, data.length)).equals(data)).toBe(true);
     await h.close();
-    expect(hydrator.stats().resumes).toBe(1);
-    expect(api.calls.downloads).toContainEqual({ start: 256 * KIB });
+    expect(api.calls.downloads[1]?.start).toBe(256 * KIB);
   });
 
-  it('fails waiting reads with HydrationError when the download fails, and a fresh open retries (simulated fault)', async () => {
+  it('fails a read with HydrationError when fetching keeps failing, and a fresh open works (simulated fault)', async () => {
     const data = pattern(100 * KIB);
     const { api, hydrator, item } = await setup({ 'n.bin': data });
     const real = api.download.bind(api);
@@ -172,7 +222,6 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const again = await hydrator.open(item('n.bin'));
     expect((await readAll(again, data.length)).equals(data)).toBe(true);
     await again.close();
-    expect(hydrator.stats().downloadsStarted).toBe(2);
   });
 
   it('opens empty files without any download', async () => {
@@ -181,26 +230,62 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     expect(await h.read(Buffer.alloc(10), 10, 0)).toBe(0);
     await h.close();
     expect(api.calls.downloads).toEqual([]);
-    expect(hydrator.stats().downloadsStarted).toBe(0);
   });
 
-  it('stops a large download when its last handle closes early, leaving no partial file', async () => {
-    const data = pattern(4 * MIB);
-    const { api, hydrator, cacheDir, item } = await setup(
-      { 'l.bin': data },
-      { abandonRemainingBytes: 1 * MIB },
+  it('--hydrate full keeps fetching the rest of an opened file after a head read, and verifies it', async () => {
+    const data = pattern(3 * MIB, 13);
+    const { hydrator, cache, item } = await setup(
+      { 'v.bin': data },
+      { hydrate: 'full', fullChunkBytes: 1 * MIB },
     );
-    const gate = new Gate();
-    api.beforeChunk = (_id, offset) => (offset >= 128 * KIB ? gate.opened : Promise.resolve());
-    const h = await hydrator.open(item('l.bin'));
+    const h = await hydrator.open(item('v.bin'));
     expect(await h.read(Buffer.alloc(10), 10, 0)).toBe(10);
     await h.close();
-    gate.open();
-    await hydrator.close();
-    expect(fs.readdirSync(cacheDir)).toEqual([]);
-    const again = await hydrator.open(item('l.bin'));
-    expect((await readAll(again, data.length)).equals(data)).toBe(true);
-    await again.close();
-    expect(hydrator.stats().downloadsStarted).toBe(2);
+    await hydrator.settled(item('v.bin').id, item('v.bin').etag);
+    const hit = cache.openVerified(item('v.bin').id, item('v.bin').etag);
+    expect(hit).toBeDefined();
+    expect(fs.readFileSync(hit!.path).equals(data)).toBe(true);
+    hit!.release();
+  });
+
+  it('keeps recorded ranges across a restart: re-reading them downloads nothing', async () => {
+    const data = pattern(4 * MIB, 17);
+    const first = await setup({ 'p.bin': data });
+    const h = await first.hydrator.open(first.item('p.bin'));
+    const b = Buffer.alloc(4 * KIB);
+    await h.read(b, b.length, 2 * MIB);
+    await h.close();
+    await first.hydrator.settled(first.item('p.bin').id, first.item('p.bin').etag);
+    await first.hydrator.close();
+    const id = first.item('p.bin').id;
+    const etag = first.item('p.bin').etag;
+    expect(first.cache.presentRanges(id, etag).covers(2 * MIB, 2 * MIB + 4 * KIB)).toBe(true);
+    first.store.close();
+    // A new store and cache over the same directory, as after a restart.
+    const { logger } = capturingLogger();
+    const store = MetadataStore.open(path.join(first.base, 'meta.sqlite'), { logger });
+    cleanups.push(() => store.close());
+    const cache = await ContentCache.open({ dir: first.cacheDir, store, maxBytes: 1024 * MIB, logger });
+    const calls: unknown[] = [];
+    const api = first.api;
+    const real = api.download.bind(api);
+    api.download = (url, range, signal) => {
+      calls.push(range);
+      return real(url, range, signal);
+    };
+    const hydrator = new Hydrator({
+      api,
+      store,
+      cache,
+      logger,
+      readAhead: { minBytes: 0, maxBytes: 0, slackBytes: 0 },
+    });
+    cleanups.push(() => hydrator.close());
+    const h2 = await hydrator.open(store.getItem(id)!);
+    const b2 = Buffer.alloc(4 * KIB);
+    await h2.read(b2, b2.length, 2 * MIB);
+    expect(b2).toEqual(data.subarray(2 * MIB, 2 * MIB + 4 * KIB));
+    expect(calls).toEqual([]);
+    await h2.close();
   });
 });

@@ -1,0 +1,319 @@
+// One cached version being read: fetches only the missing ranges (Range requests, one per gap: concurrent reads of
+// a range share it), wakes readers as bytes land, records ranges once fsynced, verifies the file once complete.
+import type { ContentCache } from '../cache/content-cache';
+import { CacheFullError } from '../cache/errors';
+import type { StoredItem } from '../cache/metadata-store';
+import type { SparseFile } from '../cache/sparse-file';
+import type { FileSyncApi } from '../protocol/types';
+import { errorMessage } from '../shared/errors';
+import { etagVersion } from '../shared/ids';
+import type { Logger } from '../shared/logger';
+import { BatchedWriter } from './batched-writer';
+import { HydrationError, IntegrityError } from './errors';
+import { PrefixHasher } from './prefix-hasher';
+
+/** Largest positional write of downloaded bytes into the cache file. */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+/** A read whose fetch broke starts one more before failing. */
+const MAX_FETCH_RETRIES = 1;
+
+export interface FetchCounters {
+  /** Range requests sent. */
+  fetches: number;
+  /** Bytes those requests asked for. */
+  bytesRequested: number;
+  verifyFailures: number;
+}
+
+interface Fetch {
+  start: number;
+  end: number;
+  controller: AbortController;
+  done: Promise<void>;
+  /** Set when the fetch failed (a waiter woken by the same event may not see `done` reject first). */
+  error?: Error;
+}
+
+export class VersionFetcher {
+  /** Open handles; the Hydrator closes the fetcher when none remain and no background fill runs. */
+  handles = 0;
+  private readonly inflight = new Set<Fetch>();
+  private wakers: Array<() => void> = [];
+  private failure: Error | undefined;
+  private contentOk: boolean;
+  private verifyAttempts = 0;
+  private resetting: Promise<void> | undefined;
+  private closed = false;
+  private background: Promise<void> | undefined;
+  /** Recording a successful verification (persist, then the verified flag). */
+  private recording: Promise<void> = Promise.resolve();
+  private readonly hasher: PrefixHasher;
+
+  constructor(
+    readonly item: StoredItem,
+    readonly file: SparseFile,
+    private readonly url: string,
+    private readonly api: FileSyncApi,
+    private readonly cache: ContentCache,
+    private readonly logger: Logger,
+    private readonly counters: FetchCounters,
+  ) {
+    this.contentOk = file.verified;
+    this.hasher = new PrefixHasher(file, (digest) => this.onDigest(digest));
+    if (!this.contentOk) this.hasher.poke();
+  }
+
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get backgroundRunning(): boolean {
+    return this.background !== undefined;
+  }
+
+  /** Resolves once [start, end) is present (and, for a read reaching EOF of a complete file, verified). */
+  async ensure(start: number, end: number, aheadBytes: number): Promise<void> {
+    let retries = 0;
+    for (;;) {
+      if (this.resetting) await this.resetting;
+      if (this.failure !== undefined) throw this.failure;
+      if (this.closed) throw new HydrationError(this.item.id, `${this.item.id} was closed while being read`);
+      const missing = this.file.present.firstMissing(start, end);
+      if (missing === undefined) {
+        this.readAhead(end, aheadBytes);
+        if (end !== this.item.size || this.contentOk || !this.file.complete) return;
+        await this.nextWake(); // the last read of a complete file waits for its verification
+        continue;
+      }
+      const fetch =
+        this.fetchCovering(missing) ??
+        this.startFetch(missing, this.claimEnd(missing, Math.max(end, missing + aheadBytes)));
+      this.readAhead(end, aheadBytes);
+      try {
+        await Promise.race([fetch.done, this.nextWake()]);
+        if (fetch.error !== undefined) throw fetch.error;
+      } catch (err) {
+        if (err instanceof IntegrityError || err instanceof CacheFullError) throw err;
+        if (this.closed || retries++ >= MAX_FETCH_RETRIES) throw err;
+        this.logger.warn(
+          { id: this.item.id, offset: missing, err: errorMessage(err) },
+          'range fetch broke; retrying',
+        );
+      }
+    }
+  }
+
+  /** `--hydrate full`: fetches the rest of the file in large chunks, in order, in the background. */
+  startBackgroundFill(chunkBytes: number, onDone: () => void): void {
+    if (this.background || this.contentOk) return;
+    this.background = (async () => {
+      let failures = 0;
+      while (!this.closed && this.failure === undefined) {
+        if (this.resetting) await this.resetting;
+        const gap = this.file.present.firstMissing(0, this.item.size);
+        if (gap === undefined) break;
+        const f = this.fetchCovering(gap) ?? this.startFetch(gap, this.claimEnd(gap, gap + chunkBytes));
+        try {
+          await f.done;
+          failures = 0;
+        } catch (err) {
+          if (this.closed || ++failures > MAX_FETCH_RETRIES) {
+            this.logger.warn({ id: this.item.id, err: errorMessage(err) }, 'background hydration stopped');
+            break;
+          }
+        }
+      }
+    })().finally(() => {
+      this.background = undefined;
+      onDone();
+    });
+  }
+
+  /** Stops every fetch (what arrived is kept and recorded) and closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.abortAll();
+    await this.background;
+    await this.resetting;
+    await this.recording;
+    await this.file.close();
+    this.wake();
+  }
+
+  /** Starts a fetch of whatever is unclaimed in [end, end + aheadBytes) once it is worth a request. */
+  private readAhead(end: number, aheadBytes: number): void {
+    if (aheadBytes <= 0 || this.closed || end >= this.item.size) return;
+    const aheadEnd = Math.min(this.item.size, end + aheadBytes);
+    const m = this.firstUnclaimed(end, aheadEnd);
+    if (m === undefined) return;
+    if (aheadEnd - m < aheadBytes / 2 && aheadEnd < this.item.size) return;
+    this.startFetch(m, this.claimEnd(m, aheadEnd));
+  }
+
+  private firstUnclaimed(start: number, end: number): number | undefined {
+    let pos = start;
+    for (;;) {
+      const m = this.file.present.firstMissing(pos, end);
+      if (m === undefined) return undefined;
+      const f = this.fetchCovering(m);
+      if (f === undefined) return m;
+      pos = f.end;
+      if (pos >= end) return undefined;
+    }
+  }
+
+  private fetchCovering(pos: number): Fetch | undefined {
+    for (const f of this.inflight) if (f.start <= pos && pos < f.end) return f;
+    return undefined;
+  }
+
+  /** End of a fetch from the missing offset `from` toward `want`: stops at present bytes or another fetch. */
+  private claimEnd(from: number, want: number): number {
+    let end = Math.min(this.item.size, Math.max(want, from + 1));
+    const gap = this.file.present.gaps(from, end)[0];
+    if (gap !== undefined) end = gap[1];
+    for (const f of this.inflight) if (f.start > from && f.start < end) end = f.start;
+    return end;
+  }
+
+  private startFetch(start: number, end: number): Fetch {
+    const f: Fetch = { start, end, controller: new AbortController(), done: Promise.resolve() };
+    f.done = this.runFetch(f).finally(() => {
+      this.inflight.delete(f);
+      this.wake();
+    });
+    f.done.catch(() => undefined); // waiters observe the error; nobody may leave it unhandled
+    this.inflight.add(f);
+    return f;
+  }
+
+  private async runFetch(f: Fetch): Promise<void> {
+    const { item, file } = this;
+    let release = (): void => undefined;
+    try {
+      release = this.cache.reserve(f.end - f.start);
+      this.counters.fetches++;
+      this.counters.bytesRequested += f.end - f.start;
+      const dl = await this.api.download(this.url, { start: f.start, end: f.end - 1 }, f.controller.signal);
+      try {
+        // 200 to a Range request is fine: the client cuts the requested slice out of a server's full answer.
+        if (dl.status !== 200 && dl.status !== 206)
+          throw new HydrationError(item.id, `download of ${item.id}: unexpected HTTP ${dl.status}`);
+        if (dl.totalSize !== undefined && dl.totalSize !== item.size)
+          throw this.integrityFailure(`server reports ${dl.totalSize} bytes, DataSize is ${item.size}`);
+        const served = dl.etag === undefined ? undefined : etagVersion(dl.etag);
+        const wanted = etagVersion(item.etag);
+        if (served !== undefined && wanted !== undefined && served !== wanted)
+          throw new HydrationError(item.id, `server sent version ${served}, the item is version ${wanted}`);
+        const writer = new BatchedWriter(
+          (data, at) => file.write(data, at),
+          f.start,
+          () => {
+            this.wake();
+            this.hasher.poke();
+          },
+          WRITE_BATCH_BYTES,
+        );
+        let pos = f.start;
+        try {
+          for await (const chunk of dl.body) {
+            if (this.closed) break;
+            const part = chunk.length > f.end - pos ? chunk.subarray(0, f.end - pos) : chunk;
+            pos += part.length;
+            await writer.push(part);
+            if (pos >= f.end) break;
+          }
+        } finally {
+          await writer.flush();
+        }
+        if (pos < f.end && !this.closed)
+          throw new HydrationError(item.id, `range of ${item.id} ended at ${pos}, expected ${f.end}`);
+      } finally {
+        dl.abort();
+      }
+    } catch (err) {
+      f.error =
+        err instanceof IntegrityError || err instanceof CacheFullError
+          ? err
+          : new HydrationError(item.id, `range read of ${item.id} failed: ${errorMessage(err)}`, {
+              cause: err,
+            });
+      throw f.error;
+    } finally {
+      // Recorded only now, after fsync: a crash mid-fetch leaves these bytes unrecorded, to be fetched again.
+      await file
+        .persist()
+        .catch((e: unknown) => this.logger.warn({ id: item.id, err: e }, 'recording ranges failed'));
+      release();
+    }
+  }
+
+  private onDigest(digest: string): void {
+    const { item } = this;
+    if (this.closed || !this.file.complete) return;
+    if (item.hash === undefined) {
+      this.logger.warn({ id: item.id, name: item.name }, 'item has no XORHash; only its size was verified');
+    } else if (digest !== item.hash) {
+      this.verificationFailed(`XORHash ${digest} does not match the item's ${item.hash}`);
+      return;
+    }
+    this.contentOk = true;
+    this.wake();
+    this.recording = this.file
+      .persist()
+      .then(() => this.file.markVerified())
+      .catch((err: unknown) => this.logger.warn({ id: item.id, err }, 'recording verification failed'));
+  }
+
+  /** First failure: drop every byte and fetch the whole file again. Second: fail reads with EIO. */
+  private verificationFailed(detail: string): void {
+    const { item } = this;
+    this.counters.verifyFailures++;
+    const final = this.verifyAttempts++ > 0;
+    this.logger.error(
+      { id: item.id, name: item.name, etag: item.etag, refetch: !final },
+      `content integrity check failed: ${detail}`,
+    );
+    const err = final ? this.integrityFailure(detail) : undefined;
+    this.resetting = (async () => {
+      await this.abortAll();
+      await this.file.drop();
+      this.hasher.reset();
+      if (err !== undefined) this.failure = err;
+      else if (!this.closed) this.startFetch(0, item.size);
+    })()
+      .catch((e: unknown) => {
+        this.failure ??= new HydrationError(item.id, `dropping bad content failed: ${errorMessage(e)}`);
+      })
+      .finally(() => {
+        this.resetting = undefined;
+        this.wake();
+      });
+  }
+
+  private integrityFailure(detail: string): IntegrityError {
+    const { item } = this;
+    return new IntegrityError(item.id, `content of ${item.id} (${item.name}) failed verification: ${detail}`);
+  }
+
+  private async abortAll(): Promise<void> {
+    const all = [...this.inflight];
+    for (const f of all) f.controller.abort();
+    await Promise.allSettled(all.map((f) => f.done));
+  }
+
+  private nextWake(): Promise<void> {
+    return new Promise<void>((resolve) => this.wakers.push(resolve));
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const w of wakers) w();
+  }
+}
