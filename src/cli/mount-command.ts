@@ -13,13 +13,16 @@ import {
 import { resolveCredentials, type Credentials } from './credentials';
 import { runMountDaemon } from './mount-daemon';
 import { defaultCacheDir } from './paths';
+import { parseSize } from './size-option';
 import { assertFuseAvailable, assertUsableMountpoint } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
 export interface MountCommandOptions extends AuthCliOptions {
   credentialsFile?: string;
   cacheDir?: string;
-  cacheMaxMib?: string;
+  cacheSize?: string;
+  cacheMinFree?: string;
+  hydrate?: 'ranges' | 'full';
   user?: string;
   passwordEnv?: string;
   foreground?: boolean;
@@ -39,9 +42,11 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
   assertUsableMountpoint(mountpoint);
   const real = realpathSync(mountpoint);
   const cacheDir = resolve(o.cacheDir ?? defaultCacheDir(url, o.user));
-  const cacheMaxBytes = o.cacheMaxMib !== undefined ? Number(o.cacheMaxMib) * 1024 * 1024 : undefined;
+  const cacheMaxBytes = o.cacheSize !== undefined ? parseSize(o.cacheSize, '--cache-size') : undefined;
   if (cacheMaxBytes !== undefined && !(cacheMaxBytes > 0))
-    throw new UsageError('--cache-max-mib must be a positive number');
+    throw new UsageError('--cache-size must be positive');
+  const cacheMinFreeBytes =
+    o.cacheMinFree !== undefined ? parseSize(o.cacheMinFree, '--cache-min-free') : undefined;
 
   const scheme = authScheme(o, o.user !== undefined || o.credentialsFile !== undefined);
   if (o.insecure && o.notifyFd === undefined) process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
@@ -64,6 +69,8 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       credentials,
       client,
       ...(cacheMaxBytes !== undefined ? { cacheMaxBytes } : {}),
+      ...(cacheMinFreeBytes !== undefined ? { cacheMinFreeBytes } : {}),
+      ...(o.hydrate !== undefined ? { hydrate: o.hydrate } : {}),
       ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
       ...(o.debugFuse ? { debugFuse: true } : {}),
       notify: (msg) => {
@@ -109,7 +116,9 @@ function spawnDaemon(
   if (o.cookieFile !== undefined) args.push('--cookie-file', o.cookieFile);
   if (o.ca !== undefined) args.push('--ca', o.ca);
   if (o.insecure) args.push('--insecure');
-  if (o.cacheMaxMib !== undefined) args.push('--cache-max-mib', o.cacheMaxMib);
+  if (o.cacheSize !== undefined) args.push('--cache-size', o.cacheSize);
+  if (o.cacheMinFree !== undefined) args.push('--cache-min-free', o.cacheMinFree);
+  if (o.hydrate !== undefined) args.push('--hydrate', o.hydrate);
   if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
   const env = { ...process.env };
   if (credentials !== undefined) env[CHILD_PASSWORD_ENV] = credentials.password;

@@ -9,7 +9,7 @@ import { mountFilesystem, type MountedFilesystem } from '../fuse/mount';
 import { SpClient, type SpClientOptions } from '../protocol/sp-client';
 import { errorMessage } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
-import { Hydrator } from '../sync/hydrator';
+import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { TreeSync } from '../sync/tree-sync';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
 import type { Credentials } from './credentials';
@@ -29,6 +29,8 @@ export interface DaemonOptions {
   /** Auth/TLS options for the client (src/cli/auth-options.ts); when given, `credentials` is not used. */
   client?: Pick<SpClientOptions, 'credentials' | 'auth' | 'ntlm' | 'tls'>;
   cacheMaxBytes?: number;
+  cacheMinFreeBytes?: number;
+  hydrate?: HydrateMode;
   logLevel?: string;
   /** Log to this file instead of stderr. */
   logFile?: string;
@@ -63,9 +65,10 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       dir: join(o.cacheDir, 'content'),
       store,
       maxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+      minFreeBytes: o.cacheMinFreeBytes ?? 0,
       logger,
     });
-    hydrator = new Hydrator({ api: client, store, cache, logger });
+    hydrator = new Hydrator({ api: client, store, cache, logger, hydrate: o.hydrate ?? 'ranges' });
     const fs = new SpfsFilesystem({
       store,
       hydrator,
