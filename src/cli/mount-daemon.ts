@@ -10,7 +10,7 @@ import { SpClient, type SpClientOptions } from '../protocol/sp-client';
 import { errorMessage } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
-import { TreeSync } from '../sync/tree-sync';
+import { TreeSync, type SyncResult } from '../sync/tree-sync';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
 import type { Credentials } from './credentials';
 import { describeConnectError } from './describe-error';
@@ -51,6 +51,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
+  let catchUp: Promise<SyncResult> | undefined;
   try {
     release = await lockCacheDir(o.cacheDir);
     client = await SpClient.connect({
@@ -60,7 +61,15 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     });
     store = MetadataStore.open(join(o.cacheDir, 'metadata.db'), { logger });
     const sync = new TreeSync({ api: client, store, logger });
-    const result = await sync.initialSync();
+    // A library mounted before mounts at once from the stored tree and catches up with the change feed in the
+    // background; a first mount waits for its sync (the tree is empty until then).
+    const known = store.getSyncState()?.token != null && store.rootId() !== undefined;
+    catchUp = known ? sync.initialSync() : undefined;
+    catchUp?.then(
+      (r) => logger.info({ items: r.items, mode: r.mode }, 'caught up with the library'),
+      (err: unknown) => logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
+    );
+    const result = catchUp ? { items: store.countItems(), mode: 'stored' } : await sync.initialSync();
     const cache = await ContentCache.open({
       dir: join(o.cacheDir, 'content'),
       store,
@@ -100,6 +109,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     removeMountRecord(o.mountpoint, process.pid);
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
+    await catchUp?.catch(() => undefined); // a background catch-up must not outlive the store
     store?.close();
     await release?.().catch(() => undefined);
     logger.flush();
