@@ -58,7 +58,7 @@ test.each<[string, () => Partial<SpClientOptions>]>([
       .catch((e: unknown) => e as Error);
     expect(lines.length).toBeGreaterThan(3);
     expect(leaks(JSON.stringify(lines))).toBe(false);
-    for (const e of [err, err2])
+    for (const e of [err, err2] as Error[])
       expect(leaks(`${e.message}\n${e.stack ?? ''}\n${JSON.stringify(e)}`)).toBe(false);
   } finally {
     store.close();
