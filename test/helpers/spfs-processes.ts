@@ -113,14 +113,21 @@ export async function startServerProcess(opts: {
 /** Request-log lines of the server (one JSON object per request). */
 export function readRequestLog(
   server: ServerProcess,
-): Array<{ method: string; path: string; query?: string; status: number; range?: string }> {
+): Array<{ method: string; path: string; query?: string; status: number; range?: string; bytes?: number }> {
   if (!existsSync(server.requestLog)) return [];
   return readFileSync(server.requestLog, 'utf8')
     .split('\n')
     .filter((l) => l.trim().length > 0)
     .map(
       (l) =>
-        JSON.parse(l) as { method: string; path: string; query?: string; status: number; range?: string },
+        JSON.parse(l) as {
+          method: string;
+          path: string;
+          query?: string;
+          status: number;
+          range?: string;
+          bytes?: number;
+        },
     );
 }
 
