@@ -33,10 +33,15 @@ function seedTree(root: string): void {
   }
 }
 
-function serverDb(dataDir: string): string {
-  const db = readdirSync(dataDir).find((f) => f.endsWith('.db') || f.endsWith('.sqlite'));
-  if (!db) throw new Error(`no database in ${dataDir}`);
-  return join(dataDir, db);
+/** The server keeps one folder per library (SQLite + blobs); the test user's is the only one here. */
+function libraryFolder(dataDir: string, user: string): string {
+  return join(dataDir, 'libraries', `personal-${user.toLowerCase()}`);
+}
+
+function serverDb(folder: string): string {
+  const db = readdirSync(folder).find((f) => f.endsWith('.sqlite') || f.endsWith('.db'));
+  if (!db) throw new Error(`no database in ${folder}`);
+  return join(folder, db);
 }
 
 describe('spfs mount refuses clearly (child processes)', () => {
@@ -159,12 +164,13 @@ describe('bad items from a real server: the mount stays up (child processes)', (
     // the real server serves them — and corrupt one blob so its bytes no longer match DataSize/XORHash.
     let s = await startServerProcess({ dataDir: join(work, 'server'), seedDir: join(work, 'seed') });
     await s.stop();
-    const db = new Database(serverDb(join(work, 'server')));
+    const lib = libraryFolder(join(work, 'server'), s.user);
+    const db = new Database(serverDb(lib));
     db.prepare("UPDATE items SET name = 'a/b', name_key = 'a/b' WHERE name = 'slash-name.txt'").run();
     db.prepare("UPDATE items SET name = '..', name_key = '..' WHERE name = 'dotdot.txt'").run();
     const blob = db.prepare("SELECT blob FROM items WHERE name = 'corrupt me.txt'").get() as { blob: string };
     db.close();
-    const blobPath = join(work, 'server', 'blobs', blob.blob);
+    const blobPath = join(lib, 'blobs', blob.blob);
     const original = readFileSync(blobPath);
     writeFileSync(blobPath, Buffer.alloc(original.length, 0x41));
     s = await startServerProcess({ dataDir: join(work, 'server') });
