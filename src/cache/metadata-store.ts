@@ -11,6 +11,7 @@ import { foldName } from '../shared/names';
 import { CacheIndex } from './cache-index';
 import { openDatabase, type Db } from './schema';
 import type { StoredItem, SyncState } from './types';
+import { UploadJournal } from './upload-journal';
 
 export type { StoredItem, StoredKind, StoredQuota, SyncState } from './types';
 
@@ -58,6 +59,8 @@ const PARK_PREFIX = '\u0000park:';
 
 export class MetadataStore {
   readonly cacheIndex: CacheIndex;
+  /** Local changes waiting for upload (write path); items with a row here are never overwritten by server data. */
+  readonly journal: UploadJournal;
   private readonly logger: Logger;
   private readonly clock: Clock;
   /** Generation of the full pass in progress (mark-and-sweep), or undefined outside one. */
@@ -76,6 +79,9 @@ export class MetadataStore {
     maxMark: Statement<[], { m: number | null }>;
     sweep: Statement<[number]>;
     setPinned: Statement<[number, string]>;
+    putLocal: Statement<unknown[]>;
+    rekeyItem: Statement<[string, string]>;
+    rekeyChildren: Statement<[string, string]>;
   };
 
   private constructor(
@@ -85,6 +91,7 @@ export class MetadataStore {
     this.logger = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? systemClock;
     this.cacheIndex = new CacheIndex(db);
+    this.journal = new UploadJournal(db, () => this.clock.now());
     this.q = {
       get: db.prepare('SELECT * FROM items WHERE id = ?'),
       child: db.prepare('SELECT * FROM items WHERE parent_id = ? AND name_folded = ?'),
@@ -101,11 +108,12 @@ export class MetadataStore {
           kind = excluded.kind, size = excluded.size, etag = excluded.etag, hash = excluded.hash,
           download_url = excluded.download_url, mime = excluded.mime, created_ms = excluded.created_ms,
           modified_ms = excluded.modified_ms, pass_mark = MAX(items.pass_mark, excluded.pass_mark),
-          hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END`),
+          hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END
+        WHERE items.id NOT IN (SELECT item_id FROM upload_journal)`),
       park: db.prepare('UPDATE items SET name_folded = ? WHERE id = ?'),
       deleteTree: db.prepare(`
         WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT i.id FROM items i JOIN sub ON i.parent_id = sub.id)
-        DELETE FROM items WHERE id IN sub`),
+        DELETE FROM items WHERE id IN sub AND id NOT IN (SELECT item_id FROM upload_journal)`),
       deleteOne: db.prepare('DELETE FROM items WHERE id = ?'),
       state: db.prepare('SELECT * FROM sync_state WHERE slot = 1'),
       putState: db.prepare(`
@@ -113,8 +121,25 @@ export class MetadataStore {
                                            quota_state, updated_ms)
         VALUES (1, @library_key, @list_id, @root_id, @token, @quota_used, @quota_granted, @quota_state, @updated_ms)`),
       maxMark: db.prepare('SELECT MAX(pass_mark) AS m FROM items'),
-      sweep: db.prepare('DELETE FROM items WHERE pass_mark < ?'),
+      // Items with pending local changes (and local items the server has never seen) survive a full pass.
+      sweep: db.prepare(`
+        DELETE FROM items WHERE pass_mark < ? AND id NOT LIKE 'local-%'
+          AND id NOT IN (SELECT item_id FROM upload_journal)`),
       setPinned: db.prepare('UPDATE items SET pinned = ? WHERE id = ?'),
+      // The write path's own upsert: no pending-change guard (it is the pending change).
+      putLocal: db.prepare(`
+        INSERT INTO items (id, parent_id, name, name_folded, kind, size, etag, hash, download_url, mime,
+                           created_ms, modified_ms, pass_mark)
+        VALUES (@id, @parent_id, @name, @name_folded, @kind, @size, @etag, @hash, @download_url, @mime,
+                @created_ms, @modified_ms, @pass_mark)
+        ON CONFLICT (id) DO UPDATE SET
+          parent_id = excluded.parent_id, name = excluded.name, name_folded = excluded.name_folded,
+          kind = excluded.kind, size = excluded.size, etag = excluded.etag, hash = excluded.hash,
+          download_url = excluded.download_url, mime = excluded.mime, created_ms = excluded.created_ms,
+          modified_ms = excluded.modified_ms,
+          hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END`),
+      rekeyItem: db.prepare('UPDATE items SET id = ? WHERE id = ?'),
+      rekeyChildren: db.prepare('UPDATE items SET parent_id = ? WHERE parent_id = ?'),
     };
   }
 
@@ -144,6 +169,40 @@ export class MetadataStore {
   /** A pinned item is kept offline: its cached content is never evicted. */
   setPinned(id: ItemId, pinned: boolean): void {
     this.q.setPinned.run(pinned ? 1 : 0, id);
+  }
+
+  /** Runs `fn` in one SQLite transaction (nested calls join the outer one). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Writes an item as the local filesystem sees it (write path), without the pending-change guard. */
+  putLocalItem(item: StoredItem): void {
+    this.q.putLocal.run(toRow(item, foldName(item.name), 0));
+  }
+
+  /** Removes one item row (write path: an unlinked file or an empty folder). */
+  removeItem(id: ItemId): void {
+    this.q.deleteOne.run(id);
+  }
+
+  /** Gives an item the ResourceID the server assigned: its row, its children's parent links, its journal row. */
+  rekeyItem(oldId: ItemId, newId: ItemId): void {
+    this.db.transaction(() => {
+      this.q.rekeyItem.run(newId, oldId);
+      this.q.rekeyChildren.run(newId, oldId);
+      this.journal.rekey(oldId, newId);
+    })();
+  }
+
+  /** Runs `fn` with SQLite's synchronous=FULL, so the transactions it commits survive a power cut. */
+  durably<T>(fn: () => T): T {
+    this.db.pragma('synchronous = FULL');
+    try {
+      return fn();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
   }
 
   countItems(): number {
@@ -220,7 +279,8 @@ export class MetadataStore {
       const folded = foldName(item.name);
       const holder = this.q.child.get(item.parentId, folded);
       if (holder && holder.id !== item.id) {
-        if (this.passGen !== undefined && holder.pass_mark < this.passGen) {
+        const pending = this.journal.hasPendingChange(holder.id as ItemId);
+        if (this.passGen !== undefined && holder.pass_mark < this.passGen && !pending) {
           // The holder has not been seen by this full pass, so the server no longer has it under this name. Only
           // its row goes: its children are swept at the end unless it comes back later in the pass.
           this.q.deleteOne.run(holder.id);

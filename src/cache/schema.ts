@@ -7,7 +7,7 @@ export type Db = Database.Database;
 
 /** Each entry moves the schema from version `index` to `index + 1`. Append only; never edit a shipped step. */
 const MIGRATIONS: readonly string[] = [
-  // 1: metadata, sync state and content-cache index. The upload journal will be migration 2.
+  // 1: metadata, sync state and content-cache index.
   `
   CREATE TABLE items (
     id          TEXT PRIMARY KEY,            -- ResourceID, 32 lowercase hex
@@ -68,6 +68,26 @@ const MIGRATIONS: readonly string[] = [
   INSERT INTO cache_ranges (id, etag, start, end) SELECT id, etag, 0, size FROM cache_entries WHERE verified = 1;
   ALTER TABLE items ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;             -- keep offline: never evict
   ALTER TABLE items ADD COLUMN children_complete INTEGER NOT NULL DEFAULT 0;  -- folder: every child is in items
+  `,
+  // 3: the upload journal (write path): one row per item with local changes the server has not seen yet. Items
+  // created locally carry a local id ('local-' + 32 hex) in items until the server assigns their ResourceID.
+  `
+  CREATE TABLE upload_journal (
+    item_id       TEXT PRIMARY KEY,          -- items.id (local or server id); for a deleted item, its last id
+    kind          TEXT NOT NULL CHECK (kind IN ('folder', 'document')),
+    base_etag     TEXT,                      -- server version the local change is based on (NULL: new item)
+    remote_parent TEXT,                      -- where the server has the item (NULL: new item)
+    remote_name   TEXT,
+    content       INTEGER NOT NULL DEFAULT 0,  -- 1: the dirty content file must be uploaded
+    deleted       INTEGER NOT NULL DEFAULT 0,  -- 1: delete on the server (the items row is gone)
+    size          INTEGER NOT NULL DEFAULT 0,  -- bytes to upload (for status and statfs)
+    seq           INTEGER NOT NULL,            -- bumped at every local change; an upload compares it afterwards
+    changed_ms    INTEGER NOT NULL,            -- last local change (write-back settle delay)
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_try_ms   INTEGER NOT NULL DEFAULT 0,
+    failure       TEXT,                      -- why the last attempt failed
+    permanent     INTEGER NOT NULL DEFAULT 0   -- 1: the server refuses it for good (name, size, permission)
+  ) STRICT;
   `,
 ];
 

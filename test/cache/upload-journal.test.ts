@@ -1,0 +1,116 @@
+// The upload journal on a real SQLite database: what it records per change, and that server data never overwrites,
+// deletes or sweeps an item with pending local changes.
+import { join } from 'node:path';
+import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
+import { isLocalId } from '../../src/cache/upload-journal';
+import type { ETag, ItemId } from '../../src/shared/ids';
+import { TempDirs } from '../helpers/temp-dirs';
+
+const ROOT = 'a'.repeat(32) as ItemId;
+const LIST = 'f'.repeat(32) as ItemId;
+
+function doc(id: string, name: string, etag = '"1"', parentId: ItemId = ROOT): StoredItem {
+  return {
+    id: id as ItemId,
+    parentId,
+    name,
+    kind: 'document',
+    size: 3,
+    etag: etag as ETag,
+    createdMs: 1,
+    modifiedMs: 1,
+  };
+}
+
+describe('UploadJournal', () => {
+  const dirs = new TempDirs();
+  afterAll(() => dirs.cleanup());
+  let store: MetadataStore;
+  beforeEach(() => {
+    store = MetadataStore.open(join(dirs.make(), 'm.db'));
+    const root: StoredItem = { ...doc(ROOT, 'RootFolder', '"r"', LIST), kind: 'folder' };
+    store.applyBatch([root, doc('b'.repeat(32), 'a.txt')], [], {
+      libraryKey: 'k',
+      listId: LIST,
+      rootId: ROOT,
+      token: 't',
+    });
+  });
+  afterEach(() => store.close());
+
+  it('records new content with the base ETag and keeps the first base across later saves', () => {
+    const item = doc('b'.repeat(32), 'a.txt', '"1"');
+    const first = store.journal.recordContent(item);
+    expect(first).toMatchObject({ baseEtag: '"1"', content: true, seq: 1, remoteName: 'a.txt' });
+    const second = store.journal.recordContent({ ...item, etag: '"2"' as ETag, size: 9 });
+    expect(second).toMatchObject({ baseEtag: '"1"', seq: 2, size: 9 });
+    expect(store.journal.hasPendingChange(item.id)).toBe(true);
+    expect(store.journal.pendingIds()).toEqual(new Set([item.id]));
+    expect(store.journal.complete(item.id, 1)).toBe(false);
+    expect(store.journal.complete(item.id, 2)).toBe(true);
+    expect(store.journal.hasPendingChange(item.id)).toBe(false);
+  });
+
+  it('remembers where the server has a moved item', () => {
+    const item = doc('b'.repeat(32), 'b.txt');
+    const e = store.journal.recordMove(item, { parentId: ROOT, name: 'a.txt' });
+    expect(e).toMatchObject({ remoteParent: ROOT, remoteName: 'a.txt', content: false });
+    expect(
+      store.journal.recordMove({ ...item, name: 'c.txt' }, { parentId: ROOT, name: 'b.txt' }),
+    ).toMatchObject({ remoteName: 'a.txt' });
+  });
+
+  it('forgets a local item deleted before upload, and records the delete of a server item', () => {
+    const local = doc('local-' + '1'.repeat(32), 'n.txt');
+    expect(isLocalId(local.id)).toBe(true);
+    store.journal.recordCreate(local);
+    store.journal.recordDelete(local);
+    expect(store.journal.hasPendingChange(local.id)).toBe(false);
+    const server = doc('b'.repeat(32), 'a.txt');
+    store.journal.recordDelete(server);
+    expect(store.journal.get(server.id)).toMatchObject({ deleted: true, baseEtag: '"1"' });
+  });
+
+  it('counts failures and skips a permanent one until the item changes again', () => {
+    const item = doc('b'.repeat(32), 'a.txt');
+    const e = store.journal.recordContent(item);
+    store.journal.fail(item.id, e.seq, 'InvalidName', true, 0);
+    expect(store.journal.get(item.id)).toMatchObject({
+      permanent: true,
+      failure: 'InvalidName',
+      attempts: 1,
+    });
+    expect(store.journal.totals()).toEqual({ files: 1, bytes: 3, failures: 1 });
+    expect(store.journal.recordContent(item)).toMatchObject({ permanent: false, failure: undefined });
+  });
+
+  it('server data never overwrites, deletes or sweeps an item with pending changes', () => {
+    const id = 'b'.repeat(32) as ItemId;
+    store.putLocalItem({ ...doc(id, 'a.txt'), size: 42 });
+    store.journal.recordContent({ ...doc(id, 'a.txt'), size: 42 });
+    store.applyBatch([{ ...doc(id, 'a.txt', '"7"'), size: 1 }], []);
+    expect(store.getItem(id)?.size).toBe(42);
+    store.applyBatch([], [id]);
+    expect(store.getItem(id)).toBeDefined();
+    const local = doc('local-' + '2'.repeat(32), 'new.txt');
+    store.putLocalItem(local);
+    store.beginFullPass();
+    store.endFullPass({ token: 't2' });
+    expect(store.getItem(id)).toBeDefined();
+    expect(store.getItem(local.id)).toBeDefined();
+  });
+
+  it('re-keys an item, its children and its journal row in one step', () => {
+    const folder: StoredItem = { ...doc('local-' + '3'.repeat(32), 'F'), kind: 'folder' };
+    const child = doc('local-' + '4'.repeat(32), 'c.txt', '"0"', folder.id);
+    store.putLocalItem(folder);
+    store.putLocalItem(child);
+    store.journal.recordCreate(folder);
+    const server = 'c'.repeat(32) as ItemId;
+    store.rekeyItem(folder.id, server);
+    expect(store.getItem(server)?.name).toBe('F');
+    expect(store.getChild(server, 'c.txt')?.id).toBe(child.id);
+    expect(store.journal.hasPendingChange(server)).toBe(true);
+    expect(store.journal.hasPendingChange(folder.id)).toBe(false);
+  });
+});
