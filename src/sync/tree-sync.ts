@@ -1,5 +1,6 @@
 // Keeps the metadata store in step with the library: the first-run sequence of digest §4.1 (policy, root, folder
-// crawl, paged FullData) and the incremental change loop of §4.2, saving each token with the batch it ends.
+// crawl, paged FullData) and the incremental change loop of §4.2, saving each token with the batch it ends. Items with
+// pending local changes are never overwritten or deleted by a remote change; a foreign edit of one is reported.
 import type { MetadataStore, StoredItem, StoredQuota, SyncState } from '../cache/metadata-store';
 import { NotFoundError, ProtocolError } from '../protocol/errors';
 import type { ChangePage, ChangesQuery, FileSyncApi, Policy, RemoteItem } from '../protocol/types';
@@ -7,6 +8,7 @@ import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { runPool } from './run-pool';
 import { screenItems, toStoredItem } from './item-screen';
+import { holdLocalChanges, type LocalChanges, type RemoteConflictHandler } from './local-changes';
 
 export interface TreeSyncOptions {
   api: FileSyncApi;
@@ -14,6 +16,14 @@ export interface TreeSyncOptions {
   logger: Logger;
   /** Folders crawled at once during a full pass. Default 4. */
   crawlConcurrency?: number;
+  /** Called once a full pass has stored the root (the mount may serve from then on; folders list on demand). */
+  onRootStored?: () => void;
+  /** The upload journal: items it holds keep their local state (default: none pending). */
+  localChanges?: LocalChanges;
+  /** Our X-CustomIdentity: a pending item coming back with it is our own write, not a conflict. */
+  ownIdentity?: string;
+  /** Told about a foreign change (or delete) of an item with pending local changes (the write path's conflict flow). */
+  onRemoteConflict?: RemoteConflictHandler;
 }
 
 export interface SyncResult {
@@ -32,6 +42,8 @@ export class TreeSync {
   private readonly store: MetadataStore;
   private readonly logger: Logger;
   private readonly crawlConcurrency: number;
+  private readonly onRootStored: (() => void) | undefined;
+  private readonly hold: TreeSyncOptions;
   private running: Promise<SyncResult> | undefined;
 
   constructor(opts: TreeSyncOptions) {
@@ -39,6 +51,8 @@ export class TreeSync {
     this.store = opts.store;
     this.logger = opts.logger;
     this.crawlConcurrency = Math.max(1, opts.crawlConcurrency ?? DEFAULT_CRAWL_CONCURRENCY);
+    this.onRootStored = opts.onRootStored;
+    this.hold = opts;
   }
 
   /** Brings the store up to date: incremental from the saved token when there is one, else a full pass. */
@@ -94,7 +108,7 @@ export class TreeSync {
             this.logger.warn({ old: state.rootId, now: page.root.id }, 'library root changed; full pass');
             return false;
           }
-          const { upserts, deletes } = screenItems(page.items, this.screenContext(state.rootId));
+          const { upserts, deletes } = this.screen(page.items, state.rootId);
           const items = [this.rootItem(page.root), ...upserts];
           if (page.hasMore) {
             token = requireToken(page);
@@ -135,6 +149,7 @@ export class TreeSync {
         token: null,
         quota: { state: quota.state, used: quota.used, granted: quota.granted },
       });
+      this.onRootStored?.();
       const folders = await this.crawl(rootId);
       this.logger.debug({ folders }, 'folder crawl done');
       let token: string | undefined;
@@ -144,14 +159,16 @@ export class TreeSync {
           throw new ProtocolError(`a full enumeration answered ${page.status}`);
         }
         if (page.root.id !== rootId) throw new ProtocolError('the library root changed during a full pass');
-        const { upserts, deletes } = screenItems(page.items, this.screenContext(rootId));
+        const { upserts, deletes } = this.screen(page.items, rootId);
         const items = [this.rootItem(page.root), ...upserts];
         if (page.hasMore) {
           token = requireToken(page);
           this.store.applyBatch(items, deletes);
           continue;
         }
-        const result = this.store.endFullPass({ token: requireToken(page) }, items, deletes);
+        // Items with pending local changes (and their folders) survive the sweep even if the pass did not see them.
+        const kept = this.keptLocalItems();
+        const result = this.store.endFullPass({ token: requireToken(page) }, [...items, ...kept], deletes);
         if (result.deleted > 0)
           this.logger.info({ removed: result.deleted }, 'full pass removed items gone from the server');
         return;
@@ -194,6 +211,41 @@ export class TreeSync {
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) return found;
     }
+  }
+
+  /** screenItems, then holds back whatever would overwrite or delete an item with pending local changes. */
+  private screen(
+    remote: readonly RemoteItem[],
+    rootId: ItemId,
+  ): { upserts: StoredItem[]; deletes: ItemId[] } {
+    const screened = screenItems(remote, this.screenContext(rootId));
+    const { localChanges, ownIdentity, onRemoteConflict } = this.hold;
+    if (localChanges === undefined) return screened;
+    return holdLocalChanges(screened, remote, {
+      store: this.store,
+      localChanges,
+      ownIdentity,
+      onRemoteConflict,
+      logger: this.logger,
+    });
+  }
+
+  /** Stored rows of pending items and their ancestors, re-marked so a full pass's sweep keeps them. */
+  private keptLocalItems(): StoredItem[] {
+    const pending = this.hold.localChanges?.pendingIds();
+    if (pending === undefined) return [];
+    const out = new Map<ItemId, StoredItem>();
+    for (const id of pending) {
+      for (
+        let cur = this.store.getItem(id);
+        cur && !out.has(cur.id);
+        cur = this.store.getItem(cur.parentId)
+      ) {
+        out.set(cur.id, cur);
+      }
+    }
+    // Parents first, so each upsert finds its folder.
+    return [...out.values()].reverse();
   }
 
   private screenContext(rootId: ItemId): { store: MetadataStore; rootId: ItemId; logger: Logger } {
