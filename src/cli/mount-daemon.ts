@@ -4,11 +4,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ContentCache } from '../cache/content-cache';
+import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
 import { mountFilesystem, type MountedFilesystem } from '../fuse/mount';
 import { SpClient, type SpClientOptions } from '../protocol/sp-client';
 import { errorMessage } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
+import { FolderLister } from '../sync/folder-lister';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { TreeSync, type SyncResult } from '../sync/tree-sync';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
@@ -52,6 +54,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
   let catchUp: Promise<SyncResult> | undefined;
+  let listing: ListingState | undefined;
   try {
     release = await lockCacheDir(o.cacheDir);
     client = await SpClient.connect({
@@ -59,17 +62,23 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       ...(o.client ?? (o.credentials ? { credentials: o.credentials } : {})),
       logger,
     });
-    store = MetadataStore.open(join(o.cacheDir, 'metadata.db'), { logger });
-    const sync = new TreeSync({ api: client, store, logger });
+    const dbFile = join(o.cacheDir, 'metadata.db');
+    store = MetadataStore.open(dbFile, { logger });
+    listing = ListingState.open(dbFile);
+    let rootStored: () => void = () => undefined;
+    const rootReady = new Promise<void>((r) => (rootStored = r));
+    const sync = new TreeSync({ api: client, store, logger, onRootStored: () => rootStored() });
     // A library mounted before mounts at once from the stored tree and catches up with the change feed in the
-    // background; a first mount waits for its sync (the tree is empty until then).
+    // background. A first mount serves as soon as the root is stored: the folder crawl and the FullData pass go on
+    // in the background, and a folder whose documents are not known yet is listed on demand (FolderLister).
     const known = store.getSyncState()?.token != null && store.rootId() !== undefined;
-    catchUp = known ? sync.initialSync() : undefined;
-    catchUp?.then(
+    catchUp = sync.initialSync();
+    catchUp.then(
       (r) => logger.info({ items: r.items, mode: r.mode }, 'caught up with the library'),
       (err: unknown) => logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
     );
-    const result = catchUp ? { items: store.countItems(), mode: 'stored' } : await sync.initialSync();
+    if (!known) await Promise.race([rootReady, catchUp]);
+    const result = { items: store.countItems(), mode: known ? 'stored' : 'first' };
     const cache = await ContentCache.open({
       dir: join(o.cacheDir, 'content'),
       store,
@@ -82,6 +91,8 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       store,
       hydrator,
       logger,
+      lister: new FolderLister({ api: client, store, state: listing, logger }),
+      storeVersion: listing.version.bind(listing),
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
     });
@@ -110,6 +121,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     await catchUp?.catch(() => undefined); // a background catch-up must not outlive the store
+    listing?.close();
     store?.close();
     await release?.().catch(() => undefined);
     logger.flush();

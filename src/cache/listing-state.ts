@@ -1,0 +1,47 @@
+// Which folders' children are all known (items.children_complete, or a finished full pass), and a change counter
+// of the metadata database. Its own connection: PRAGMA data_version moves whenever another connection commits.
+import type { Statement } from 'better-sqlite3';
+import type { ItemId } from '../shared/ids';
+import { openDatabase, type Db } from './schema';
+
+export class ListingState {
+  private readonly q: {
+    complete: Statement<[string], { c: number }>;
+    mark: Statement<[string]>;
+  };
+  private readonly dataVersion: Statement<[], { data_version: number }>;
+  private constructor(private readonly db: Db) {
+    this.q = {
+      // A saved token means a full pass ended, so every folder's documents are in the table.
+      complete: db.prepare(`
+        SELECT (SELECT COUNT(*) FROM sync_state WHERE slot = 1 AND token IS NOT NULL)
+             + COALESCE((SELECT children_complete FROM items WHERE id = ?), 0) AS c`),
+      mark: db.prepare("UPDATE items SET children_complete = 1 WHERE id = ? AND kind = 'folder'"),
+    };
+    this.dataVersion = db.prepare('PRAGMA data_version');
+  }
+
+  /** Opens a second connection on the metadata database file (the MetadataStore has created and migrated it). */
+  static open(file: string): ListingState {
+    return new ListingState(openDatabase(file));
+  }
+
+  /** True when every child of the folder is in the items table (no listing needed). */
+  isComplete(folderId: ItemId): boolean {
+    return (this.q.complete.get(folderId)?.c ?? 0) > 0;
+  }
+
+  /** Records that a listing stored every child of the folder. */
+  markComplete(folderId: ItemId): void {
+    this.q.mark.run(folderId);
+  }
+
+  /** Changes whenever the metadata store commits (any table); equal values mean nothing changed in between. */
+  version(): number {
+    return this.dataVersion.get()?.data_version ?? 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
