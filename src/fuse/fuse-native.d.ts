@@ -60,7 +60,9 @@ declare module 'fuse-native' {
       rmdir?(path: string, cb: (err: number) => void): void;
       chmod?(path: string, mode: number, cb: (err: number) => void): void;
       chown?(path: string, uid: number, gid: number, cb: (err: number) => void): void;
-      utimens?(path: string, atime: Date, mtime: Date, cb: (err: number) => void): void;
+      utimens?(path: string, atime: Date | number, mtime: Date | number, cb: (err: number) => void): void;
+      flush?(path: string, fd: number, cb: (err: number) => void): void;
+      fsync?(path: string, datasync: boolean, fd: number, cb: (err: number) => void): void;
       symlink?(src: string, dest: string, cb: (err: number) => void): void;
       link?(src: string, dest: string, cb: (err: number) => void): void;
       mknod?(path: string, mode: number, dev: number, cb: (err: number) => void): void;

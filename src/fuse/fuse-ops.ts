@@ -5,7 +5,7 @@ type FuseOps = Fuse.FuseOps;
 type FuseStat = Fuse.FuseStat;
 import type { Logger } from '../shared/logger';
 import { toErrnoName } from '../vfs/errors';
-import type { FileAttr, Filesystem } from '../vfs/types';
+import { isWritable, type FileAttr, type Filesystem } from '../vfs/types';
 
 export function errnoNumber(name: string): number {
   const n = (Fuse as unknown as Record<string, unknown>)[name];
@@ -59,8 +59,11 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
       );
     };
 
-  return {
+  const ops: FuseOps = {
     init: (cb) => cb(0),
+    symlink: refuse('symlink'),
+    link: refuse('link'),
+    mknod: refuse('mknod'),
     getattr: (path, cb) =>
       run(
         'getattr',
@@ -114,33 +117,81 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
         (s) => cb(0, s),
         (e) => cb(e),
       ),
-    create: refuse('create'),
-    write: (path, _fd, _buf, _len, _pos, cb) =>
+  };
+  if (!isWritable(fs)) {
+    return {
+      ...ops,
+      create: refuse('create'),
+      write: (path, _fd, _buf, _len, _pos, cb) =>
+        run(
+          'write',
+          path,
+          () => Promise.resolve(fs.refuseWrite('write', path)),
+          () => cb(0),
+          (e) => cb(e),
+        ),
+      truncate: refuse('truncate'),
+      ftruncate: (path, _fd, _size, cb) =>
+        run(
+          'ftruncate',
+          path,
+          () => Promise.resolve(fs.refuseWrite('ftruncate', path)),
+          () => cb(0),
+          cb,
+        ),
+      unlink: refuse('unlink'),
+      rename: refuse('rename'),
+      mkdir: refuse('mkdir'),
+      rmdir: refuse('rmdir'),
+      chmod: refuse('chmod'),
+      chown: refuse('chown'),
+      utimens: refuse('utimens'),
+    };
+  }
+  const w = fs;
+  const done = (cb: (err: number) => void) => () => cb(0);
+  return {
+    ...ops,
+    fgetattr: (path, fd, cb) =>
+      run(
+        'fgetattr',
+        path,
+        () => w.fgetattr(fd, path),
+        (a) => cb(0, toStat(a)),
+        (e) => cb(e),
+      ),
+    create: (path, mode, cb) =>
+      run(
+        'create',
+        path,
+        () => w.create(path, mode),
+        (fh) => cb(0, fh),
+        (e) => cb(e),
+      ),
+    write: (path, fd, buf, len, pos, cb) =>
       run(
         'write',
         path,
-        () => Promise.resolve(fs.refuseWrite('write', path)),
-        () => cb(0),
+        () => w.write(fd, buf, len, pos),
+        (n) => cb(n),
         (e) => cb(e),
       ),
-    truncate: refuse('truncate'),
-    ftruncate: (path, _fd, _size, cb) =>
-      run(
-        'ftruncate',
-        path,
-        () => Promise.resolve(fs.refuseWrite('ftruncate', path)),
-        () => cb(0),
-        cb,
-      ),
-    unlink: refuse('unlink'),
-    rename: refuse('rename'),
-    mkdir: refuse('mkdir'),
-    rmdir: refuse('rmdir'),
-    chmod: refuse('chmod'),
-    chown: refuse('chown'),
-    utimens: refuse('utimens'),
-    symlink: refuse('symlink'),
-    link: refuse('link'),
-    mknod: refuse('mknod'),
+    truncate: (path, size, cb) => run('truncate', path, () => w.truncate(path, size), done(cb), cb),
+    ftruncate: (path, fd, size, cb) => run('ftruncate', path, () => w.ftruncate(fd, size), done(cb), cb),
+    flush: (path, fd, cb) => run('flush', path, () => w.flush(fd), done(cb), cb),
+    fsync: (path, _datasync, fd, cb) => run('fsync', path, () => w.fsync(fd), done(cb), cb),
+    unlink: (path, cb) => run('unlink', path, () => w.unlink(path), done(cb), cb),
+    rename: (src, dest, cb) => run('rename', src, () => w.rename(src, dest), done(cb), cb),
+    mkdir: (path, mode, cb) => run('mkdir', path, () => w.mkdir(path, mode), done(cb), cb),
+    rmdir: (path, cb) => run('rmdir', path, () => w.rmdir(path), done(cb), cb),
+    chmod: (path, mode, cb) => run('chmod', path, () => w.chmod(path, mode), done(cb), cb),
+    chown: (path, uid, gid, cb) => run('chown', path, () => w.chown(path, uid, gid), done(cb), cb),
+    // fuse-native 2.2.6 passes the access time in both time arguments; spfs keeps that value as mtime.
+    utimens: (path, atime, mtime, cb) =>
+      run('utimens', path, () => w.utimens(path, toDate(atime), toDate(mtime)), done(cb), cb),
   };
+}
+
+function toDate(t: Date | number): Date {
+  return t instanceof Date ? t : new Date(t);
 }

@@ -20,7 +20,8 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   attrTimeoutS: 1,
   opTimeoutMs: 30_000,
   readTimeoutMs: 120_000,
-  extraOptions: [],
+  // 128 KiB writes instead of 4 KiB ones: 13x the write throughput (research/fuse-baseline.md).
+  extraOptions: ['big_writes', 'max_write=131072'],
   debug: false,
 };
 
@@ -63,7 +64,14 @@ export function mountFilesystem(
       attrTimeout: o.attrTimeoutS,
       entryTimeout: o.attrTimeoutS,
       debug: o.debug,
-      timeout: { default: o.opTimeoutMs, read: o.readTimeoutMs, open: o.readTimeoutMs },
+      // open/truncate of a document not cached yet fetch the rest of it first; flush commits to disk.
+      timeout: {
+        default: o.opTimeoutMs,
+        read: o.readTimeoutMs,
+        open: o.readTimeoutMs,
+        truncate: o.readTimeoutMs,
+        flush: o.readTimeoutMs,
+      },
     },
     o.extraOptions,
   );

@@ -16,7 +16,10 @@ export type ErrnoName =
   | 'ENOTEMPTY'
   | 'ENETUNREACH'
   | 'ETIMEDOUT'
-  | 'ENOSPC';
+  | 'ENOSPC'
+  | 'EEXIST'
+  | 'EBUSY'
+  | 'EPERM';
 
 /** An error the filesystem raises itself, already carrying its errno. */
 export class FsError extends SpfsError {
@@ -39,6 +42,7 @@ export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
   // cache / sync
   INTEGRITY: 'EIO',
   HYDRATION: 'EIO',
+  EOFFLINE: 'ENETUNREACH',
   ECACHEFULL: 'ENOSPC',
   // shared
   EINVALIDINPUT: 'EINVAL',

@@ -43,3 +43,27 @@ export interface Filesystem {
   /** Any operation that would modify the tree or a file (read-only mount for now). */
   refuseWrite(op: string, path: string): never;
 }
+
+/** A mount that accepts changes (writable-filesystem.ts). Every change is durable locally when flush returns. */
+export interface WritableFs extends Filesystem {
+  fgetattr(fh: number, path: string): Promise<FileAttr>;
+  /** Creates and opens a new empty document; returns its handle. */
+  create(path: string, mode: number): Promise<number>;
+  write(fh: number, buffer: Buffer, length: number, position: number): Promise<number>;
+  truncate(path: string, size: number): Promise<void>;
+  ftruncate(fh: number, size: number): Promise<void>;
+  /** close(2) waits for this: content fsynced and the upload journal committed. */
+  flush(fh: number): Promise<void>;
+  fsync(fh: number): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  mkdir(path: string, mode: number): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  utimens(path: string, atime: Date, mtime: Date): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+}
+
+export function isWritable(fs: Filesystem): fs is WritableFs {
+  return typeof (fs as Partial<WritableFs>).create === 'function';
+}
