@@ -1,23 +1,23 @@
 // The content cache: one sparse file per (ResourceID, ETag) version in a directory, its present ranges indexed in
 // SQLite, bounded by allocated bytes and free space with LRU eviction that never touches open, dirty or pinned files.
-import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import { promises as fsp } from "node:fs";
-import * as path from "node:path";
-import type { Clock } from "../shared/clock";
-import { systemClock } from "../shared/clock";
-import { InvalidInputError } from "../shared/errors";
-import type { ETag, ItemId } from "../shared/ids";
-import { etagVersion, normaliseGuid } from "../shared/ids";
-import type { Logger } from "../shared/logger";
-import { silentLogger } from "../shared/logger";
-import { ByteRanges } from "./byte-ranges";
-import type { CacheIndex } from "./cache-index";
-import { CacheFullError } from "./errors";
-import type { MetadataStore } from "./metadata-store";
-import { SparseFile } from "./sparse-file";
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Clock } from '../shared/clock';
+import { systemClock } from '../shared/clock';
+import { InvalidInputError } from '../shared/errors';
+import type { ETag, ItemId } from '../shared/ids';
+import { etagVersion, normaliseGuid } from '../shared/ids';
+import type { Logger } from '../shared/logger';
+import { silentLogger } from '../shared/logger';
+import { ByteRanges } from './byte-ranges';
+import type { CacheIndex } from './cache-index';
+import { CacheFullError } from './errors';
+import type { MetadataStore } from './metadata-store';
+import { SparseFile } from './sparse-file';
 
-const FILE_SUFFIX = ".bin";
+const FILE_SUFFIX = '.bin';
 /** Names this cache makes (`.part` temp files come from the whole-file fills of schema version 1). */
 const OWN_FILE = /^[0-9a-f]{32}\.[0-9x]+\.[0-9a-f]{12}\.bin(\.\d+-\d+\.part)?$/;
 
@@ -76,7 +76,7 @@ export class ContentCache {
     await fsp.mkdir(cache.dir, { recursive: true, mode: 0o700 });
     const swept = cache.sweep();
     if (swept.removedFiles + swept.removedEntries > 0)
-      cache.logger.info(swept, "content cache start-up sweep");
+      cache.logger.info(swept, 'content cache start-up sweep');
     return cache;
   }
 
@@ -87,7 +87,7 @@ export class ContentCache {
     const file = path.join(this.dir, entry.file);
     let fd: number;
     try {
-      fd = fs.openSync(file, "r");
+      fd = fs.openSync(file, 'r');
     } catch {
       fd = -1;
     }
@@ -95,7 +95,7 @@ export class ContentCache {
       if (fd >= 0) fs.closeSync(fd);
       this.logger.warn(
         { id, etag, file: entry.file },
-        "cached file missing or truncated; dropping the entry",
+        'cached file missing or truncated; dropping the entry',
       );
       this.removeEntry(id, etag, entry.file);
       return undefined;
@@ -123,44 +123,18 @@ export class ContentCache {
     const unpin = this.pin(id, etag);
     try {
       let entry = this.index.get(id, etag);
-      let fh = entry
-        ? await fsp.open(file, "r+").catch(() => undefined)
-        : undefined;
-      if (
-        !entry ||
-        !fh ||
-        (await fh.stat()).size !== size ||
-        entry.size !== size
-      ) {
+      let fh = entry ? await fsp.open(file, 'r+').catch(() => undefined) : undefined;
+      if (!entry || !fh || (await fh.stat()).size !== size || entry.size !== size) {
         await fh?.close();
-        fh = await fsp.open(file, "w+", 0o600);
+        fh = await fsp.open(file, 'w+', 0o600);
         await fh.truncate(size);
-        entry = {
-          id,
-          etag,
-          file: name,
-          size,
-          verified: false,
-          allocated: 0,
-          dirty: false,
-          lastAccessMs: 0,
-        };
+        entry = { id, etag, file: name, size, verified: false, allocated: 0, dirty: false, lastAccessMs: 0 };
         this.index.put({ ...entry, lastAccessMs: this.clock.now() }, []);
       } else {
         this.index.touch(id, etag, this.clock.now());
       }
       const ranges = this.index.ranges(id, etag);
-      return new SparseFile(
-        id,
-        etag,
-        size,
-        file,
-        fh,
-        this.index,
-        ranges,
-        entry.verified,
-        unpin,
-      );
+      return new SparseFile(id, etag, size, file, fh, this.index, ranges, entry.verified, unpin);
     } catch (err) {
       unpin();
       throw err;
@@ -177,15 +151,7 @@ export class ContentCache {
     fs.renameSync(file, target);
     const allocated = fs.statSync(target).blocks * 512;
     this.index.put(
-      {
-        id,
-        etag,
-        file: name,
-        size,
-        verified: true,
-        allocated,
-        lastAccessMs: this.clock.now(),
-      },
+      { id, etag, file: name, size, verified: true, allocated, lastAccessMs: this.clock.now() },
       size > 0 ? [[0, size]] : [],
     );
   }
@@ -228,12 +194,8 @@ export class ContentCache {
   evictToFit(incomingBytes = 0): void {
     const need = this.reserved + incomingBytes;
     let used = this.index.totalBytes();
-    let free =
-      this.minFreeBytes > 0
-        ? this.freeBytes(this.dir)
-        : Number.POSITIVE_INFINITY;
-    const fits = (): boolean =>
-      used + need <= this.maxBytes && free - need >= this.minFreeBytes;
+    let free = this.minFreeBytes > 0 ? this.freeBytes(this.dir) : Number.POSITIVE_INFINITY;
+    const fits = (): boolean => used + need <= this.maxBytes && free - need >= this.minFreeBytes;
     if (fits()) return;
     for (const entry of this.index.evictable()) {
       if (this.pins.has(pinKey(entry.id, entry.etag))) continue;
@@ -242,7 +204,7 @@ export class ContentCache {
       free += entry.allocated;
       this.logger.debug(
         { id: entry.id, etag: entry.etag, bytes: entry.allocated },
-        "evicted from content cache",
+        'evicted from content cache',
       );
       if (fits()) return;
     }
@@ -308,11 +270,10 @@ export class ContentCache {
 /** `<32-hex id>.<etag version or x>.<12 hex of sha256(etag)>.bin` — never derived from the item's name. */
 export function cacheFileName(id: ItemId, etag: ETag): string {
   const hex = normaliseGuid(id);
-  if (hex === undefined || hex !== id)
-    throw new InvalidInputError(`not a ResourceID: ${JSON.stringify(id)}`);
+  if (hex === undefined || hex !== id) throw new InvalidInputError(`not a ResourceID: ${JSON.stringify(id)}`);
   const version = etagVersion(etag);
-  const digest = createHash("sha256").update(etag).digest("hex").slice(0, 12);
-  return `${hex}.${version ?? "x"}.${digest}${FILE_SUFFIX}`;
+  const digest = createHash('sha256').update(etag).digest('hex').slice(0, 12);
+  return `${hex}.${version ?? 'x'}.${digest}${FILE_SUFFIX}`;
 }
 
 function pinKey(id: ItemId, etag: ETag): string {

@@ -1,206 +1,112 @@
 // The composition root's front door: argv parsing (commander) and exit codes. Each command lives in its own file.
-import { Command, Option } from "commander";
-import { mountCommand, type MountCommandOptions } from "./mount-command";
-import { serveCommand, type ServeOptions } from "./serve-command";
-import { createSampleLibrary } from "./sample-library";
-import { unmountCommand } from "./unmount-command";
-import { EXIT, UsageError } from "./usage-error";
-import { errorMessage } from "../shared/errors";
+import { Command, Option } from 'commander';
+import { mountCommand, type MountCommandOptions } from './mount-command';
+import { serveCommand, type ServeOptions } from './serve-command';
+import { createSampleLibrary } from './sample-library';
+import { unmountCommand } from './unmount-command';
+import { EXIT, UsageError } from './usage-error';
+import { errorMessage } from '../shared/errors';
 
 function buildProgram(setExit: (code: number) => void): Command {
-  const program = new Command("spfs")
-    .description(
-      "Mount a SharePoint document library (MS-FILESYNC) as a local folder",
-    )
-    .version("0.1.0")
+  const program = new Command('spfs')
+    .description('Mount a SharePoint document library (MS-FILESYNC) as a local folder')
+    .version('0.1.0')
     .showHelpAfterError();
 
   program
-    .command("mount")
-    .description(
-      "mount the library at URL (a server URL or a site URL) on the empty folder DIR",
-    )
-    .argument(
-      "<url>",
-      "server or site URL, e.g. the first line printed by `spfs serve`",
-    )
-    .argument("<dir>", "an existing empty folder")
+    .command('mount')
+    .description('mount the library at URL (a server URL or a site URL) on the empty folder DIR')
+    .argument('<url>', 'server or site URL, e.g. the first line printed by `spfs serve`')
+    .argument('<dir>', 'an existing empty folder')
     .option(
-      "--cache-dir <dir>",
-      "where metadata and downloaded content are kept (default: ~/.cache/spfs/<library>)",
+      '--cache-dir <dir>',
+      'where metadata and downloaded content are kept (default: ~/.cache/spfs/<library>)',
     )
-    .option(
-      "--cache-size <size>",
-      "bound on the content cache: bytes or K/M/G suffix (default 10G)",
-    )
-    .option(
-      "--cache-min-free <size>",
-      "keep this much free on the cache's disk (default 0)",
-    )
+    .option('--cache-size <size>', 'bound on the content cache: bytes or K/M/G suffix (default 10G)')
+    .option('--cache-min-free <size>', "keep this much free on the cache's disk (default 0)")
     .addOption(
-      new Option(
-        "--hydrate <mode>",
-        "ranges: fetch what is read; full: also the rest of opened files",
-      )
-        .choices(["ranges", "full"])
-        .default("ranges"),
+      new Option('--hydrate <mode>', 'ranges: fetch what is read; full: also the rest of opened files')
+        .choices(['ranges', 'full'])
+        .default('ranges'),
     )
     .option(
-      "--write-back <seconds>",
-      "wait this long after the last change before uploading a file (default 3)",
+      '--write-back <seconds>',
+      'wait this long after the last change before uploading a file (default 3)',
     )
-    .option("--user <name>", "user name for HTTP authentication")
-    .option(
-      "--password-env <var>",
-      "read the password from this environment variable (otherwise prompt)",
-    )
-    .option(
-      "--auth <scheme>",
-      "basic, bearer, ntlm or cookie (default: implied by the other options)",
-    )
-    .option(
-      "--credentials-file <file>",
-      "user=/password= lines; refused unless mode 0600",
-    )
-    .option(
-      "--token-file <file>",
-      "bearer token, re-read whenever the file changes",
-    )
-    .option(
-      "--token-command <cmd>",
-      "prints a bearer token on stdout; run again after a 401",
-    )
-    .option(
-      "--cookie-file <file>",
-      "FedAuth/rtFa cookies (cookies.txt or one name=value; line)",
-    )
-    .option(
-      "--ca <file>",
-      "PEM of an extra trusted certificate authority (a company CA)",
-    )
-    .option("--insecure", "do not verify TLS certificates (prints a warning)")
-    .option("--foreground", "stay attached instead of detaching once mounted")
-    .option(
-      "--log-level <level>",
-      "trace, debug, info, warn, error (log: <cache-dir>/spfs.log)",
-    )
-    .option("--debug-fuse", "log every FUSE request (very verbose)")
-    .addOption(new Option("--notify-fd <fd>").hideHelp())
+    .option('--user <name>', 'user name for HTTP authentication')
+    .option('--password-env <var>', 'read the password from this environment variable (otherwise prompt)')
+    .option('--auth <scheme>', 'basic, bearer, ntlm or cookie (default: implied by the other options)')
+    .option('--credentials-file <file>', 'user=/password= lines; refused unless mode 0600')
+    .option('--token-file <file>', 'bearer token, re-read whenever the file changes')
+    .option('--token-command <cmd>', 'prints a bearer token on stdout; run again after a 401')
+    .option('--cookie-file <file>', 'FedAuth/rtFa cookies (cookies.txt or one name=value; line)')
+    .option('--ca <file>', 'PEM of an extra trusted certificate authority (a company CA)')
+    .option('--insecure', 'do not verify TLS certificates (prints a warning)')
+    .option('--foreground', 'stay attached instead of detaching once mounted')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (log: <cache-dir>/spfs.log)')
+    .option('--debug-fuse', 'log every FUSE request (very verbose)')
+    .addOption(new Option('--notify-fd <fd>').hideHelp())
     .action(async (url: string, dir: string, o: MountCommandOptions) =>
       setExit(await mountCommand(url, dir, o)),
     );
 
   program
-    .command("unmount")
-    .alias("umount")
-    .description("detach the mount at DIR and stop its daemon")
-    .argument("<dir>")
+    .command('unmount')
+    .alias('umount')
+    .description('detach the mount at DIR and stop its daemon')
+    .argument('<dir>')
     .action(async (dir: string) => setExit(await unmountCommand(dir)));
 
   program
-    .command("serve")
-    .description(
-      "run the reference SPFileSync server; prints the site URL to mount on its first line",
-    )
-    .requiredOption(
-      "--data <dir>",
-      "where the server keeps its database and content",
-    )
+    .command('serve')
+    .description('run the reference SPFileSync server; prints the site URL to mount on its first line')
+    .requiredOption('--data <dir>', 'where the server keeps its database and content')
+    .option('--seed <dir>', 'on first start, import this local folder as the library')
     .option(
-      "--seed <dir>",
-      "on first start, import this local folder as the library",
+      '--generate <spec>',
+      'on first start, generate a synthetic library FOLDERS,FILES,SIZE[,SEED] (SIZE: 4K, 1M, or MIN-MAX)',
     )
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', '0')
+    .option('--user <name>', 'the user allowed to sign in (HTTP Basic)', 'spfs')
+    .option('--password-env <var>', "environment variable holding that user's password")
     .option(
-      "--generate <spec>",
-      "on first start, generate a synthetic library FOLDERS,FILES,SIZE[,SEED] (SIZE: 4K, 1M, or MIN-MAX)",
+      '--config <file>',
+      'JSON file of users, passwords, tokens and team sites (mode 600); replaces --user',
     )
-    .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <port>", "port (0 = any free port)", "0")
-    .option("--user <name>", "the user allowed to sign in (HTTP Basic)", "spfs")
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--request-log <file>', 'append one JSON line per request to this file')
+    .option('--log-level <level>', 'server log level on stderr', 'warn')
+    .option('--download-rate-mibps <n>', 'fault injection: cap every download at N MiB/s')
     .option(
-      "--password-env <var>",
-      "environment variable holding that user's password",
-    )
-    .option(
-      "--config <file>",
-      "JSON file of users, passwords, tokens and team sites (mode 600); replaces --user",
-    )
-    .option(
-      "--tls-cert <file>",
-      "serve HTTPS with this PEM certificate (with --tls-key)",
-    )
-    .option("--tls-key <file>", "PEM private key of --tls-cert")
-    .option(
-      "--request-log <file>",
-      "append one JSON line per request to this file",
-    )
-    .option("--log-level <level>", "server log level on stderr", "warn")
-    .option(
-      "--download-rate-mibps <n>",
-      "fault injection: cap every download at N MiB/s",
-    )
-    .option(
-      "--fault <spec>",
-      "fault injection rule kind[:key=value,...] (repeatable; see docs/SERVER.md)",
+      '--fault <spec>',
+      'fault injection rule kind[:key=value,...] (repeatable; see docs/SERVER.md)',
       (v: string, prev: string[] = []) => [...prev, v],
     )
+    .option('--space-granted <size>', 'quota SpaceGranted of every library, e.g. 10G (default 100G)')
+    .option('--max-file-size <size>', 'policy MaxFileSize: larger uploads are refused (default 15G)')
+    .option('--inline-threshold <size>', 'policy InlineUploadThreshold: BITS from this size (default 8M)')
+    .option('--blocked-extensions <list>', 'policy BlockedFileExtensions, e.g. .exe,.pst')
+    .option('--retention-days <n>', 'change-log retention; older sync tokens get ResyncNeeded (default 60)')
+    .option('--upload-idle-minutes <n>', 'BITS sessions idle this long are dropped (default 1440)')
+    .option('--item-count <n>', 'policy ItemCount: default change page size, 1-1000 (default 500)')
+    .option('--resync-action <action>', 'ResyncAction sent with ResyncNeeded (default ResetReupload)')
+    .option('--mark-restored', 'as after restoring --data from a backup: every client must resync')
+    .option('--admin', 'enable the loopback-only admin endpoint /_spfs/admin (faults, remote changes)')
     .option(
-      "--space-granted <size>",
-      "quota SpaceGranted of every library, e.g. 10G (default 100G)",
-    )
-    .option(
-      "--max-file-size <size>",
-      "policy MaxFileSize: larger uploads are refused (default 15G)",
-    )
-    .option(
-      "--inline-threshold <size>",
-      "policy InlineUploadThreshold: BITS from this size (default 8M)",
-    )
-    .option(
-      "--blocked-extensions <list>",
-      "policy BlockedFileExtensions, e.g. .exe,.pst",
-    )
-    .option(
-      "--retention-days <n>",
-      "change-log retention; older sync tokens get ResyncNeeded (default 60)",
-    )
-    .option(
-      "--upload-idle-minutes <n>",
-      "BITS sessions idle this long are dropped (default 1440)",
-    )
-    .option(
-      "--item-count <n>",
-      "policy ItemCount: default change page size, 1-1000 (default 500)",
-    )
-    .option(
-      "--resync-action <action>",
-      "ResyncAction sent with ResyncNeeded (default ResetReupload)",
-    )
-    .option(
-      "--mark-restored",
-      "as after restoring --data from a backup: every client must resync",
-    )
-    .option(
-      "--admin",
-      "enable the loopback-only admin endpoint /_spfs/admin (faults, remote changes)",
-    )
-    .option(
-      "--admin-token-env <var>",
-      "environment variable holding the admin token (else one is generated and printed)",
+      '--admin-token-env <var>',
+      'environment variable holding the admin token (else one is generated and printed)',
     )
     .action(async (o: ServeOptions) => setExit(await serveCommand(o)));
 
   program
-    .command("sample-library")
-    .description(
-      "write the demo sample library into DIR (used by the demo and the tests)",
-    )
-    .argument("<dir>")
-    .option("--big-mib <n>", "size of the large file in MiB", "256")
+    .command('sample-library')
+    .description('write the demo sample library into DIR (used by the demo and the tests)')
+    .argument('<dir>')
+    .option('--big-mib <n>', 'size of the large file in MiB', '256')
     .action(async (dir: string, o: { bigMib: string }) => {
-      const files = await createSampleLibrary(dir, {
-        bigMib: Number(o.bigMib),
-      });
+      const files = await createSampleLibrary(dir, { bigMib: Number(o.bigMib) });
       process.stdout.write(`${files.length} files written to ${dir}\n`);
       setExit(EXIT.ok);
     });

@@ -1,34 +1,28 @@
 // `spfs mount URL DIR`: checks what can be checked up front, then runs the daemon in this process (--foreground)
 // or in a detached child that reports "ready" over a pipe before this command exits 0.
-import { spawn } from "node:child_process";
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  realpathSync,
-  writeSync,
-} from "node:fs";
-import { join, resolve } from "node:path";
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import {
   authScheme,
   clientAuthOptions,
   INSECURE_WARNING,
   needsPassword,
   type AuthCliOptions,
-} from "./auth-options";
-import { resolveCredentials, type Credentials } from "./credentials";
-import { runMountDaemon } from "./mount-daemon";
-import { defaultCacheDir } from "./paths";
-import { parseSize } from "./size-option";
-import { assertFuseAvailable, assertUsableMountpoint } from "./system-checks";
-import { EXIT, UsageError } from "./usage-error";
+} from './auth-options';
+import { resolveCredentials, type Credentials } from './credentials';
+import { runMountDaemon } from './mount-daemon';
+import { defaultCacheDir } from './paths';
+import { parseSize } from './size-option';
+import { assertFuseAvailable, assertUsableMountpoint } from './system-checks';
+import { EXIT, UsageError } from './usage-error';
 
 export interface MountCommandOptions extends AuthCliOptions {
   credentialsFile?: string;
   cacheDir?: string;
   cacheSize?: string;
   cacheMinFree?: string;
-  hydrate?: "ranges" | "full";
+  hydrate?: 'ranges' | 'full';
   writeBack?: string;
   user?: string;
   passwordEnv?: string;
@@ -40,46 +34,27 @@ export interface MountCommandOptions extends AuthCliOptions {
 }
 
 /** Env var through which a prompted password reaches the daemon child (never argv). Deleted on read. */
-const CHILD_PASSWORD_ENV = "SPFS_DAEMON_PASSWORD";
+const CHILD_PASSWORD_ENV = 'SPFS_DAEMON_PASSWORD';
 
-export async function mountCommand(
-  url: string,
-  dir: string,
-  o: MountCommandOptions,
-): Promise<number> {
-  const writeBackS =
-    o.writeBack !== undefined ? Number(o.writeBack) : undefined;
-  if (
-    writeBackS !== undefined &&
-    !(Number.isFinite(writeBackS) && writeBackS >= 0)
-  )
-    throw new UsageError("--write-back must be a number of seconds, 0 or more");
-  const writeBackMs =
-    writeBackS !== undefined ? Math.round(writeBackS * 1000) : undefined;
-  if (!/^https?:\/\//i.test(url))
-    throw new UsageError(`not an http(s) URL: ${url}`);
+export async function mountCommand(url: string, dir: string, o: MountCommandOptions): Promise<number> {
+  const writeBackS = o.writeBack !== undefined ? Number(o.writeBack) : undefined;
+  if (writeBackS !== undefined && !(Number.isFinite(writeBackS) && writeBackS >= 0))
+    throw new UsageError('--write-back must be a number of seconds, 0 or more');
+  const writeBackMs = writeBackS !== undefined ? Math.round(writeBackS * 1000) : undefined;
+  if (!/^https?:\/\//i.test(url)) throw new UsageError(`not an http(s) URL: ${url}`);
   const mountpoint = resolve(dir);
   assertFuseAvailable();
   assertUsableMountpoint(mountpoint);
   const real = realpathSync(mountpoint);
   const cacheDir = resolve(o.cacheDir ?? defaultCacheDir(url, o.user));
-  const cacheMaxBytes =
-    o.cacheSize !== undefined
-      ? parseSize(o.cacheSize, "--cache-size")
-      : undefined;
+  const cacheMaxBytes = o.cacheSize !== undefined ? parseSize(o.cacheSize, '--cache-size') : undefined;
   if (cacheMaxBytes !== undefined && !(cacheMaxBytes > 0))
-    throw new UsageError("--cache-size must be positive");
+    throw new UsageError('--cache-size must be positive');
   const cacheMinFreeBytes =
-    o.cacheMinFree !== undefined
-      ? parseSize(o.cacheMinFree, "--cache-min-free")
-      : undefined;
+    o.cacheMinFree !== undefined ? parseSize(o.cacheMinFree, '--cache-min-free') : undefined;
 
-  const scheme = authScheme(
-    o,
-    o.user !== undefined || o.credentialsFile !== undefined,
-  );
-  if (o.insecure && o.notifyFd === undefined)
-    process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
+  const scheme = authScheme(o, o.user !== undefined || o.credentialsFile !== undefined);
+  if (o.insecure && o.notifyFd === undefined) process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
   const inheritedPassword = process.env[CHILD_PASSWORD_ENV];
   delete process.env[CHILD_PASSWORD_ENV];
   const credentials =
@@ -106,12 +81,10 @@ export async function mountCommand(
       ...(o.debugFuse ? { debugFuse: true } : {}),
       notify: (msg) => {
         if (notifyFd !== undefined) {
-          writeSync(notifyFd, JSON.stringify(msg) + "\n");
+          writeSync(notifyFd, JSON.stringify(msg) + '\n');
           closeSync(notifyFd);
         } else if (msg.ready) {
-          process.stdout.write(
-            `spfs: ${url} mounted at ${real} (${msg.items} items); Ctrl-C to unmount\n`,
-          );
+          process.stdout.write(`spfs: ${url} mounted at ${real} (${msg.items} items); Ctrl-C to unmount\n`);
         } else {
           process.stderr.write(`spfs: ${msg.error}\n`);
         }
@@ -129,74 +102,59 @@ function spawnDaemon(
   credentials: Credentials | undefined,
 ): Promise<number> {
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-  const out = openSync(join(cacheDir, "daemon.out"), "a", 0o600);
+  const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
   const args = [
-    process.argv[1] ?? "",
-    "mount",
+    process.argv[1] ?? '',
+    'mount',
     url,
     mountpoint,
-    "--foreground",
-    "--notify-fd",
-    "3",
-    "--cache-dir",
+    '--foreground',
+    '--notify-fd',
+    '3',
+    '--cache-dir',
     cacheDir,
   ];
   const user = credentials?.user ?? o.user;
-  if (user !== undefined) args.push("--user", user);
-  if (o.auth !== undefined) args.push("--auth", o.auth);
-  if (o.tokenFile !== undefined) args.push("--token-file", o.tokenFile);
-  if (o.tokenCommand !== undefined)
-    args.push("--token-command", o.tokenCommand);
-  if (o.cookieFile !== undefined) args.push("--cookie-file", o.cookieFile);
-  if (o.ca !== undefined) args.push("--ca", o.ca);
-  if (o.insecure) args.push("--insecure");
-  if (o.cacheSize !== undefined) args.push("--cache-size", o.cacheSize);
-  if (o.cacheMinFree !== undefined)
-    args.push("--cache-min-free", o.cacheMinFree);
-  if (o.hydrate !== undefined) args.push("--hydrate", o.hydrate);
-  if (o.writeBack !== undefined) args.push("--write-back", o.writeBack);
-  if (o.logLevel !== undefined) args.push("--log-level", o.logLevel);
+  if (user !== undefined) args.push('--user', user);
+  if (o.auth !== undefined) args.push('--auth', o.auth);
+  if (o.tokenFile !== undefined) args.push('--token-file', o.tokenFile);
+  if (o.tokenCommand !== undefined) args.push('--token-command', o.tokenCommand);
+  if (o.cookieFile !== undefined) args.push('--cookie-file', o.cookieFile);
+  if (o.ca !== undefined) args.push('--ca', o.ca);
+  if (o.insecure) args.push('--insecure');
+  if (o.cacheSize !== undefined) args.push('--cache-size', o.cacheSize);
+  if (o.cacheMinFree !== undefined) args.push('--cache-min-free', o.cacheMinFree);
+  if (o.hydrate !== undefined) args.push('--hydrate', o.hydrate);
+  if (o.writeBack !== undefined) args.push('--write-back', o.writeBack);
+  if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
   const env = { ...process.env };
   if (credentials !== undefined) env[CHILD_PASSWORD_ENV] = credentials.password;
-  const child = spawn(process.execPath, args, {
-    detached: true,
-    stdio: ["ignore", out, out, "pipe"],
-    env,
-  });
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env });
   return new Promise((resolveExit) => {
-    let text = "";
+    let text = '';
     const pipe = child.stdio[3] as NodeJS.ReadableStream;
-    pipe.setEncoding("utf8");
-    pipe.on("data", (d: string) => (text += d));
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => (text += d));
     const finish = (code: number | null): void => {
-      const line = text.split("\n").find((l) => l.trim().length > 0);
+      const line = text.split('\n').find((l) => l.trim().length > 0);
       if (line !== undefined) {
-        const msg = JSON.parse(line) as {
-          ready: boolean;
-          items?: number;
-          error?: string;
-          exitCode?: number;
-        };
+        const msg = JSON.parse(line) as { ready: boolean; items?: number; error?: string; exitCode?: number };
         if (msg.ready) {
-          process.stdout.write(
-            `spfs: ${url} mounted at ${mountpoint} (${msg.items ?? 0} items)\n`,
-          );
+          process.stdout.write(`spfs: ${url} mounted at ${mountpoint} (${msg.items ?? 0} items)\n`);
           child.unref();
           return resolveExit(EXIT.ok);
         }
-        process.stderr.write(`spfs: ${msg.error ?? "mount failed"}\n`);
+        process.stderr.write(`spfs: ${msg.error ?? 'mount failed'}\n`);
         return resolveExit(msg.exitCode ?? EXIT.failure);
       }
       process.stderr.write(
-        `spfs: the mount daemon exited (code ${code ?? "signal"}) before it was ready; see ${join(cacheDir, "spfs.log")}\n`,
+        `spfs: the mount daemon exited (code ${code ?? 'signal'}) before it was ready; see ${join(cacheDir, 'spfs.log')}\n`,
       );
       resolveExit(EXIT.failure);
     };
-    pipe.on("end", () => finish(child.exitCode));
-    child.on("error", (err) => {
-      process.stderr.write(
-        `spfs: cannot start the mount daemon: ${err.message}\n`,
-      );
+    pipe.on('end', () => finish(child.exitCode));
+    child.on('error', (err) => {
+      process.stderr.write(`spfs: cannot start the mount daemon: ${err.message}\n`);
       resolveExit(EXIT.failure);
     });
   });

@@ -1,25 +1,25 @@
 // The mount daemon: connects, syncs the tree, mounts, and serves until it is told to stop (signal, `spfs unmount`,
 // or the mount disappearing). Reports "ready" or a failure to the parent over a pipe when daemonised.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import lockfile from "proper-lockfile";
-import { ContentCache } from "../cache/content-cache";
-import { ListingState } from "../cache/listing-state";
-import { MetadataStore } from "../cache/metadata-store";
-import { mountFilesystem, type MountedFilesystem } from "../fuse/mount";
-import { SpClient, type SpClientOptions } from "../protocol/sp-client";
-import { errorMessage } from "../shared/errors";
-import { createLogger, type Logger } from "../shared/logger";
-import { FolderLister } from "../sync/folder-lister";
-import { Hydrator, type HydrateMode } from "../sync/hydrator";
-import { TreeSync, type SyncResult } from "../sync/tree-sync";
-import { SpfsFilesystem } from "../vfs/spfs-filesystem";
-import { startWritePath, type WritePath } from "./write-path";
-import type { Credentials } from "./credentials";
-import { describeConnectError } from "./describe-error";
-import { removeMountRecord, writeMountRecord } from "./mount-registry";
-import { isMounted } from "./system-checks";
-import { EXIT, UsageError } from "./usage-error";
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ContentCache } from '../cache/content-cache';
+import { ListingState } from '../cache/listing-state';
+import { MetadataStore } from '../cache/metadata-store';
+import { mountFilesystem, type MountedFilesystem } from '../fuse/mount';
+import { SpClient, type SpClientOptions } from '../protocol/sp-client';
+import { errorMessage } from '../shared/errors';
+import { createLogger, type Logger } from '../shared/logger';
+import { FolderLister } from '../sync/folder-lister';
+import { Hydrator, type HydrateMode } from '../sync/hydrator';
+import { TreeSync, type SyncResult } from '../sync/tree-sync';
+import { SpfsFilesystem } from '../vfs/spfs-filesystem';
+import { startWritePath, type WritePath } from './write-path';
+import type { Credentials } from './credentials';
+import { describeConnectError } from './describe-error';
+import { removeMountRecord, writeMountRecord } from './mount-registry';
+import { isMounted } from './system-checks';
+import { EXIT, UsageError } from './usage-error';
 
 const MOUNT_WATCH_INTERVAL_MS = 2000;
 const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
@@ -30,7 +30,7 @@ export interface DaemonOptions {
   cacheDir: string;
   credentials: Credentials | undefined;
   /** Auth/TLS options for the client (src/cli/auth-options.ts); when given, `credentials` is not used. */
-  client?: Pick<SpClientOptions, "credentials" | "auth" | "ntlm" | "tls">;
+  client?: Pick<SpClientOptions, 'credentials' | 'auth' | 'ntlm' | 'tls'>;
   cacheMaxBytes?: number;
   cacheMinFreeBytes?: number;
   hydrate?: HydrateMode;
@@ -41,19 +41,15 @@ export interface DaemonOptions {
   /** Settle delay before a change is uploaded (--write-back), ms. Default 3000. */
   writeBackMs?: number;
   /** Called once the mount serves (or with an error before it does). */
-  notify: (
-    msg:
-      | { ready: true; items: number }
-      | { ready: false; error: string; exitCode: number },
-  ) => void;
+  notify: (msg: { ready: true; items: number } | { ready: false; error: string; exitCode: number }) => void;
 }
 
 /** Runs until stopped; resolves with the process exit code. */
 export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   mkdirSync(o.cacheDir, { recursive: true, mode: 0o700 });
   const logger = createLogger({
-    file: o.logFile ?? join(o.cacheDir, "spfs.log"),
-    level: o.logLevel ?? "info",
+    file: o.logFile ?? join(o.cacheDir, 'spfs.log'),
+    level: o.logLevel ?? 'info',
   });
   let release: (() => Promise<void>) | undefined;
   let client: SpClient | undefined;
@@ -70,54 +66,31 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       ...(o.client ?? (o.credentials ? { credentials: o.credentials } : {})),
       logger,
     });
-    const dbFile = join(o.cacheDir, "metadata.db");
+    const dbFile = join(o.cacheDir, 'metadata.db');
     store = MetadataStore.open(dbFile, { logger });
     listing = ListingState.open(dbFile);
     let rootStored: () => void = () => undefined;
     const rootReady = new Promise<void>((r) => (rootStored = r));
-    const sync = new TreeSync({
-      api: client,
-      store,
-      logger,
-      onRootStored: () => rootStored(),
-    });
+    const sync = new TreeSync({ api: client, store, logger, onRootStored: () => rootStored() });
     // A library mounted before mounts at once from the stored tree and catches up with the change feed in the
     // background. A first mount serves as soon as the root is stored: the folder crawl and the FullData pass go on
     // in the background, and a folder whose documents are not known yet is listed on demand (FolderLister).
-    const known =
-      store.getSyncState()?.token != null && store.rootId() !== undefined;
+    const known = store.getSyncState()?.token != null && store.rootId() !== undefined;
     catchUp = sync.initialSync();
     catchUp.then(
-      (r) =>
-        logger.info(
-          { items: r.items, mode: r.mode },
-          "caught up with the library",
-        ),
-      (err: unknown) =>
-        logger.warn(
-          { err },
-          "catching up with the library failed; serving the stored tree",
-        ),
+      (r) => logger.info({ items: r.items, mode: r.mode }, 'caught up with the library'),
+      (err: unknown) => logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
     );
     if (!known) await Promise.race([rootReady, catchUp]);
-    const result = {
-      items: store.countItems(),
-      mode: known ? "stored" : "first",
-    };
+    const result = { items: store.countItems(), mode: known ? 'stored' : 'first' };
     const cache = await ContentCache.open({
-      dir: join(o.cacheDir, "content"),
+      dir: join(o.cacheDir, 'content'),
       store,
       maxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
       minFreeBytes: o.cacheMinFreeBytes ?? 0,
       logger,
     });
-    hydrator = new Hydrator({
-      api: client,
-      store,
-      cache,
-      logger,
-      hydrate: o.hydrate ?? "ranges",
-    });
+    hydrator = new Hydrator({ api: client, store, cache, logger, hydrate: o.hydrate ?? 'ranges' });
     const fs = new SpfsFilesystem({
       store,
       hydrator,
@@ -137,9 +110,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       logger,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
     });
-    mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, {
-      debug: o.debugFuse ?? false,
-    });
+    mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, { debug: o.debugFuse ?? false });
     writeMountRecord({
       pid: process.pid,
       mountpoint: o.mountpoint,
@@ -147,13 +118,10 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       url: o.url,
       startedMs: Date.now(),
     });
-    logger.info(
-      { mountpoint: o.mountpoint, items: result.items, mode: result.mode },
-      "serving",
-    );
+    logger.info({ mountpoint: o.mountpoint, items: result.items, mode: result.mode }, 'serving');
     o.notify({ ready: true, items: result.items });
     await waitForStop(o.mountpoint);
-    logger.info("stopping");
+    logger.info('stopping');
     return EXIT.ok;
   } catch (err) {
     const { message, exitCode } = describeFailure(err, o.url);
@@ -162,15 +130,9 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     return exitCode;
   } finally {
     if (mounted && isMounted(o.mountpoint))
-      await mounted
-        .unmount()
-        .catch((e: unknown) => logger.warn({ err: e }, "unmount failed"));
+      await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
-    await writePath
-      ?.stop()
-      .catch((e: unknown) =>
-        logger.warn({ err: e }, "stopping the uploader failed"),
-      );
+    await writePath?.stop().catch((e: unknown) => logger.warn({ err: e }, 'stopping the uploader failed'));
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     await catchUp?.catch(() => undefined); // a background catch-up must not outlive the store
@@ -181,24 +143,17 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   }
 }
 
-function describeFailure(
-  err: unknown,
-  url: string,
-): { message: string; exitCode: number } {
-  if (err instanceof UsageError)
-    return { message: err.message, exitCode: err.exitCode };
+function describeFailure(err: unknown, url: string): { message: string; exitCode: number } {
+  if (err instanceof UsageError) return { message: err.message, exitCode: err.exitCode };
   const described = describeConnectError(err, url);
   if (described) return described;
-  return {
-    message: `mount failed: ${errorMessage(err)}`,
-    exitCode: EXIT.failure,
-  };
+  return { message: `mount failed: ${errorMessage(err)}`, exitCode: EXIT.failure };
 }
 
 async function lockCacheDir(dir: string): Promise<() => Promise<void>> {
   try {
     return await lockfile.lock(dir, {
-      lockfilePath: join(dir, "daemon.lock"),
+      lockfilePath: join(dir, 'daemon.lock'),
       stale: 30_000,
       update: 10_000,
     });
@@ -218,12 +173,12 @@ function waitForStop(mountpoint: string): Promise<void> {
     }, MOUNT_WATCH_INTERVAL_MS);
     const done = (): void => {
       clearInterval(timer);
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
       resolve();
     };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
   });
 }
 
