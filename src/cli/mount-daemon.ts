@@ -2,7 +2,6 @@
 // or the mount disappearing). Reports "ready" or a failure to the parent over a pipe when daemonised.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { ContentCache } from '../cache/content-cache';
 import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
@@ -14,7 +13,7 @@ import { FolderLister } from '../sync/folder-lister';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { TreeSync, type SyncResult } from '../sync/tree-sync';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
-import { startWritePath, type WritePath } from './write-path';
+import { lockCacheDir } from './cache-lock';
 import type { Credentials } from './credentials';
 import { describeConnectError } from './describe-error';
 import { removeMountRecord, writeMountRecord } from './mount-registry';
@@ -38,8 +37,6 @@ export interface DaemonOptions {
   /** Log to this file instead of stderr. */
   logFile?: string;
   debugFuse?: boolean;
-  /** Settle delay before a change is uploaded (--write-back), ms. Default 3000. */
-  writeBackMs?: number;
   /** Called once the mount serves (or with an error before it does). */
   notify: (msg: { ready: true; items: number } | { ready: false; error: string; exitCode: number }) => void;
 }
@@ -56,7 +53,6 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
-  let writePath: WritePath | undefined;
   let catchUp: Promise<SyncResult> | undefined;
   let listing: ListingState | undefined;
   try {
@@ -100,17 +96,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
     });
-    writePath = startWritePath({
-      cacheDir: o.cacheDir,
-      store,
-      cache,
-      hydrator,
-      api: client,
-      inner: fs,
-      logger,
-      ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
-    });
-    mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, { debug: o.debugFuse ?? false });
+    mounted = await mountFilesystem(o.mountpoint, fs, logger, { debug: o.debugFuse ?? false });
     writeMountRecord({
       pid: process.pid,
       mountpoint: o.mountpoint,
@@ -132,7 +118,6 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     if (mounted && isMounted(o.mountpoint))
       await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
-    await writePath?.stop().catch((e: unknown) => logger.warn({ err: e }, 'stopping the uploader failed'));
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     await catchUp?.catch(() => undefined); // a background catch-up must not outlive the store
@@ -148,21 +133,6 @@ function describeFailure(err: unknown, url: string): { message: string; exitCode
   const described = describeConnectError(err, url);
   if (described) return described;
   return { message: `mount failed: ${errorMessage(err)}`, exitCode: EXIT.failure };
-}
-
-async function lockCacheDir(dir: string): Promise<() => Promise<void>> {
-  try {
-    return await lockfile.lock(dir, {
-      lockfilePath: join(dir, 'daemon.lock'),
-      stale: 30_000,
-      update: 10_000,
-    });
-  } catch {
-    throw new UsageError(
-      `the cache folder ${dir} is in use by another spfs mount of the same library`,
-      EXIT.mountpoint,
-    );
-  }
 }
 
 /** Resolves on SIGINT/SIGTERM or when the mount vanishes (e.g. `fusermount -u` by hand). */
