@@ -13,6 +13,7 @@ import { FolderLister } from '../sync/folder-lister';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { TreeSync, type SyncResult } from '../sync/tree-sync';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
+import { startWritePath, type WritePath } from './write-path';
 import { lockCacheDir } from './cache-lock';
 import type { Credentials } from './credentials';
 import { describeConnectError } from './describe-error';
@@ -37,6 +38,8 @@ export interface DaemonOptions {
   /** Log to this file instead of stderr. */
   logFile?: string;
   debugFuse?: boolean;
+  /** Settle delay before a change is uploaded (--write-back), ms. Default 3000. */
+  writeBackMs?: number;
   /** Called once the mount serves (or with an error before it does). */
   notify: (msg: { ready: true; items: number } | { ready: false; error: string; exitCode: number }) => void;
 }
@@ -53,6 +56,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
+  let writePath: WritePath | undefined;
   let catchUp: Promise<SyncResult> | undefined;
   let listing: ListingState | undefined;
   try {
@@ -96,7 +100,17 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
     });
-    mounted = await mountFilesystem(o.mountpoint, fs, logger, { debug: o.debugFuse ?? false });
+    writePath = startWritePath({
+      cacheDir: o.cacheDir,
+      store,
+      cache,
+      hydrator,
+      api: client,
+      inner: fs,
+      logger,
+      ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
+    });
+    mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, { debug: o.debugFuse ?? false });
     writeMountRecord({
       pid: process.pid,
       mountpoint: o.mountpoint,
@@ -118,6 +132,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     if (mounted && isMounted(o.mountpoint))
       await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
+    await writePath?.stop().catch((e: unknown) => logger.warn({ err: e }, 'stopping the uploader failed'));
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     await catchUp?.catch(() => undefined); // a background catch-up must not outlive the store
