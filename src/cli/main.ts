@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { mountCommand, type MountCommandOptions } from './mount-command';
 import { serveCommand, type ServeOptions } from './serve-command';
 import { createSampleLibrary } from './sample-library';
+import { flushCommand, statusCommand } from './control-client';
 import { unmountCommand } from './unmount-command';
 import { EXIT, UsageError } from './usage-error';
 import { errorMessage } from '../shared/errors';
@@ -55,7 +56,22 @@ function buildProgram(setExit: (code: number) => void): Command {
     .alias('umount')
     .description('detach the mount at DIR and stop its daemon')
     .argument('<dir>')
-    .action(async (dir: string) => setExit(await unmountCommand(dir)));
+    .option('--force', 'detach without waiting for pending uploads (they are kept for the next mount)')
+    .action(async (dir: string, o: { force?: boolean }) =>
+      setExit(await unmountCommand(dir, o.force === true)),
+    );
+
+  program
+    .command('status')
+    .description('pending uploads of the mount at DIR, with the reason of any failure')
+    .argument('<dir>')
+    .action(async (dir: string) => setExit(await statusCommand(dir)));
+
+  program
+    .command('flush')
+    .description('wait until the named files (or everything) are on the server')
+    .argument('[paths...]')
+    .action(async (paths: string[]) => setExit(await flushCommand(paths)));
 
   program
     .command('serve')

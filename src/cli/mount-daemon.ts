@@ -1,15 +1,18 @@
 // The mount daemon: connects, syncs the tree, mounts, and serves until it is told to stop (signal, `spfs unmount`,
 // or the mount disappearing). Reports "ready" or a failure to the parent over a pipe when daemonised.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContentCache } from '../cache/content-cache';
 import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
 import { mountFilesystem, type MountedFilesystem } from '../fuse/mount';
-import { SpClient, type SpClientOptions } from '../protocol/sp-client';
+import type { SpClient, SpClientOptions } from '../protocol/sp-client';
+import { systemClock } from '../shared/clock';
 import { errorMessage } from '../shared/errors';
 import { createLogger, type Logger } from '../shared/logger';
 import { FolderLister } from '../sync/folder-lister';
+import { ChangeFeed } from '../sync/change-feed';
+import { Connectivity } from '../sync/connectivity';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { TreeSync, type SyncResult } from '../sync/tree-sync';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
@@ -17,6 +20,7 @@ import { startWritePath, type WritePath } from './write-path';
 import { lockCacheDir } from './cache-lock';
 import type { Credentials } from './credentials';
 import { describeConnectError } from './describe-error';
+import { connectLibrary } from './library-connect';
 import { removeMountRecord, writeMountRecord } from './mount-registry';
 import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
@@ -38,6 +42,8 @@ export interface DaemonOptions {
   /** Log to this file instead of stderr. */
   logFile?: string;
   debugFuse?: boolean;
+  /** Change-enumeration poll interval when no notification channel works (--poll-interval). Default 120 s. */
+  pollIntervalS?: number;
   /** Settle delay before a change is uploaded (--write-back), ms. Default 3000. */
   writeBackMs?: number;
   /** Called once the mount serves (or with an error before it does). */
@@ -56,22 +62,34 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
+  let feed: ChangeFeed | undefined;
   let writePath: WritePath | undefined;
   let catchUp: Promise<SyncResult> | undefined;
   let listing: ListingState | undefined;
   try {
     release = await lockCacheDir(o.cacheDir);
-    client = await SpClient.connect({
-      url: o.url,
-      ...(o.client ?? (o.credentials ? { credentials: o.credentials } : {})),
-      logger,
-    });
+    // Offline at remount: the client is built from the saved library and the stored tree is served.
+    const connected = await connectLibrary(
+      { url: o.url, ...(o.client ?? (o.credentials ? { credentials: o.credentials } : {})), logger },
+      o.cacheDir,
+      existsSync(join(o.cacheDir, 'metadata.db')),
+    );
+    client = connected.client;
+    const connectivity = new Connectivity(systemClock, logger);
+    if (connected.offlineCause !== undefined) connectivity.reportFailure(connected.offlineCause);
     const dbFile = join(o.cacheDir, 'metadata.db');
     store = MetadataStore.open(dbFile, { logger });
     listing = ListingState.open(dbFile);
     let rootStored: () => void = () => undefined;
     const rootReady = new Promise<void>((r) => (rootStored = r));
-    const sync = new TreeSync({ api: client, store, logger, onRootStored: () => rootStored() });
+    const sync = new TreeSync({
+      api: client,
+      store,
+      logger,
+      ownIdentity: client.customIdentity,
+      localChanges: store.journal,
+      onRootStored: () => rootStored(),
+    });
     // A library mounted before mounts at once from the stored tree and catches up with the change feed in the
     // background. A first mount serves as soon as the root is stored: the folder crawl and the FullData pass go on
     // in the background, and a folder whose documents are not known yet is listed on demand (FolderLister).
@@ -90,7 +108,14 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       minFreeBytes: o.cacheMinFreeBytes ?? 0,
       logger,
     });
-    hydrator = new Hydrator({ api: client, store, cache, logger, hydrate: o.hydrate ?? 'ranges' });
+    hydrator = new Hydrator({
+      api: client,
+      store,
+      cache,
+      logger,
+      hydrate: o.hydrate ?? 'ranges',
+      connectivity,
+    });
     const fs = new SpfsFilesystem({
       store,
       hydrator,
@@ -119,6 +144,17 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       startedMs: Date.now(),
     });
     logger.info({ mountpoint: o.mountpoint, items: result.items, mode: result.mode }, 'serving');
+    // Remote changes: notifications (or polling) → debounced incremental sync → cached bytes of old versions dropped.
+    feed = new ChangeFeed({
+      api: client,
+      sync: () => sync.sync(),
+      connectivity,
+      clock: systemClock,
+      logger,
+      ...(o.pollIntervalS !== undefined ? { pollIntervalMs: o.pollIntervalS * 1000 } : {}),
+      afterSync: () => void cache.dropStale(),
+    });
+    feed.start();
     o.notify({ ready: true, items: result.items });
     await waitForStop(o.mountpoint);
     logger.info('stopping');
@@ -133,6 +169,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
     await writePath?.stop().catch((e: unknown) => logger.warn({ err: e }, 'stopping the uploader failed'));
+    await feed?.stop().catch(() => undefined);
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     await catchUp?.catch(() => undefined); // a background catch-up must not outlive the store

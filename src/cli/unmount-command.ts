@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { unmountViaControl } from './control-client';
 import { readMountRecord, removeMountRecord } from './mount-registry';
 import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
@@ -19,7 +20,7 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function unmountCommand(dir: string): Promise<number> {
+export async function unmountCommand(dir: string, force = false): Promise<number> {
   let mountpoint = resolve(dir);
   try {
     mountpoint = realpathSync(mountpoint);
@@ -27,6 +28,8 @@ export async function unmountCommand(dir: string): Promise<number> {
     // A dead FUSE mount can't be resolved (ENOTCONN); the plain path is what /proc/mounts shows then.
   }
   const rec = readMountRecord(mountpoint);
+  // A writable mount first uploads what is pending (or, with --force, keeps it for the next mount).
+  const left = rec !== undefined && alive(rec.pid) ? await unmountViaControl(mountpoint, force) : undefined;
   if (rec !== undefined && alive(rec.pid)) {
     process.kill(rec.pid, 'SIGTERM');
     const deadline = Date.now() + STOP_WAIT_MS;
@@ -43,5 +46,5 @@ export async function unmountCommand(dir: string): Promise<number> {
   if (isMounted(mountpoint)) execFileSync('fusermount', ['-u', '-z', mountpoint], { stdio: 'inherit' });
   if (rec !== undefined) removeMountRecord(mountpoint, rec.pid);
   process.stdout.write(`spfs: unmounted ${mountpoint}\n`);
-  return EXIT.ok;
+  return left !== undefined && left.length > 0 ? EXIT.failure : EXIT.ok;
 }
