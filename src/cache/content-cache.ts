@@ -256,6 +256,20 @@ export class ContentCache {
     return result;
   }
 
+  /**
+   * Drops the cached bytes of versions the metadata no longer has (a remote edit or delete was applied), except
+   * versions still open: their handles keep reading them, and the start-up sweep removes them later.
+   */
+  dropStale(): number {
+    let n = 0;
+    for (const entry of this.index.stale()) {
+      if (this.pins.has(pinKey(entry.id, entry.etag))) continue;
+      this.removeEntry(entry.id, entry.etag, entry.file);
+      n++;
+    }
+    return n;
+  }
+
   /** Durable ranges of a version (for tests and the status of partly hydrated files). */
   presentRanges(id: ItemId, etag: ETag): ByteRanges {
     return this.index.ranges(id, etag);

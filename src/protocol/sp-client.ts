@@ -80,6 +80,8 @@ export interface SpClientOptions {
   pacer?: Omit<PacerOptions, 'clock'>;
   /** BITS fragment size (default 10 MiB). */
   fragmentBytes?: number;
+  /** A library found before (kept by the caller): skips discovery, so a client can be made while offline. */
+  library?: LibraryRef;
 }
 
 /** A token arrives URL-encoded (X-SyncToken) and goes back verbatim; only characters that would break the query
@@ -158,7 +160,7 @@ export class SpClient implements FileSyncWriteApi {
       const probe = new SpSession(start.base, deps);
       const getJson = async (url: URL): Promise<string> =>
         (await probe.text({ method: 'GET', url, accept: JSON_ACCEPT, what: 'discovery' })).text;
-      const library = await discoverLibrary(start, getJson);
+      const library = opts.library ?? (await discoverLibrary(start, getJson));
       opts.logger?.info(
         { site: redactUrl(library.siteUrl), listId: library.listId, auth: transport.authScheme },
         'connected to library',

@@ -7,6 +7,7 @@ import type { FileSyncApi } from '../protocol/types';
 import { InvalidInputError } from '../shared/errors';
 import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
+import { OfflineError } from './connectivity';
 import { HydrationError, IntegrityError } from './errors';
 import { DEFAULT_READ_AHEAD, ReadAhead, type ReadAheadOptions } from './read-ahead';
 import { VersionFetcher, type FetchCounters } from './version-fetcher';
@@ -29,6 +30,8 @@ export interface HydratorOptions {
   readAhead?: ReadAheadOptions;
   /** Size of each background request in `full` mode. Default 64 MiB. */
   fullChunkBytes?: number;
+  /** Offline: content that is not cached fails at once (OfflineError) instead of trying the network. */
+  connectivity?: { readonly online: boolean; reportFailure(err: unknown): boolean };
 }
 
 export type HydratorStats = FetchCounters;
@@ -53,15 +56,23 @@ export class Hydrator {
     if (bad !== undefined) throw bad;
     const cached = this.opts.cache.openVerified(item.id, item.etag);
     if (cached) return new CachedHandle(cached.fd, cached.release);
+    const net = this.opts.connectivity;
+    if (net !== undefined && !net.online)
+      throw new OfflineError(`${item.name} is not available offline (the server is unreachable)`);
     let f = await this.fetcherFor(item);
     if (f.isClosed) f = await this.fetcherFor(item); // its last handle closed while we waited: a fresh one
     f.handles++;
     if (this.opts.hydrate === 'full')
       f.startBackgroundFill(this.opts.fullChunkBytes ?? FULL_CHUNK_BYTES, () => this.maybeClose(f));
-    return new RangeHandle(f, new ReadAhead(this.opts.readAhead ?? DEFAULT_READ_AHEAD), () => {
-      f.handles--;
-      this.maybeClose(f);
-    });
+    return new RangeHandle(
+      f,
+      new ReadAhead(this.opts.readAhead ?? DEFAULT_READ_AHEAD),
+      () => {
+        f.handles--;
+        this.maybeClose(f);
+      },
+      (err) => net?.reportFailure(err),
+    );
   }
 
   stats(): HydratorStats {
@@ -163,13 +174,19 @@ class RangeHandle implements ContentHandle {
     private readonly f: VersionFetcher,
     private readonly readAhead: ReadAhead,
     private readonly onClose: () => void,
+    private readonly onFailure: (err: unknown) => void,
   ) {}
 
   async read(buffer: Buffer, length: number, position: number): Promise<number> {
     const size = this.f.item.size;
     if (position >= size || length <= 0) return 0;
     const end = Math.min(size, position + length);
-    await this.f.ensure(position, end, this.readAhead.next(position, end - position));
+    try {
+      await this.f.ensure(position, end, this.readAhead.next(position, end - position));
+    } catch (err) {
+      this.onFailure(err);
+      throw err;
+    }
     return this.f.file.readSync(buffer, end - position, position);
   }
 

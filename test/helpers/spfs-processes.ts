@@ -70,8 +70,10 @@ export async function startServerProcess(opts: {
   dataDir: string;
   seedDir?: string;
   extraArgs?: string[];
+  /** Reuse a password (a restarted server must accept the mounts' credentials). */
+  password?: string;
 }): Promise<ServerProcess> {
-  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const password = opts.password ?? `pw-${Math.random().toString(36).slice(2)}`;
   const user = 'tester';
   const requestLog = join(opts.dataDir, '..', `requests-${Date.now()}.log`);
   const args = [

@@ -11,6 +11,7 @@ import {
 } from '../../src/protocol/errors';
 import { InvalidInputError } from '../../src/shared/errors';
 import type { ItemId } from '../../src/shared/ids';
+import { OfflineError } from '../../src/sync/connectivity';
 import { HydrationError, IntegrityError } from '../../src/sync/errors';
 import { ERRNO_BY_CODE, FsError, toErrnoName } from '../../src/vfs/errors';
 
@@ -20,6 +21,7 @@ const id = '0123456789abcdef0123456789abcdef' as ItemId;
 describe('toErrnoName', () => {
   it.each([
     ['server unreachable', new NetworkError('down', 'unreachable'), 'ENETUNREACH'],
+    ['offline, content not cached', new OfflineError('not available offline'), 'ENETUNREACH'],
     ['credentials refused', new AuthError({ ...info, status: 401 }), 'EACCES'],
     ['item gone', new NotFoundError({ ...info, status: 404 }), 'ENOENT'],
     ['throttled', new ThrottledError({ ...info, status: 429 }, 1000), 'EIO'],
