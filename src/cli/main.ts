@@ -34,6 +34,10 @@ function buildProgram(setExit: (code: number) => void): Command {
       '--write-back <seconds>',
       'wait this long after the last change before uploading a file (default 3)',
     )
+    .option(
+      '--poll-interval <seconds>',
+      'poll the change feed this often when no notification channel works (default 120)',
+    )
     .option('--user <name>', 'user name for HTTP authentication')
     .option('--password-env <var>', 'read the password from this environment variable (otherwise prompt)')
     .option('--auth <scheme>', 'basic, bearer, ntlm or cookie (default: implied by the other options)')
