@@ -23,6 +23,7 @@ export interface MountCommandOptions extends AuthCliOptions {
   cacheSize?: string;
   cacheMinFree?: string;
   hydrate?: 'ranges' | 'full';
+  pollInterval?: string;
   writeBack?: string;
   user?: string;
   passwordEnv?: string;
@@ -53,6 +54,10 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
   const cacheMinFreeBytes =
     o.cacheMinFree !== undefined ? parseSize(o.cacheMinFree, '--cache-min-free') : undefined;
 
+  const pollIntervalS = o.pollInterval !== undefined ? Number(o.pollInterval) : undefined;
+  if (pollIntervalS !== undefined && !(Number.isInteger(pollIntervalS) && pollIntervalS >= 1))
+    throw new UsageError('--poll-interval must be a whole number of seconds, at least 1');
+
   const scheme = authScheme(o, o.user !== undefined || o.credentialsFile !== undefined);
   if (o.insecure && o.notifyFd === undefined) process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
   const inheritedPassword = process.env[CHILD_PASSWORD_ENV];
@@ -76,6 +81,7 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       ...(cacheMaxBytes !== undefined ? { cacheMaxBytes } : {}),
       ...(cacheMinFreeBytes !== undefined ? { cacheMinFreeBytes } : {}),
       ...(o.hydrate !== undefined ? { hydrate: o.hydrate } : {}),
+      ...(pollIntervalS !== undefined ? { pollIntervalS } : {}),
       ...(writeBackMs !== undefined ? { writeBackMs } : {}),
       ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
       ...(o.debugFuse ? { debugFuse: true } : {}),
@@ -132,6 +138,7 @@ function spawnDaemon(
   if (o.cacheSize !== undefined) args.push('--cache-size', o.cacheSize);
   if (o.cacheMinFree !== undefined) args.push('--cache-min-free', o.cacheMinFree);
   if (o.hydrate !== undefined) args.push('--hydrate', o.hydrate);
+  if (o.pollInterval !== undefined) args.push('--poll-interval', o.pollInterval);
   if (o.writeBack !== undefined) args.push('--write-back', o.writeBack);
   if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
   const env = { ...process.env };
