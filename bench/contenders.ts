@@ -204,7 +204,8 @@ export function spfsContender(src: string, work: string, reg: Registry, tag: str
   const mnt = join(work, `mnt-spfs-${tag}`);
   const state = join(work, 'spfs-state');
   const password = `bench-${process.pid}`;
-  const env = { [PASSWORD_ENV]: password, SPFS_STATE_DIR: state };
+  const adminToken = `bench-admin-${process.pid}-${Date.now()}`;
+  const env = { [PASSWORD_ENV]: password, SPFS_STATE_DIR: state, SPFS_BENCH_ADMIN_TOKEN: adminToken };
   let url = '';
   let cacheN = 0;
   let cacheDir = join(work, `spfs-cache-${tag}-0`);
@@ -218,7 +219,8 @@ export function spfsContender(src: string, work: string, reg: Registry, tag: str
       const data = join(work, `spfs-server-${tag}`);
       rmSync(data, { recursive: true, force: true });
       const args = [SPFS_BIN, 'serve', '--data', data, '--seed', src, '--port', '0', '--user', 'bench'];
-      const server = spawn(process.execPath, [...args, '--password-env', PASSWORD_ENV], {
+      const admin = ['--admin', '--admin-token-env', 'SPFS_BENCH_ADMIN_TOKEN'];
+      const server = spawn(process.execPath, [...args, '--password-env', PASSWORD_ENV, ...admin], {
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -275,8 +277,15 @@ export function spfsContender(src: string, work: string, reg: Registry, tag: str
       }
       return new Map(items.filter((i) => i.kind !== 'folder').map((i) => [i.name, i.size]));
     },
-    // Enable once `spfs serve --admin` can apply a change as another user (issue 3) and the client syncs changes
-    // (issue 7): call the admin endpoint here. Until then the workload reports "not supported yet".
-    remoteChange: undefined,
+    // Another user creates (or rewrites) the file through the server's admin endpoint; the mount learns of it
+    // through its notification channel and the change feed.
+    remoteChange: async (rel, content) => {
+      const res = await fetch(`${new URL(url).origin}/_spfs/admin/changes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'bench-other', op: 'create-file', path: rel, content }),
+      });
+      if (!res.ok) throw new Error(`admin change failed: ${res.status} ${await res.text()}`);
+    },
   };
 }
