@@ -159,14 +159,15 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   private rootEntry(path: string): CachedEntry {
+    // Cached under the empty key: the root's id is in the sync state, one query saved per operation.
+    const hit = this.lookups?.get('', '');
+    if (hit !== undefined) return hit;
     const rootId = this.opts.store.rootId();
     if (rootId === undefined) throw new FsError('ENOENT', 'library not synced yet');
-    const hit = this.lookups?.get(rootId, '');
-    if (hit !== undefined) return hit;
     const root = this.opts.store.getItem(rootId);
     if (root === undefined) throw new FsError('ENOENT', `no such item: ${path}`);
     const entry = { item: root, attr: this.attrOf(root) };
-    this.lookups?.set(rootId, '', entry);
+    this.lookups?.set('', '', entry);
     return entry;
   }
 
