@@ -16,7 +16,7 @@ export interface LookupCacheOptions {
   version: () => number;
 }
 
-export const DEFAULT_LOOKUP_ENTRIES = 50_000;
+export const DEFAULT_LOOKUP_ENTRIES = 10_000;
 
 export class LookupCache {
   private readonly lru: LRUCache<string, CachedEntry>;
