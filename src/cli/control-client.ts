@@ -3,6 +3,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative, resolve } from 'node:path';
+import type { ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload } from '../sync/uploader';
 import type { ControlReply, ControlRequest } from './control-socket';
 import { readMountRecord } from './mount-registry';
@@ -54,6 +55,13 @@ function describe(p: PendingUpload): string {
   return `  ${p.op} ${p.path} (${p.bytes} bytes)${why}`;
 }
 
+/** `server: online since <ISO time>`, or `server: offline since <ISO time> (last error: …)`. */
+export function describeConnectivity(c: ConnectivityStatus): string {
+  const since = new Date(c.sinceMs).toISOString();
+  const why = c.lastError === undefined ? '' : ` (last error: ${c.lastError})`;
+  return `server: ${c.state} since ${since}${why}`;
+}
+
 function summary(left: readonly PendingUpload[]): string {
   const bytes = left.reduce((n, p) => n + p.bytes, 0);
   return `${left.length} files, ${bytes} bytes`;
@@ -63,6 +71,7 @@ export async function statusCommand(dir: string): Promise<number> {
   const { sock } = socketFor(dir);
   const r = await ask(sock, { cmd: 'status' }, () => undefined);
   const failed = r.pending.filter((p) => p.failure !== undefined);
+  if (r.connectivity !== undefined) process.stdout.write(`${describeConnectivity(r.connectivity)}\n`);
   process.stdout.write(`pending uploads: ${summary(r.pending)}\n`);
   if (failed.length > 0) process.stdout.write(`failures: ${failed.length}\n`);
   for (const p of r.pending) process.stdout.write(`${describe(p)}\n`);

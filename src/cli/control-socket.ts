@@ -3,6 +3,7 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { Logger } from '../shared/logger';
+import type { ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload, Uploader } from '../sync/uploader';
 
 /** How long unmount keeps trying while the server cannot be reached before it detaches anyway. */
@@ -19,13 +20,20 @@ export interface ControlReply {
   done: boolean;
   pending: PendingUpload[];
   unreachable?: boolean;
+  /** Online/offline and since when (status only; absent when the daemon has no status provider). */
+  connectivity?: ConnectivityStatus;
 }
 
 export interface ControlSocket {
   close(): Promise<void>;
 }
 
-export function startControlSocket(path: string, uploader: Uploader, logger: Logger): ControlSocket {
+export function startControlSocket(
+  path: string,
+  uploader: Uploader,
+  logger: Logger,
+  status?: () => ConnectivityStatus,
+): ControlSocket {
   rmSync(path, { force: true });
   const server = createServer((sock) => {
     let buf = '';
@@ -48,7 +56,8 @@ export function startControlSocket(path: string, uploader: Uploader, logger: Log
   const handle = async (line: string, sock: Socket): Promise<void> => {
     const req = JSON.parse(line) as ControlRequest;
     if (req.cmd === 'status') {
-      send(sock, { done: true, pending: uploader.pending() });
+      const connectivity = status?.();
+      send(sock, { done: true, pending: uploader.pending(), ...(connectivity ? { connectivity } : {}) });
       sock.end();
       return;
     }

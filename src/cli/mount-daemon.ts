@@ -133,6 +133,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       api: client,
       inner: fs,
       logger,
+      status: () => connectivity.status(),
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
     });
     mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, { debug: o.debugFuse ?? false });

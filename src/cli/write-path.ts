@@ -7,6 +7,7 @@ import { DirtyFiles } from '../cache/dirty-files';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import type { FileSyncWriteApi } from '../protocol/types';
 import type { Logger } from '../shared/logger';
+import type { ConnectivityStatus } from '../sync/connectivity';
 import type { Hydrator } from '../sync/hydrator';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
@@ -30,6 +31,8 @@ export function startWritePath(o: {
   inner: SpfsFilesystem;
   logger: Logger;
   writeBackMs?: number;
+  /** Online/offline for `spfs status` (Connectivity.status). */
+  status?: () => ConnectivityStatus;
 }): WritePath {
   const dirty = new DirtyFiles(join(o.cacheDir, 'dirty'));
   dirty.sweep(o.store.journal, o.logger);
@@ -61,7 +64,12 @@ export function startWritePath(o: {
   uploader.start();
   late.fs = fs;
   late.uploader = uploader;
-  const control: ControlSocket = startControlSocket(join(o.cacheDir, 'control.sock'), uploader, o.logger);
+  const control: ControlSocket = startControlSocket(
+    join(o.cacheDir, 'control.sock'),
+    uploader,
+    o.logger,
+    o.status,
+  );
   return {
     fs,
     uploader,
