@@ -26,6 +26,18 @@ if [ ! -e /dev/fuse ]; then
   [ -e /dev/fuse ] || { echo "/dev/fuse does not exist: this kernel/container has no FUSE (load the fuse module)" >&2; exit 1; }
 fi
 
+# Tools the end-to-end tests drive on a mount (save patterns of real programs): rsync, zip, unzip.
+missing_tools=()
+for t in rsync zip unzip; do command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t"); done
+if [ "${#missing_tools[@]}" -gt 0 ]; then
+  say "installing ${missing_tools[*]} (used by the end-to-end tests)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "missing ${missing_tools[*]} and neither root nor sudo is available: install them" >&2; exit 1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing_tools[@]}" >/dev/null
+fi
+
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (npm ci)"

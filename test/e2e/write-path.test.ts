@@ -31,6 +31,19 @@ function mountDaemons(cacheDir: string): number[] {
     .map(Number);
 }
 
+/** Waits until each pid has exited (gone from /proc, or a zombie not yet reaped). */
+async function waitDead(pids: number[]): Promise<void> {
+  const alive = (pid: number): boolean => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  while (pids.some(alive)) await new Promise((r) => setTimeout(r, 20));
+}
+
 describe('write path (real mount)', () => {
   let base: string;
   let server: ServerProcess;
@@ -95,9 +108,9 @@ describe('write path (real mount)', () => {
     const pids = mountDaemons(a.cache);
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await waitDead(pids);
     execFileSync('fusermount', ['-u', '-z', a.dir]);
-    // The dead daemon's lock would block a remount until it goes stale (30 s); the daemon is gone for sure.
-    rmSync(join(a.cache, 'daemon.lock'), { recursive: true, force: true });
+    // No lock workaround: the dead daemon's lock (its pid is gone) is taken over at once by the next mount.
     await mountLibrary(server, a.dir, a.cache, ['--write-back', '0']);
     const flushed = await runSpfs(['flush', a.dir], { SPFS_STATE_DIR: join(a.cache, '..', 'state') });
     expect(flushed.stdout).toContain('everything is on the server');
