@@ -31,8 +31,10 @@ export async function lockCacheDir(dir: string): Promise<() => Promise<void>> {
   }
   writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
   return async () => {
-    rmSync(pidFile, { force: true });
+    // Lock first, pid file second: if the process dies in between, the pid file names a dead holder and the
+    // next daemon takes over at once.
     await release();
+    rmSync(pidFile, { force: true });
   };
 }
 

@@ -188,6 +188,10 @@ function describeFailure(err: unknown, url: string): { message: string; exitCode
   return { message: `mount failed: ${errorMessage(err)}`, exitCode: EXIT.failure };
 }
 
+function ignoreWhileStopping(): void {
+  // already stopping
+}
+
 /** Resolves on SIGINT/SIGTERM or when the mount vanishes (e.g. `fusermount -u` by hand). */
 function waitForStop(mountpoint: string): Promise<void> {
   return new Promise((resolve) => {
@@ -198,6 +202,10 @@ function waitForStop(mountpoint: string): Promise<void> {
       clearInterval(timer);
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
+      // Keep catching the signals while shutting down: a second SIGTERM (`spfs unmount` sends one after the
+      // control socket's) must not kill the process before it has unmounted and released the cache lock.
+      process.on('SIGINT', ignoreWhileStopping);
+      process.on('SIGTERM', ignoreWhileStopping);
       resolve();
     };
     process.on('SIGINT', done);
