@@ -34,6 +34,9 @@ export interface MountCommandOptions extends AuthCliOptions {
   notifyFd?: string;
 }
 
+/** How long a stopped daemon waits for a natural exit before it exits itself. */
+const DAEMON_EXIT_GRACE_MS = 200;
+
 /** Env var through which a prompted password reaches the daemon child (never argv). Deleted on read. */
 const CHILD_PASSWORD_ENV = 'SPFS_DAEMON_PASSWORD';
 
@@ -72,7 +75,7 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
 
   if (o.foreground) {
     const notifyFd = o.notifyFd !== undefined ? Number(o.notifyFd) : undefined;
-    return runMountDaemon({
+    const code = await runMountDaemon({
       url,
       mountpoint: real,
       cacheDir,
@@ -96,6 +99,10 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
         }
       },
     });
+    // Everything is closed by now; a mount detached from outside (`fusermount -u`) leaves fuse-native's native
+    // handle behind, which would keep the process alive forever. Exit on our own if nothing else does.
+    setTimeout(() => process.exit(code), DAEMON_EXIT_GRACE_MS).unref();
+    return code;
   }
   return spawnDaemon(url, real, cacheDir, o, credentials);
 }
