@@ -134,6 +134,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       inner: fs,
       logger,
       status: () => connectivity.status(),
+      connectivity,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
     });
     mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, { debug: o.debugFuse ?? false });

@@ -7,7 +7,7 @@ import { DirtyFiles } from '../cache/dirty-files';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import type { FileSyncWriteApi } from '../protocol/types';
 import type { Logger } from '../shared/logger';
-import type { ConnectivityStatus } from '../sync/connectivity';
+import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
 import type { Hydrator } from '../sync/hydrator';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
@@ -33,6 +33,8 @@ export function startWritePath(o: {
   writeBackMs?: number;
   /** Online/offline for `spfs status` (Connectivity.status). */
   status?: () => ConnectivityStatus;
+  /** The mount's online state: uploads pause while offline and resume after the change enumeration caught up. */
+  connectivity?: Connectivity;
 }): WritePath {
   const dirty = new DirtyFiles(join(o.cacheDir, 'dirty'));
   dirty.sweep(o.store.journal, o.logger);
@@ -57,6 +59,7 @@ export function startWritePath(o: {
     busy: (id) => local.busy(id),
     isOpen: (id) => local.isOpen(id),
     onRekey: (a, b) => local.rekey(a, b),
+    ...(o.connectivity !== undefined ? { connectivity: o.connectivity } : {}),
     ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
   });
   const pending = o.store.journal.totals();

@@ -4,12 +4,15 @@ import type { ContentCache } from '../cache/content-cache';
 import type { DirtyFiles } from '../cache/dirty-files';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { isLocalId, type JournalEntry } from '../cache/upload-journal';
-import { HttpStatusError, NotFoundError, ThrottledError, WriteRejectedError } from '../protocol/errors';
-import type { FileSyncWriteApi, RemoteItem } from '../protocol/types';
-import { errorMessage, InvalidInputError } from '../shared/errors';
+import { NotFoundError, ThrottledError, WriteRejectedError } from '../protocol/errors';
+import type { FileSyncWriteApi, RemoteItem, WriteResult } from '../protocol/types';
+import { errorMessage } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { conflictName } from './conflict-name';
+import type { Connectivity } from './connectivity';
+import { planUploads, type BatchMember } from './upload-batch';
+import { isPermanent, itemPath, matches, pendingUploads, type PendingUpload } from './upload-status';
 import { toStoredItem } from './item-screen';
 
 export const DEFAULT_WRITE_BACK_MS = 3000;
@@ -17,7 +20,6 @@ const FIRST_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 5 * 60_000;
 const IDLE_CHECK_MS = 30_000;
 const CONCURRENCY = 8;
-const PERMANENT_STATUSES = new Set(['InvalidName', 'AccessDenied', 'QuotaExceeded']);
 
 export interface UploaderOptions {
   api: FileSyncWriteApi;
@@ -35,21 +37,20 @@ export interface UploaderOptions {
   isOpen: (id: ItemId) => boolean;
   /** Told when the server assigned an id (or a conflict moved the local version). */
   onRekey: (oldId: ItemId, newId: ItemId) => void;
+  /**
+   * The mount's online state: an unreachable server is reported to it, and after an outage uploads resume only once
+   * it is online again — i.e. after the change enumeration caught up, so remote edits are known before ours go up.
+   */
+  connectivity?: Pick<Connectivity, 'online' | 'waitOnline' | 'reportFailure'>;
 }
 
-export interface PendingUpload {
-  id: ItemId;
-  path: string;
-  bytes: number;
-  op: 'create' | 'update' | 'move' | 'delete';
-  failure?: string;
-  permanent: boolean;
-}
+export type { PendingUpload } from './upload-status';
 
 export class Uploader {
   private readonly writeBackMs: number;
   private stopped = false;
   private wakeUp: (() => void) | undefined;
+  private onStop: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   /** Ignore the settle delay (flush/unmount asked). */
   private urgent = 0;
@@ -68,6 +69,7 @@ export class Uploader {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake();
+    this.onStop?.();
     await this.loop;
   }
 
@@ -80,17 +82,7 @@ export class Uploader {
 
   /** Pending work, with paths, for `spfs status`. */
   pending(): PendingUpload[] {
-    return this.o.store.journal.all().map((e) => {
-      const p: PendingUpload = {
-        id: e.itemId,
-        path: e.deleted ? `${this.pathOf(e.remoteParent)}/${e.remoteName ?? ''}` : this.pathOf(e.itemId),
-        bytes: e.content ? e.size : 0,
-        op: e.deleted ? 'delete' : e.baseEtag === undefined ? 'create' : e.content ? 'update' : 'move',
-        permanent: e.permanent,
-      };
-      if (e.failure !== undefined) p.failure = e.failure;
-      return p;
-    });
+    return pendingUploads(this.o.store);
   }
 
   /**
@@ -120,7 +112,15 @@ export class Uploader {
   }
 
   private async run(): Promise<void> {
+    const stopping = new AbortController();
+    void new Promise<void>((r) => (this.onStop = r)).then(() => stopping.abort());
     while (!this.stopped) {
+      const c = this.o.connectivity;
+      if (c !== undefined && !c.online) {
+        this.o.logger.info('offline: uploads wait until the change enumeration has caught up');
+        await c.waitOnline(stopping.signal).catch(() => undefined);
+        if (this.stopped) break;
+      }
       const wait = await this.cycle().catch((err: unknown) => {
         this.o.logger.error({ err }, 'upload cycle failed');
         return FIRST_BACKOFF_MS;
@@ -150,17 +150,23 @@ export class Uploader {
       else if (!this.o.busy(e.itemId) && this.ready(e)) due.push(e);
     }
     if (due.length === 0) return nextMs;
-    // Deletes first (a rename may replace what they free), then the rest, a few at a time.
+    // Deletes first (a rename may replace what they free), then small files in batches (one request per batch),
+    // then the rest one at a time, a few requests in parallel.
     due.sort((a, b) => Number(b.deleted) - Number(a.deleted));
+    const plan = planUploads(due, this.o.store, (id) => this.o.dirty.pathOf(id));
+    const units: Array<() => Promise<void>> = [
+      ...plan.singles.filter((e) => e.deleted).map((e) => () => this.attempt(e)),
+      ...plan.batches.map((b) => () => this.sendBatch(b)),
+      ...plan.singles.filter((e) => !e.deleted).map((e) => () => this.attempt(e)),
+    ];
     let i = 0;
     const worker = async (): Promise<void> => {
-      while (i < due.length && !this.stopped) {
-        const e = due[i++] as JournalEntry;
-        await this.attempt(e);
+      while (i < units.length && !this.stopped) {
+        await (units[i++] as () => Promise<void>)();
         this.notifyProgress();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, due.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, units.length) }, worker));
     return 0; // look again at once: children of new folders may be ready now
   }
 
@@ -176,23 +182,44 @@ export class Uploader {
       await this.send(e);
       this.unreachable = false;
     } catch (err) {
-      const permanent = isPermanent(err);
-      this.unreachable = !permanent;
-      const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** Math.min(e.attempts, 20));
-      const retryAfter = err instanceof ThrottledError ? (err.retryAfterMs ?? 0) : 0;
-      const reason = errorMessage(err);
-      this.o.store.journal.fail(
-        e.itemId,
-        e.seq,
-        reason,
-        permanent,
-        Date.now() + Math.max(backoff, retryAfter),
-      );
-      const path = this.pathOf(e.itemId);
-      if (permanent) this.o.logger.error({ path, reason }, `upload refused for good; kept locally: ${path}`);
-      else
-        this.o.logger.warn({ path, reason, attempt: e.attempts + 1 }, `upload failed; will retry: ${path}`);
+      this.failed(e, err);
     }
+  }
+
+  /** One request for many small files; an item the batch did not write goes again alone (conflicts, names). */
+  private async sendBatch(members: BatchMember[]): Promise<void> {
+    let results: WriteResult[];
+    try {
+      results = await this.o.api.writeBatch(members.map((m) => m.op));
+      this.unreachable = false;
+    } catch (err) {
+      for (const m of members) this.failed(m.entry, err);
+      return;
+    }
+    for (const [i, m] of members.entries()) {
+      const r = results[i];
+      if (r?.status !== 'Success') await this.attempt(m.entry);
+      else
+        try {
+          this.finish(m.entry, m.item, r.item);
+        } catch (err) {
+          this.failed(m.entry, err);
+        }
+    }
+  }
+
+  /** Records a failed attempt: retried after backoff (or Retry-After), or kept for good when permanent. */
+  private failed(e: JournalEntry, err: unknown): void {
+    const permanent = isPermanent(err);
+    this.unreachable = !permanent;
+    if (!permanent) this.o.connectivity?.reportFailure(err);
+    const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** Math.min(e.attempts, 20));
+    const retryAfter = err instanceof ThrottledError ? (err.retryAfterMs ?? 0) : 0;
+    const reason = errorMessage(err);
+    this.o.store.journal.fail(e.itemId, e.seq, reason, permanent, Date.now() + Math.max(backoff, retryAfter));
+    const path = this.pathOf(e.itemId);
+    if (permanent) this.o.logger.error({ path, reason }, `upload refused for good; kept locally: ${path}`);
+    else this.o.logger.warn({ path, reason, attempt: e.attempts + 1 }, `upload failed; will retry: ${path}`);
   }
 
   private async send(e: JournalEntry): Promise<void> {
@@ -361,25 +388,6 @@ export class Uploader {
 
   /** Library-relative path of an item, for logs and status. */
   pathOf(id: ItemId | undefined): string {
-    const names: string[] = [];
-    const root = this.o.store.rootId();
-    let cur = id === undefined ? undefined : this.o.store.getItem(id);
-    for (let guard = 0; cur !== undefined && cur.id !== root && guard < 1000; guard++) {
-      names.unshift(cur.name);
-      cur = this.o.store.getItem(cur.parentId);
-    }
-    return `/${names.join('/')}`;
+    return itemPath(this.o.store, id);
   }
-}
-
-function matches(path: string, paths: readonly string[] | undefined): boolean {
-  if (paths === undefined || paths.length === 0) return true;
-  return paths.some((p) => path === p || path.startsWith(p.endsWith('/') ? p : `${p}/`));
-}
-
-function isPermanent(err: unknown): boolean {
-  if (err instanceof WriteRejectedError) return PERMANENT_STATUSES.has(err.status);
-  if (err instanceof InvalidInputError) return true;
-  if (err instanceof HttpStatusError) return err.status === 413 || err.status === 400;
-  return false;
 }

@@ -1,0 +1,84 @@
+// Which due journal entries can share one write batch (E8): content uploads of small documents whose place on the
+// server is already right — new files in existing folders, and content-only updates. Everything else goes alone.
+import type { MetadataStore, StoredItem } from '../cache/metadata-store';
+import { isLocalId, type JournalEntry } from '../cache/upload-journal';
+import type { WriteOp } from '../protocol/types';
+import type { ItemId } from '../shared/ids';
+
+/** Files at least this big go alone (BITS for the large ones), so a big upload never holds small ones back. */
+export const BATCH_FILE_MAX_BYTES = 1024 * 1024;
+/** At most this many items, and about this many bytes, per write request. */
+export const BATCH_MAX_ITEMS = 100;
+export const BATCH_MAX_BYTES = 8 * 1024 * 1024;
+
+export interface BatchMember {
+  entry: JournalEntry;
+  item: StoredItem;
+  op: WriteOp;
+}
+
+export interface UploadPlan {
+  /** Groups sent as one request each. */
+  batches: BatchMember[][];
+  /** Entries sent one at a time (deletes, folders, moves, large files, …). */
+  singles: JournalEntry[];
+}
+
+/** The write op for an entry when it can go in a batch, else undefined. */
+function batchOp(
+  e: JournalEntry,
+  store: MetadataStore,
+  pathOf: (id: ItemId) => string,
+): BatchMember | undefined {
+  if (e.deleted || !e.content || e.kind !== 'document' || e.size >= BATCH_FILE_MAX_BYTES) return undefined;
+  const item = store.getItem(e.itemId);
+  if (item === undefined || item.kind !== 'document') return undefined;
+  const source = { path: pathOf(item.id) };
+  if (isLocalId(item.id)) {
+    if (isLocalId(item.parentId)) return undefined;
+    return { entry: e, item, op: { op: 'createFile', parentId: item.parentId, name: item.name, source } };
+  }
+  // An update whose name and place match the server's: content only. A move goes alone (it needs two steps).
+  if (e.baseEtag === undefined || e.remoteParent !== item.parentId || e.remoteName !== item.name)
+    return undefined;
+  return {
+    entry: e,
+    item,
+    op: { op: 'updateFile', item: { id: item.id, etag: e.baseEtag, kind: item.kind }, source },
+  };
+}
+
+/** Splits the due entries (in order) into batches of small content uploads and single sends. */
+export function planUploads(
+  due: readonly JournalEntry[],
+  store: MetadataStore,
+  pathOf: (id: ItemId) => string,
+): UploadPlan {
+  const plan: UploadPlan = { batches: [], singles: [] };
+  let current: BatchMember[] = [];
+  let bytes = 0;
+  for (const e of due) {
+    const m = batchOp(e, store, pathOf);
+    if (m === undefined) {
+      plan.singles.push(e);
+      continue;
+    }
+    if (current.length >= BATCH_MAX_ITEMS || (current.length > 0 && bytes + e.size > BATCH_MAX_BYTES)) {
+      plan.batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += e.size;
+  }
+  if (current.length > 0) plan.batches.push(current);
+  // A lone small file gains nothing from batching: it takes the single path (which also checks for remote moves).
+  for (let i = plan.batches.length - 1; i >= 0; i--) {
+    const b = plan.batches[i] as BatchMember[];
+    if (b.length === 1) {
+      plan.singles.push((b[0] as BatchMember).entry);
+      plan.batches.splice(i, 1);
+    }
+  }
+  return plan;
+}

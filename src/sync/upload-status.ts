@@ -1,0 +1,60 @@
+// What the upload journal still holds, as library paths, for `spfs status`, `spfs flush PATH` and log lines; and
+// which upload failures are permanent (kept locally and reported, never retried).
+import type { MetadataStore } from '../cache/metadata-store';
+import { HttpStatusError, WriteRejectedError } from '../protocol/errors';
+import { InvalidInputError } from '../shared/errors';
+import type { ItemId } from '../shared/ids';
+
+export interface PendingUpload {
+  id: ItemId;
+  path: string;
+  bytes: number;
+  op: 'create' | 'update' | 'move' | 'delete';
+  failure?: string;
+  permanent: boolean;
+}
+
+/** Library-relative path of an item ("/a/b.txt"), from the stored tree. */
+export function itemPath(store: MetadataStore, id: ItemId | undefined): string {
+  const names: string[] = [];
+  const root = store.rootId();
+  let cur = id === undefined ? undefined : store.getItem(id);
+  for (let guard = 0; cur !== undefined && cur.id !== root && guard < 1000; guard++) {
+    names.unshift(cur.name);
+    cur = store.getItem(cur.parentId);
+  }
+  return `/${names.join('/')}`;
+}
+
+/** Every journal entry with its path, size and last failure. */
+export function pendingUploads(store: MetadataStore): PendingUpload[] {
+  return store.journal.all().map((e) => {
+    const p: PendingUpload = {
+      id: e.itemId,
+      path: e.deleted
+        ? `${itemPath(store, e.remoteParent)}/${e.remoteName ?? ''}`
+        : itemPath(store, e.itemId),
+      bytes: e.content ? e.size : 0,
+      op: e.deleted ? 'delete' : e.baseEtag === undefined ? 'create' : e.content ? 'update' : 'move',
+      permanent: e.permanent,
+    };
+    if (e.failure !== undefined) p.failure = e.failure;
+    return p;
+  });
+}
+
+/** Whether `path` is one of `paths` or under one of them (no paths: everything matches). */
+export function matches(path: string, paths: readonly string[] | undefined): boolean {
+  if (paths === undefined || paths.length === 0) return true;
+  return paths.some((p) => path === p || path.startsWith(p.endsWith('/') ? p : `${p}/`));
+}
+
+const PERMANENT_STATUSES = new Set(['InvalidName', 'AccessDenied', 'QuotaExceeded']);
+
+/** Refusals that no retry will change: forbidden name, no permission, quota, too large, malformed. */
+export function isPermanent(err: unknown): boolean {
+  if (err instanceof WriteRejectedError) return PERMANENT_STATUSES.has(err.status);
+  if (err instanceof InvalidInputError) return true;
+  if (err instanceof HttpStatusError) return err.status === 413 || err.status === 400;
+  return false;
+}
