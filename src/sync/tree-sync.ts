@@ -45,6 +45,8 @@ export class TreeSync {
   private readonly onRootStored: (() => void) | undefined;
   private readonly hold: TreeSyncOptions;
   private running: Promise<SyncResult> | undefined;
+  /** The policy read by the last full pass (or first incremental run): one request fewer per change sync. */
+  private policy: Policy | undefined;
 
   constructor(opts: TreeSyncOptions) {
     this.api = opts.api;
@@ -83,8 +85,8 @@ export class TreeSync {
   private async runOnce(): Promise<SyncResult> {
     const state = this.store.getSyncState();
     if (state?.token != null && state.libraryKey === this.libraryKey()) {
-      const policy = await this.api.policy();
-      const done = await this.incremental(state, policy);
+      this.policy ??= await this.api.policy();
+      const done = await this.incremental(state, this.policy);
       if (done) return { items: this.store.countItems(), mode: 'incremental' };
     } else if (state !== undefined && state.libraryKey !== this.libraryKey()) {
       this.logger.warn('the database mirrors another library; starting over with a full pass');
@@ -138,6 +140,7 @@ export class TreeSync {
   /** First-run sequence: policy, root + quota, folder crawl, then paged FullData; unseen items are swept. */
   private async fullPass(): Promise<void> {
     const policy = await this.api.policy();
+    this.policy = policy;
     const { item: root, quota } = await this.api.rootFolder();
     const rootId = root.id;
     this.store.beginFullPass();

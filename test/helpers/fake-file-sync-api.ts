@@ -52,6 +52,7 @@ export class FakeFileSyncApi implements FileSyncApi {
   /** Throws a network-like error from a non-range stream once it has yielded this many bytes (simulated fault). */
   breakStreamAtBytes: number | undefined;
   readonly calls = {
+    policy: 0,
     children: 0,
     changes: [] as ChangesQuery[],
     downloads: [] as Array<ByteRange | undefined>,
@@ -97,6 +98,7 @@ export class FakeFileSyncApi implements FileSyncApi {
   }
 
   policy(): Promise<Policy> {
+    this.calls.policy++;
     return Promise.resolve({
       rules: new Map([['ItemCount', String(this.itemCount)]]),
       itemCount: this.itemCount,

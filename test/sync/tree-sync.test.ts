@@ -115,6 +115,8 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     // Nothing changed since: NoChanges keeps everything.
     expect((await sync.sync()).mode).toBe('incremental');
     expect(tree(store)).toHaveLength(4);
+    // The policy read by the full pass serves every change sync after it (no request per sync).
+    expect(api.calls.policy).toBe(1);
   });
 
   it('CurrentSyncTokenOnly restarts without a token; ResyncNeeded runs a full pass that drops vanished items', async () => {
