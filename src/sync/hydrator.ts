@@ -9,6 +9,7 @@ import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { OfflineError } from './connectivity';
 import { HydrationError, IntegrityError } from './errors';
+import { noteForegroundRead } from './foreground-activity';
 import { DEFAULT_READ_AHEAD, ReadAhead, type ReadAheadOptions } from './read-ahead';
 import { VersionFetcher, type FetchCounters } from './version-fetcher';
 
@@ -181,6 +182,7 @@ class RangeHandle implements ContentHandle {
     const size = this.f.item.size;
     if (position >= size || length <= 0) return 0;
     const end = Math.min(size, position + length);
+    noteForegroundRead();
     try {
       await this.f.ensure(position, end, this.readAhead.next(position, end - position));
     } catch (err) {

@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger';
 import { runPool } from './run-pool';
 import { screenItems, toStoredItem } from './item-screen';
 import { holdLocalChanges, type LocalChanges, type RemoteConflictHandler } from './local-changes';
+import { foregroundQuiet } from './foreground-activity';
 
 export interface TreeSyncOptions {
   api: FileSyncApi;
@@ -157,6 +158,7 @@ export class TreeSync {
       this.logger.debug({ folders }, 'folder crawl done');
       let token: string | undefined;
       for (let n = 0; n < MAX_CHANGE_PAGES; n++) {
+        await foregroundQuiet(); // a page costs the event loop ~100 ms: let streaming reads go first
         const page = await this.api.changes(changesQuery(policy, token));
         if (page.status !== 'FullData' && page.status !== 'IncrementalChanges') {
           throw new ProtocolError(`a full enumeration answered ${page.status}`);
