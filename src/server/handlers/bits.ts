@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { Exchange, ServerContext } from '../context';
 import type { StagedContent } from '../content-staging';
 import { hashFile, tempPath } from '../content-staging';
+import { QuickXorHash } from '../../shared/quickxorhash';
 import { dataPlane } from '../data-plane-settings';
 import { requireDigest } from '../form-digest';
 import { sendError } from '../http-util';
@@ -33,6 +34,69 @@ export function isBitsRequest(ex: Exchange): boolean {
   );
 }
 
+/**
+ * QuickXorHash of each session's bytes so far, kept in memory while fragments arrive in order, so the commit does
+ * not read the whole file again. Lost on restart (the commit then hashes the file); dropped on any write error.
+ */
+const runningHashes = new Map<string, { h: QuickXorHash; upTo: number }>();
+/** Received chunks are gathered into writes of up to this size (one writev while the next ones arrive). */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Appends `body` to `fh` at `pos` after dropping its first `skip` bytes (already stored), updating `hash` with what
+ * is written. Chunks are gathered while a write is in flight and written with one writev. Resolves the end offset.
+ */
+async function appendBody(
+  body: AsyncIterable<Buffer>,
+  fh: fs.promises.FileHandle,
+  skip: number,
+  pos: number,
+  hash: QuickXorHash | undefined,
+): Promise<number> {
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const flush = async (): Promise<void> => {
+    await inFlight;
+    if (batchBytes === 0) return;
+    const bufs = batch;
+    const at = pos;
+    pos += batchBytes;
+    batch = [];
+    batchBytes = 0;
+    inFlight = writeAll(fh, bufs, at);
+    inFlight.catch(() => undefined); // awaited (and thrown) by the next flush
+  };
+  for await (const chunk of body) {
+    let c = chunk;
+    if (skip > 0) {
+      const n = Math.min(skip, c.length);
+      skip -= n;
+      c = c.subarray(n);
+    }
+    if (c.length === 0) continue;
+    hash?.update(c);
+    batch.push(c);
+    batchBytes += c.length;
+    if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+  }
+  await flush();
+  await inFlight;
+  return pos;
+}
+
+/** One writev, continued until every byte is written. */
+async function writeAll(fh: fs.promises.FileHandle, bufs: Buffer[], at: number): Promise<void> {
+  const rest = bufs;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, at);
+    at += bytesWritten;
+    let n = bytesWritten;
+    while (rest.length > 0 && n >= (rest[0] as Buffer).length) n -= (rest.shift() as Buffer).length;
+    if (rest.length > 0 && n > 0) rest[0] = (rest[0] as Buffer).subarray(n);
+  }
+}
+
 function partFile(store: Store, id: string): string {
   return path.join(store.uploadDir, `${id}.part`);
 }
@@ -45,6 +109,7 @@ export function expireIdleSessions(ctx: ServerContext): void {
 
 function dropSession(store: Store, id: string): void {
   store.sessions.drop(id);
+  runningHashes.delete(partFile(store, id));
   fs.rmSync(partFile(store, id), { force: true });
 }
 
@@ -106,6 +171,7 @@ function createSession(ctx: ServerContext, ex: Exchange): Promise<void> | void {
   const id = randomUUID();
   fs.mkdirSync(ctx.store.uploadDir, { recursive: true });
   fs.writeFileSync(partFile(ctx.store, id), '');
+  runningHashes.set(partFile(ctx.store, id), { h: new QuickXorHash(), upTo: 0 });
   ctx.store.sessions.put({
     id,
     owner: ex.user.toLowerCase(),
@@ -144,30 +210,24 @@ async function fragment(ctx: ServerContext, ex: Exchange, id: string): Promise<v
   const received = { 'BITS-Received-Content-Range': String(session.received) };
   if (a > session.received) return bitsError(ex, 416, BG_E_INVALID_ARG, { ...idHeader, ...received });
   // Bytes before `received` were already stored (a resend after a lost Ack): skip them, append the rest.
-  let skip = session.received - a;
-  let pos = session.received;
-  const fh = await fs.promises.open(partFile(store, id), 'r+');
+  const file = partFile(store, id);
+  const running = runningHashes.get(file);
+  const hash = running !== undefined && running.upTo === session.received ? running : undefined;
+  if (hash === undefined) runningHashes.delete(file);
+  let pos: number;
+  const fh = await fs.promises.open(file, 'r+');
   try {
-    for await (const chunk of ex.req) {
-      let c = chunk as Buffer;
-      if (skip > 0) {
-        const n = Math.min(skip, c.length);
-        skip -= n;
-        c = c.subarray(n);
-      }
-      if (c.length > 0) {
-        await fh.write(c, 0, c.length, pos);
-        pos += c.length;
-      }
-    }
+    pos = await appendBody(ex.req, fh, session.received - a, session.received, hash?.h);
     if (pos !== Math.max(b + 1, session.received))
       throw new Error('fragment body shorter than Content-Length');
   } catch (err) {
+    runningHashes.delete(file);
     await fh.truncate(session.received).catch(() => undefined);
     await fh.close();
     if (ex.res.headersSent || ex.req.destroyed) throw err;
     return bitsError(ex, 400, BG_E_INVALID_ARG, { ...idHeader, ...received });
   }
+  if (hash !== undefined) hash.upTo = pos;
   await fh.close();
   store.sessions.put({ ...session, received: pos, total, touchedMs: ctx.clock.now() });
   return ack(ex, 200, { ...idHeader, 'BITS-Received-Content-Range': String(pos) });
@@ -198,7 +258,12 @@ export async function sessionContent(
   await fh.close();
   const link = tempPath(ctx.store);
   await fs.promises.link(file, link);
-  const { size, hash } = await hashFile(link);
+  // The hash kept while the fragments arrived, else (server restarted meanwhile) a read of the whole file.
+  const running = runningHashes.get(file);
+  const { size, hash } =
+    running !== undefined && running.upTo === session.received
+      ? { size: session.received, hash: running.h.digest() }
+      : await hashFile(link);
   return { content: { path: link, size, hash }, sessionId: session.id };
 }
 
