@@ -3,6 +3,7 @@
 // Close-Session (the server keeps the bytes for the E8 commit by FragmentSessionId); Cancel-Session on abandon.
 import { createReadStream } from 'node:fs';
 import { normaliseGuid } from '../shared/ids';
+import type { QuickXorHash } from '../shared/quickxorhash';
 import { isRetryable, NetworkError, UploadSessionError } from './errors';
 import { headerValue, type HeaderMap } from './headers';
 import { retryDelayMs, MAX_ATTEMPTS } from './http/retry';
@@ -10,17 +11,23 @@ import type { SpSession } from './sp-session';
 import { XML_ACCEPT } from './sp-session';
 
 export const BITS_PROTOCOL = '{7df0354d-249b-430f-820d-3d2a9bef4931}';
-export const DEFAULT_FRAGMENT_BYTES = 10 * 1024 * 1024;
+/** Fewer, larger fragments cost fewer round trips (a 256 MiB upload: 8 requests, not 26); the server takes 60 MiB. */
+export const DEFAULT_FRAGMENT_BYTES = 32 * 1024 * 1024;
+const READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface BitsUploadOptions {
   fragmentBytes?: number | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((bytes: number) => void) | undefined;
+  /** Updated with every byte as it is first read for sending, in order (saves a separate hashing pass). */
+  hash?: QuickXorHash | undefined;
 }
 
 /** An open BITS session; `id` is the dashed GUID without braces (the FragmentSessionId of the commit). */
 export interface BitsSession {
   id: string;
+  /** Digest of `opts.hash` when every byte went through it exactly once, in order; else undefined. */
+  hash?: string | undefined;
   close(): Promise<void>;
   cancel(): Promise<void>;
 }
@@ -90,6 +97,24 @@ export async function bitsUpload(
     cancel: simple('Cancel-Session'),
   };
 
+  // Bytes [0, hashedTo) went through opts.hash; a resend of bytes before it is not hashed again.
+  let hashedTo = opts.hash !== undefined ? 0 : -1;
+  async function* hashing(chunks: AsyncIterable<Buffer>, from: number): AsyncIterable<Buffer> {
+    let pos = from;
+    for await (const c of chunks) {
+      if (hashedTo >= 0 && pos + c.length > hashedTo) {
+        if (pos > hashedTo)
+          hashedTo = -1; // a hole: hashing gives up
+        else {
+          opts.hash?.update(c.subarray(hashedTo - pos));
+          hashedTo = pos + c.length;
+        }
+      }
+      pos += c.length;
+      yield c;
+    }
+  }
+
   try {
     let offset = 0;
     let failures = 0;
@@ -107,7 +132,7 @@ export async function bitsUpload(
             'content-length': String(end - start + 1),
             'content-type': 'application/octet-stream',
           },
-          body: () => createReadStream(path, { start, end, highWaterMark: 1024 * 1024 }),
+          body: () => hashing(createReadStream(path, { start, end, highWaterMark: READ_CHUNK_BYTES }), start),
         });
         checkBitsError(res.headers, 'BITS Fragment');
         const acked = receivedOffset(res.headers);
@@ -134,6 +159,7 @@ export async function bitsUpload(
     }
     // Close-Session keeps the bytes until the E8 commit takes them (a successful commit spends the session).
     await handle.close();
+    if (hashedTo === size) handle.hash = opts.hash?.digest();
     return handle;
   } catch (err) {
     await handle.cancel().catch(() => undefined);

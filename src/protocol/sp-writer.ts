@@ -3,7 +3,7 @@
 // each op is first looked up (parent + name, or the item's ETag/hash) and only ops that provably did not happen
 // are sent again, so a retried create never makes a duplicate.
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs';
 import { InvalidInputError } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
 import { assertSafeName, foldName } from '../shared/names';
@@ -50,7 +50,7 @@ const MAX_LOOKUP_PAGES = 100;
 async function hashFile(path: string, signal?: AbortSignal): Promise<{ size: number; hash: string }> {
   const h = new QuickXorHash();
   let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024, signal })) {
+  for await (const chunk of fs.createReadStream(path, { highWaterMark: 1024 * 1024, signal })) {
     h.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
@@ -116,9 +116,11 @@ export class SpWriter {
       const src: UploadSource = op.source;
       const known =
         src.size !== undefined && src.hash !== undefined ? { size: src.size, hash: src.hash } : undefined;
-      const { size, hash } = known ?? (await hashFile(src.path, opts.signal));
+      // Large files are hashed in the same read pass that uploads them (the hash is only needed by the commit).
+      const size = known?.size ?? (await fs.promises.stat(src.path)).size;
       const mimeType = src.mimeType ?? 'application/octet-stream';
       if (size >= threshold) {
+        const running = known === undefined ? new QuickXorHash() : undefined;
         const s = await bitsUpload(
           this.cfg.session,
           new URL(`${this.cfg.sfs}/RootFolder?View=SkyDriveSync`),
@@ -128,15 +130,18 @@ export class SpWriter {
             fragmentBytes: this.cfg.fragmentBytes,
             signal: opts.signal,
             onProgress: opts.onProgress,
+            hash: running,
           },
         );
         bits.push(s);
+        const hash = known?.hash ?? s.hash ?? (await hashFile(src.path, opts.signal)).hash;
         out.push({ op: { ...op, upload: { size, hash, mimeType, fragmentSessionId: s.id } } });
       } else {
+        const inline = known ?? (await hashFile(src.path, opts.signal));
         const fragmentSessionId = randomUUID();
         out.push({
-          op: { ...op, upload: { size, hash, mimeType, fragmentSessionId } },
-          part: { fragmentSessionId, path: src.path, size },
+          op: { ...op, upload: { size: inline.size, hash: inline.hash, mimeType, fragmentSessionId } },
+          part: { fragmentSessionId, path: src.path, size: inline.size },
         });
       }
     }
