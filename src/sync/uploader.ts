@@ -210,6 +210,16 @@ export class Uploader {
 
   /** Records a failed attempt: retried after backoff (or Retry-After), or kept for good when permanent. */
   private failed(e: JournalEntry, err: unknown): void {
+    if (localSourceVanished(err)) {
+      // The local copy was replaced or removed while it was being sent (git and editors rename over files all the
+      // time): not the server's fault and not an outage. Look at the entry again at once; by then it says what to send.
+      this.o.store.journal.fail(e.itemId, e.seq, errorMessage(err), false, Date.now());
+      this.o.logger.debug(
+        { path: this.pathOf(e.itemId) },
+        'local copy changed during its upload; trying again',
+      );
+      return;
+    }
     const permanent = isPermanent(err);
     this.unreachable = !permanent;
     if (!permanent) this.o.connectivity?.reportFailure(err);
@@ -390,4 +400,12 @@ export class Uploader {
   pathOf(id: ItemId | undefined): string {
     return itemPath(this.o.store, id);
   }
+}
+
+/** True when the error comes from reading a local source file that no longer exists (ENOENT anywhere in the causes). */
+function localSourceVanished(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+  }
+  return false;
 }
