@@ -37,6 +37,9 @@ if [ "$jest_rc" -ne 0 ] && [ "$jf" -eq 0 ]; then failed=$((failed + 1)); fi
 # the run. The demo's own mount is not a test's.
 leaked=$(awk '$3 ~ /^fuse\.spfs/ && $2 ~ /\/spfs-[^/]*\// {print $2}' /proc/mounts)
 if [ -n "$leaked" ]; then echo "FAILED: tests left mounts behind: $leaked"; failed=$((failed + 1)); fi
+# ... and so is a daemon or server of a test still running.
+strays=$(pgrep -f "bin/spfs (mount|serve) .*/spfs-[^/ ]*/" || true)
+if [ -n "$strays" ]; then echo "FAILED: tests left spfs processes behind: $(echo $strays)"; failed=$((failed + 1)); fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,6 +3,7 @@
 // fails fast on others with ENETUNREACH, and catches up when the server returns; an injected ResyncNeeded heals.
 import { mkdirSync, promises as fsp, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { adminPost, eventually as waitUntil, readOr } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
   forceCleanup,
@@ -18,33 +19,11 @@ const ADMIN_ENV = 'SPFS_TEST_ADMIN_TOKEN';
 const ADMIN_TOKEN = `admin-${Math.random().toString(36).slice(2)}-token`;
 /** Generous: the bound is ~2 s after a notification; this only guards against hangs. */
 const EVENTUALLY_MS = 20_000;
-
-async function eventually<T>(
-  probe: () => T | undefined,
+const eventually = <T>(
+  probe: () => Promise<T | undefined> | T | undefined,
   what: string,
   timeoutMs = EVENTUALLY_MS,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`not seen within ${timeoutMs} ms: ${what} (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function readOr(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
+): Promise<T> => waitUntil(probe, what, timeoutMs, 100);
 
 function has(dir: string, name: string): boolean {
   try {
@@ -62,16 +41,7 @@ describe('change sync and offline (two mounts, admin endpoint, child processes)'
   const mounts: MountProcess[] = [];
   const servers: ServerProcess[] = [];
 
-  async function admin(path: string, body: unknown): Promise<unknown> {
-    const res = await fetch(`http://127.0.0.1:${port}/_spfs/admin${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`admin ${path}: ${res.status} ${text}`);
-    return JSON.parse(text) as unknown;
-  }
+  const admin = (path: string, body: unknown): Promise<unknown> => adminPost(port, ADMIN_TOKEN, path, body);
   const change = (c: Record<string, unknown>) => admin('/changes', { user: 'bob', ...c });
 
   async function startServer(extra: string[] = [], password?: string): Promise<ServerProcess> {

@@ -3,6 +3,7 @@
 // ResyncNeeded with local changes pending loses and duplicates nothing; a remote edit of a locally edited file keeps both.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { adminPost, eventually as waitUntil, readOr } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
   forceCleanup,
@@ -19,29 +20,11 @@ const ADMIN_ENV = 'SPFS_TEST_ADMIN_TOKEN';
 const ADMIN_TOKEN = `admin-${Math.random().toString(36).slice(2)}-token`;
 /** Only guards against hangs; no timing is asserted. */
 const EVENTUALLY_MS = 60_000;
-
-async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
-  const end = Date.now() + EVENTUALLY_MS;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`not seen within ${EVENTUALLY_MS} ms: ${what} (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function readOr(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
+const eventually = <T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = EVENTUALLY_MS,
+): Promise<T> => waitUntil(probe, what, timeoutMs, 200);
 
 describe('local modifications and change sync (real mounts, admin endpoint, child processes)', () => {
   let work: string;
@@ -55,16 +38,7 @@ describe('local modifications and change sync (real mounts, admin endpoint, chil
   let b: MountProcess;
   let c: MountProcess;
 
-  async function admin(path: string, body: unknown): Promise<unknown> {
-    const res = await fetch(`http://127.0.0.1:${port}/_spfs/admin${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`admin ${path}: ${res.status} ${text}`);
-    return JSON.parse(text) as unknown;
-  }
+  const admin = (path: string, body: unknown): Promise<unknown> => adminPost(port, ADMIN_TOKEN, path, body);
   const change = (ch: Record<string, unknown>): Promise<unknown> => admin('/changes', { user: 'bob', ...ch });
 
   async function startServer(extra: string[] = [], password?: string): Promise<ServerProcess> {

@@ -189,23 +189,53 @@ export async function forceCleanup(
       }
     }
   }
+  // Their daemons notice the detach within a couple of seconds; make sure none outlives the test.
+  await stopDaemons((argv) => mountpoints.some((m) => argv.includes(m)));
   for (const s of servers) await s.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 
-/** Pids of `spfs mount --foreground` daemons using this cache folder (read from /proc, no shell). */
-export function daemonPids(cacheDir: string): number[] {
-  const pids: number[] = [];
+const DAEMON_STOP_WAIT_MS = 10_000;
+
+/** SIGTERMs `spfs mount --foreground` daemons whose argv matches, waits for them, SIGKILLs any that linger. */
+async function stopDaemons(matches: (argv: string[]) => boolean): Promise<void> {
+  const pids = allDaemons()
+    .filter((d) => matches(d.argv))
+    .map((d) => d.pid);
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGTERM');
+  const end = Date.now() + DAEMON_STOP_WAIT_MS;
+  while (pids.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+function allDaemons(): Array<{ pid: number; argv: string[] }> {
+  const out: Array<{ pid: number; argv: string[] }> = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let argv: string[];
     try {
-      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('mount') && argv.includes('--foreground')) out.push({ pid: Number(entry), argv });
     } catch {
-      continue;
+      // the process ended meanwhile
     }
-    const i = argv.indexOf('--cache-dir');
-    if (argv.includes('--foreground') && i >= 0 && argv[i + 1] === cacheDir) pids.push(Number(entry));
   }
-  return pids;
+  return out;
+}
+
+/** Pids of `spfs mount --foreground` daemons using this cache folder (read from /proc, no shell). */
+export function daemonPids(cacheDir: string): number[] {
+  return allDaemons()
+    .filter((d) => {
+      const i = d.argv.indexOf('--cache-dir');
+      return i >= 0 && d.argv[i + 1] === cacheDir;
+    })
+    .map((d) => d.pid);
 }
