@@ -102,9 +102,13 @@ export async function unmountViaControl(dir: string, force: boolean): Promise<Pe
   } catch {
     return undefined;
   }
-  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) =>
-    process.stderr.write(`spfs: uploading, ${summary(p.pending)} left\n`),
-  );
+  // Progress only when something is pending, and only when it changed (the daemon reports twice a second).
+  let last = '';
+  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => {
+    const line = p.pending.length > 0 ? `spfs: uploading, ${summary(p.pending)} left\n` : '';
+    if (line !== '' && line !== last) process.stderr.write(line);
+    last = line;
+  });
   if (r.pending.length > 0) {
     process.stderr.write(
       `spfs: ${summary(r.pending)} not uploaded${r.unreachable ? ' (server unreachable)' : ''}; ` +

@@ -2,6 +2,7 @@
 // or the mount disappearing). Reports "ready" or a failure to the parent over a pipe when daemonised.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ContentCache } from '../cache/content-cache';
 import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
@@ -26,6 +27,8 @@ import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
 const MOUNT_WATCH_INTERVAL_MS = 2000;
+/** How long a first mount waits for its full pass before serving with on-demand folder listings. */
+const FIRST_PASS_WAIT_MS = 3000;
 const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 
 export interface DaemonOptions {
@@ -99,7 +102,12 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       (r) => logger.info({ items: r.items, mode: r.mode }, 'caught up with the library'),
       (err: unknown) => logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
     );
-    if (!known) await Promise.race([rootReady, catchUp]);
+    if (!known) {
+      await Promise.race([rootReady, catchUp]);
+      // A small or medium library finishes its first pass within a few seconds: wait for it, so the first `ls -lR`
+      // or `find` reads a complete tree instead of listing folder after folder on demand. A large one serves now.
+      await Promise.race([catchUp.catch(() => undefined), sleep(FIRST_PASS_WAIT_MS)]);
+    }
     const result = { items: store.countItems(), mode: known ? 'stored' : 'first' };
     const cache = await ContentCache.open({
       dir: join(o.cacheDir, 'content'),
