@@ -44,7 +44,8 @@ const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
 
 /**
  * Appends `body` to `fh` at `pos` after dropping its first `skip` bytes (already stored), updating `hash` with what
- * is written. Chunks are gathered while a write is in flight and written with one writev. Resolves the end offset.
+ * is written. A chunk is written at once when no write is in flight; chunks arriving meanwhile are gathered and
+ * written with one writev. Resolves the end offset.
  */
 async function appendBody(
   body: AsyncIterable<Buffer>,
@@ -56,6 +57,7 @@ async function appendBody(
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let inFlight: Promise<unknown> = Promise.resolve();
+  let writing = false;
   const flush = async (): Promise<void> => {
     await inFlight;
     if (batchBytes === 0) return;
@@ -64,7 +66,8 @@ async function appendBody(
     pos += batchBytes;
     batch = [];
     batchBytes = 0;
-    inFlight = writeAll(fh, bufs, at);
+    writing = true;
+    inFlight = writeAll(fh, bufs, at).finally(() => (writing = false));
     inFlight.catch(() => undefined); // awaited (and thrown) by the next flush
   };
   for await (const chunk of body) {
@@ -78,7 +81,9 @@ async function appendBody(
     hash?.update(c);
     batch.push(c);
     batchBytes += c.length;
-    if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+    // Nothing being written: write at once (received bytes reach the disk without waiting for more); otherwise
+    // gather until a full batch.
+    if (!writing || batchBytes >= WRITE_BATCH_BYTES) await flush();
   }
   await flush();
   await inFlight;
