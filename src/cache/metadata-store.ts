@@ -57,6 +57,20 @@ export interface MetadataStoreOptions {
 /** Prefix of a parked name: can't collide with a real folded name (control characters are rejected upstream). */
 const PARK_PREFIX = '\u0000park:';
 
+/** Insert or update of one item by ResourceID; the same etag keeps the hydration state, a new version is no longer
+ * the cached one. The server's upsert adds the pass mark and the pending-change guard to it. */
+const UPSERT_ITEM_SQL = `
+  INSERT INTO items (id, parent_id, name, name_folded, kind, size, etag, hash, download_url, mime,
+                     created_ms, modified_ms, pass_mark)
+  VALUES (@id, @parent_id, @name, @name_folded, @kind, @size, @etag, @hash, @download_url, @mime,
+          @created_ms, @modified_ms, @pass_mark)
+  ON CONFLICT (id) DO UPDATE SET
+    parent_id = excluded.parent_id, name = excluded.name, name_folded = excluded.name_folded,
+    kind = excluded.kind, size = excluded.size, etag = excluded.etag, hash = excluded.hash,
+    download_url = excluded.download_url, mime = excluded.mime, created_ms = excluded.created_ms,
+    modified_ms = excluded.modified_ms,
+    hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END`;
+
 export class MetadataStore {
   readonly cacheIndex: CacheIndex;
   /** Local changes waiting for upload (write path); items with a row here are never overwritten by server data. */
@@ -97,18 +111,9 @@ export class MetadataStore {
       child: db.prepare('SELECT * FROM items WHERE parent_id = ? AND name_folded = ?'),
       children: db.prepare('SELECT * FROM items WHERE parent_id = ? ORDER BY name_folded'),
       count: db.prepare('SELECT COUNT(*) AS n FROM items'),
-      // Same etag keeps the hydration state; a new version is no longer the cached one.
-      upsert: db.prepare(`
-        INSERT INTO items (id, parent_id, name, name_folded, kind, size, etag, hash, download_url, mime,
-                           created_ms, modified_ms, pass_mark)
-        VALUES (@id, @parent_id, @name, @name_folded, @kind, @size, @etag, @hash, @download_url, @mime,
-                @created_ms, @modified_ms, @pass_mark)
-        ON CONFLICT (id) DO UPDATE SET
-          parent_id = excluded.parent_id, name = excluded.name, name_folded = excluded.name_folded,
-          kind = excluded.kind, size = excluded.size, etag = excluded.etag, hash = excluded.hash,
-          download_url = excluded.download_url, mime = excluded.mime, created_ms = excluded.created_ms,
-          modified_ms = excluded.modified_ms, pass_mark = MAX(items.pass_mark, excluded.pass_mark),
-          hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END
+      // Server data: never over an item with pending local changes (the journal).
+      upsert: db.prepare(`${UPSERT_ITEM_SQL},
+          pass_mark = MAX(items.pass_mark, excluded.pass_mark)
         WHERE items.id NOT IN (SELECT item_id FROM upload_journal)`),
       park: db.prepare('UPDATE items SET name_folded = ? WHERE id = ?'),
       deleteTree: db.prepare(`
@@ -127,17 +132,7 @@ export class MetadataStore {
           AND id NOT IN (SELECT item_id FROM upload_journal)`),
       setPinned: db.prepare('UPDATE items SET pinned = ? WHERE id = ?'),
       // The write path's own upsert: no pending-change guard (it is the pending change).
-      putLocal: db.prepare(`
-        INSERT INTO items (id, parent_id, name, name_folded, kind, size, etag, hash, download_url, mime,
-                           created_ms, modified_ms, pass_mark)
-        VALUES (@id, @parent_id, @name, @name_folded, @kind, @size, @etag, @hash, @download_url, @mime,
-                @created_ms, @modified_ms, @pass_mark)
-        ON CONFLICT (id) DO UPDATE SET
-          parent_id = excluded.parent_id, name = excluded.name, name_folded = excluded.name_folded,
-          kind = excluded.kind, size = excluded.size, etag = excluded.etag, hash = excluded.hash,
-          download_url = excluded.download_url, mime = excluded.mime, created_ms = excluded.created_ms,
-          modified_ms = excluded.modified_ms,
-          hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END`),
+      putLocal: db.prepare(UPSERT_ITEM_SQL),
       rekeyItem: db.prepare('UPDATE items SET id = ? WHERE id = ?'),
       rekeyChildren: db.prepare('UPDATE items SET parent_id = ? WHERE parent_id = ?'),
     };
