@@ -60,6 +60,7 @@ The sample library is mounted at:
     $MNT
 
 Try:   ls -lR "$MNT"     sha256sum "$MNT"/Binaries/*     cat "$MNT/README.txt"
+Write: echo hi > "$MNT/Documents/note.txt"   then   node bin/spfs status "$MNT"   /   node bin/spfs flush "$MNT"
 Files download on first open (server requests: $DEMO/requests.log; daemon log: $DEMO/cache/spfs.log).
 Stop:  ./scripts/demo.sh stop
 TXT

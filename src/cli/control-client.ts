@@ -84,7 +84,12 @@ export async function flushCommand(paths: string[]): Promise<number> {
   const rel = paths.map((p) => `/${relative(mountpoint, resolve(p))}`.replace(/\/$/, '') || '/');
   const only = rel.filter((p) => p !== '/');
   const req: ControlRequest = { cmd: 'flush', ...(only.length > 0 ? { paths: only } : {}) };
-  const r = await ask(sock, req, (p) => process.stderr.write(`spfs: waiting for ${summary(p.pending)}\n`));
+  let last = '';
+  const r = await ask(sock, req, (p) => {
+    const line = p.pending.length > 0 ? `spfs: waiting for ${summary(p.pending)}\n` : '';
+    if (line !== '' && line !== last) process.stderr.write(line);
+    last = line;
+  });
   if (r.pending.length === 0) {
     process.stdout.write('spfs: everything is on the server\n');
     return EXIT.ok;
