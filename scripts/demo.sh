@@ -19,7 +19,13 @@ mounted() { awk -v m="$MNT" '$2 == m {found=1} END {exit !found}' /proc/mounts; 
 
 if [ "${1:-}" = "stop" ]; then
   if mounted; then $SPFS unmount "$MNT"; fi
-  if server_alive; then kill "$(cat "$DEMO/server.pid")"; rm -f "$DEMO/server.pid"; say "server stopped"; fi
+  if server_alive; then
+    pid=$(cat "$DEMO/server.pid")
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$DEMO/server.pid"
+    say "server stopped"
+  fi
   exit 0
 fi
 
