@@ -6,43 +6,18 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import {
   assertE2EPrerequisites,
+  daemonPids,
   forceCleanup,
   makeTempDir,
   mountLibrary,
+  processAlive,
   runSpfs,
   startServerProcess,
   type ServerProcess,
+  waitForExit,
 } from '../helpers/spfs-processes';
 
 jest.setTimeout(120_000);
-
-/** Pids of daemons serving this cache folder (their argv names it), read from /proc. */
-function mountDaemons(cacheDir: string): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)
-    .filter((e) => {
-      try {
-        const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-        return argv.includes('mount') && argv.includes(cacheDir);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-/** Waits until each pid has exited (gone from /proc, or a zombie not yet reaped). */
-async function waitDead(pids: number[]): Promise<void> {
-  const alive = (pid: number): boolean => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-    } catch {
-      return false;
-    }
-  };
-  while (pids.some(alive)) await new Promise((r) => setTimeout(r, 20));
-}
 
 describe('write path (real mount)', () => {
   let base: string;
@@ -105,10 +80,11 @@ describe('write path (real mount)', () => {
     const files = Array.from({ length: 50 }, (_, i) => `k${i}.txt`);
     mkdirSync(join(a.dir, 'kill'));
     for (const f of files) writeFileSync(join(a.dir, 'kill', f), `content of ${f}\n`);
-    const pids = mountDaemons(a.cache);
+    const pids = daemonPids(a.cache);
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
-    await waitDead(pids);
+    await waitForExit(pids, 30_000);
+    expect(pids.filter(processAlive)).toEqual([]);
     execFileSync('fusermount', ['-u', '-z', a.dir]);
     // No lock workaround: the dead daemon's lock (its pid is gone) is taken over at once by the next mount.
     await mountLibrary(server, a.dir, a.cache, ['--write-back', '0']);

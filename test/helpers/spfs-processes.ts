@@ -202,18 +202,25 @@ async function stopDaemons(matches: (argv: string[]) => boolean): Promise<void> 
   const pids = allDaemons()
     .filter((d) => matches(d.argv))
     .map((d) => d.pid);
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-    } catch {
-      return false;
-    }
-  };
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGTERM');
-  const end = Date.now() + DAEMON_STOP_WAIT_MS;
-  while (pids.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGTERM');
+  await waitForExit(pids, DAEMON_STOP_WAIT_MS);
+  for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** True while the process exists and is not a zombie waiting to be reaped. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until every pid has exited (or `timeoutMs` passed). */
+export async function waitForExit(pids: number[], timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (pids.some(processAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
 }
 
 function allDaemons(): Array<{ pid: number; argv: string[] }> {
