@@ -1,29 +1,12 @@
 // The server renders the fixture library (deterministic ids, fixed clock) and must match the hand-written golden
 // fixtures in test/fixtures/protocol element by element, headers included.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { RunningServer } from '../../src/server';
 import { Store } from '../../src/server/store';
-import { Harness, TestClock, get, idQueue, sfs, libraryDir } from './server-harness';
+import { FIXTURE_IDS, fixture, startFixtureServer } from './fixture-library';
+import { Harness, get, sfs, libraryDir } from './server-harness';
 import { xmlDiff } from './xml-compare';
 
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'protocol');
-const FIXTURE_ORIGIN = 'http://127.0.0.1:8080';
-const IDS = [
-  'be100e28dd1c4f2f8e83acdb6fffff05', // list
-  '5d2445a6-f48d-4f6c-b190-640d11e29a93', // site (any GUID spelling is accepted)
-  '0f3c9e2a7b7d4c55a1d24b1f6e9c0a11', // root
-  '3b77a1c2d4e54f6a8b7c6d5e4f30e012', // Archive
-  '9a1e5f3c2b4d4e6f8a7b6c5d4e3f77c0', // Docs
-  'd9d51e47a2b34c5d9e8f7a6b5c4d6308', // Docs/hello.txt
-  '972f0c1d2e3f4a5b8c7d8e9fa0b12b60', // Docs/old.txt
-  '4e8b2c1d0a9f4e7d8c6b5a4f3e2d1c0b', // readme.md
-];
 const SEED_TOKEN = '4;%234;%231;3;be100e28-dd1c-4f2f-8e83-acdb6fffff05;638766798720000000;6;%23;%23;%230;%23';
-
-function fixture(srv: RunningServer, name: string): string {
-  return fs.readFileSync(path.join(FIXTURES, name), 'utf8').split(FIXTURE_ORIGIN).join(srv.origin);
-}
 
 describe('golden fixtures', () => {
   const h = new Harness();
@@ -31,14 +14,7 @@ describe('golden fixtures', () => {
   let dataDir: string;
 
   beforeEach(async () => {
-    const seedDir = await h.seed({
-      Archive: null,
-      'Docs/hello.txt': 'hello world',
-      'Docs/old.txt': 'old\n',
-      'readme.md': '# spfs\n',
-    });
-    dataDir = await h.tempDir();
-    srv = await h.start({ dataDir, seedDir, idFactory: idQueue([...IDS]), clock: new TestClock() });
+    ({ srv, dataDir } = await startFixtureServer(h));
   });
   afterEach(() => h.cleanup());
 
@@ -55,7 +31,10 @@ describe('golden fixtures', () => {
   });
 
   test('E6 children page = children-page.xml', async () => {
-    const url = sfs(srv, `Items/${IDS[2]}?View=SkyDriveSync&Depth=0&FoldersOnly=true&web3s.paging=0,1`);
+    const url = sfs(
+      srv,
+      `Items/${FIXTURE_IDS[2]}?View=SkyDriveSync&Depth=0&FoldersOnly=true&web3s.paging=0,1`,
+    );
     const res = await get(url);
     expect(res.headers.get('x-hasmoredata')).toBe('True');
     await expectXml(res, 'children-page.xml');
@@ -86,11 +65,11 @@ describe('golden fixtures', () => {
     const store = new Store(libraryDir(dataDir));
     try {
       store.renameOrMove(
-        IDS[5]!,
-        { name: 'hello-v2.txt', parentId: IDS[3]! },
+        FIXTURE_IDS[5],
+        { name: 'hello-v2.txt', parentId: FIXTURE_IDS[3] },
         Date.parse('2025-03-04T10:20:00Z'),
       );
-      store.remove(IDS[6]!, Date.parse('2025-03-04T10:21:00Z'));
+      store.remove(FIXTURE_IDS[6], Date.parse('2025-03-04T10:21:00Z'));
     } finally {
       store.close();
     }

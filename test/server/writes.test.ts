@@ -4,23 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunningServer } from '../../src/server';
 import { Store } from '../../src/server/store';
-import { Harness, TestClock, basic, get, idQueue, libraryDir, sfs } from './server-harness';
+import { FIXTURE_IDS, fixture, startFixtureServer } from './fixture-library';
+import { Harness, TestClock, basic, get, libraryDir, sfs } from './server-harness';
 import { createDocXml, digestFor, postWrite } from './write-client';
 import { xmlDiff } from './xml-compare';
 
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'protocol');
-const FIXTURE_ORIGIN = 'http://127.0.0.1:8080';
-const IDS = [
-  'be100e28dd1c4f2f8e83acdb6fffff05',
-  '5d2445a6f48d4f6cb190640d11e29a93',
-  '0f3c9e2a7b7d4c55a1d24b1f6e9c0a11', // root
-  '3b77a1c2d4e54f6a8b7c6d5e4f30e012', // Archive
-  '9a1e5f3c2b4d4e6f8a7b6c5d4e3f77c0', // Docs
-  'd9d51e47a2b34c5d9e8f7a6b5c4d6308', // Docs/hello.txt
-  '972f0c1d2e3f4a5b8c7d8e9fa0b12b60', // Docs/old.txt
-  '4e8b2c1d0a9f4e7d8c6b5a4f3e2d1c0b', // readme.md
-];
-const [, , ROOT, ARCHIVE, DOCS, HELLO, OLD, README] = IDS as [
+const [, , ROOT, ARCHIVE, DOCS, HELLO, OLD, README] = FIXTURE_IDS as unknown as [
   string,
   string,
   string,
@@ -61,18 +50,10 @@ describe('E8 writes and E13 digests', () => {
   let srv: RunningServer;
   let dataDir: string;
   let digest: string;
-  const fixture = (name: string): string =>
-    fs.readFileSync(path.join(FIXTURES, name), 'utf8').split(FIXTURE_ORIGIN).join(srv.origin);
+  const fixtureOf = (name: string): string => fixture(srv, name);
 
   beforeEach(async () => {
-    const seedDir = await h.seed({
-      Archive: null,
-      'Docs/hello.txt': 'hello world',
-      'Docs/old.txt': 'old\n',
-      'readme.md': '# spfs\n',
-    });
-    dataDir = await h.tempDir();
-    srv = await h.start({ dataDir, seedDir, idFactory: idQueue([...IDS]), clock: new TestClock() });
+    ({ srv, dataDir } = await startFixtureServer(h));
     digest = await digestFor(srv);
   });
   afterEach(() => h.cleanup());
@@ -84,7 +65,7 @@ describe('E8 writes and E13 digests', () => {
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { d: { GetContextWebInformation: Record<string, unknown> } };
-    const want = JSON.parse(fixture('contextinfo.json')) as typeof body;
+    const want = JSON.parse(fixtureOf('contextinfo.json')) as typeof body;
     const info = body.d.GetContextWebInformation;
     expect(info.FormDigestValue).toMatch(/^0x[0-9A-F]{64},Tue, 04 Mar 2025 10:11:12 GMT$/);
     expect({ ...info, FormDigestValue: '' }).toEqual({
@@ -130,9 +111,9 @@ describe('E8 writes and E13 digests', () => {
     expect(res.headers.get('content-type')).toBe('Application/Web3s+xml');
     const text = await res.text();
     const newId = /<ResourceID>([0-9a-f]{32})<\/ResourceID>/.exec(text)?.[1] ?? '';
-    expect(xmlDiff(withFixtureId(text, newId, FIXTURE_NEW_ID), fixture('write-create-response.xml'))).toEqual(
-      [],
-    );
+    expect(
+      xmlDiff(withFixtureId(text, newId, FIXTURE_NEW_ID), fixtureOf('write-create-response.xml')),
+    ).toEqual([]);
     const dl = await get(`${srv.siteUrl}/_layouts/15/download.aspx?UniqueId=${newId}`);
     expect(await dl.text()).toBe('hello world');
     const changes = await (await get(sfs(srv, 'RootFolder?Filter=changes&View=SkyDriveSync'))).text();
@@ -154,7 +135,7 @@ describe('E8 writes and E13 digests', () => {
       { id: 'p2', bytes: 'hello world' },
     ]);
     expect(res.status).toBe(200);
-    expect(xmlDiff(await res.text(), fixture('write-batch-statuses.xml'))).toEqual([]);
+    expect(xmlDiff(await res.text(), fixtureOf('write-batch-statuses.xml'))).toEqual([]);
     const hello = await get(`${srv.siteUrl}/_layouts/15/download.aspx?UniqueId=${HELLO}`);
     expect(await hello.text()).toBe('hello world'); // the conflicting update changed nothing
     const tmp = path.join(libraryDir(dataDir), 'tmp');
