@@ -1,9 +1,10 @@
 // End to end: `spfs mount` signs in with each scheme a SharePoint farm may ask for — NTLM, Bearer, Basic from a
 // credentials file — reaches a team site library, and verifies a company CA over HTTPS; child processes, real FUSE.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, promises as fsp, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { makeSelfSignedCert } from '../helpers/self-signed-cert';
 import {
   assertE2EPrerequisites,
   BIN,
@@ -33,27 +34,7 @@ describe('spfs mount with NTLM, Bearer, a credentials file, a team site and HTTP
     writeFileSync(join(seed, 'alice.txt'), 'personal library of alice\n');
     writeFileSync(join(teamSeed, 'team.txt'), 'shared by the team\n');
     // A self-signed certificate stands in for a company CA: the client must trust it through --ca only.
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(work, 'key.pem'),
-        '-out',
-        join(work, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    makeSelfSignedCert(work);
     const config = join(work, 'serve.json');
     writeFileSync(
       config,

@@ -1,11 +1,10 @@
 // HTTPS: with a certificate and key the server speaks TLS only, its URLs (site URL, PreAuthURLs) are https://, and
 // a client that trusts the certificate gets the same answers as over HTTP. The certificate is made by openssl here.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as path from 'node:path';
 import { Harness, basic } from './server-harness';
+import { makeSelfSignedCert } from '../helpers/self-signed-cert';
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -26,30 +25,7 @@ describe('HTTPS', () => {
 
   test('serves TLS with the given certificate; URLs in answers are https', async () => {
     const dir = await h.tempDir();
-    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
-    );
+    const { key, cert } = makeSelfSignedCert(dir);
     const ca = fs.readFileSync(cert);
     const srv = await h.start({
       seedDir: await h.seed({ 'a.txt': 'over tls' }),
