@@ -56,22 +56,11 @@ export class WriteOps {
   }
 
   async create(path: string): Promise<OpenFile> {
-    const { parent, name } = this.newSlot(path);
-    const now = Date.now();
-    const item: StoredItem = {
-      id: this.newLocalId(),
-      parentId: parent.id,
-      name,
-      kind: 'document',
-      size: 0,
-      etag: LOCAL_ETAG,
-      createdMs: now,
-      modifiedMs: now,
-    };
+    const item = this.newLocalItem(path, 'document');
     const local = await this.o.local.open(item, 'empty', true);
     this.o.store.transaction(() => {
       this.o.store.putLocalItem(item);
-      if (!isLocalOnlyName(name)) this.o.store.journal.recordCreate(item);
+      if (!isLocalOnlyName(item.name)) this.o.store.journal.recordCreate(item);
     });
     this.o.onChange?.();
     return { item, local, writer: true, append: false };
@@ -139,18 +128,7 @@ export class WriteOps {
   }
 
   mkdir(path: string): void {
-    const { parent, name } = this.newSlot(path);
-    const now = Date.now();
-    const item: StoredItem = {
-      id: this.newLocalId(),
-      parentId: parent.id,
-      name,
-      kind: 'folder',
-      size: 0,
-      etag: LOCAL_ETAG,
-      createdMs: now,
-      modifiedMs: now,
-    };
+    const item = this.newLocalItem(path, 'folder');
     this.o.store.transaction(() => {
       this.o.store.putLocalItem(item);
       this.o.store.journal.recordCreate(item);
@@ -280,6 +258,22 @@ export class WriteOps {
   }
 
   /** A free slot for a new item: EEXIST when the name (or one differing only by case) is taken. */
+  /** A new, empty local item at `path` (the slot checked by newSlot), not stored yet. */
+  private newLocalItem(path: string, kind: StoredItem['kind']): StoredItem {
+    const { parent, name } = this.newSlot(path);
+    const now = Date.now();
+    return {
+      id: this.newLocalId(),
+      parentId: parent.id,
+      name,
+      kind,
+      size: 0,
+      etag: LOCAL_ETAG,
+      createdMs: now,
+      modifiedMs: now,
+    };
+  }
+
   private newSlot(path: string): { parent: StoredItem; name: string } {
     const { parent, name, existing } = this.slot(path);
     if (existing !== undefined) {
