@@ -37,7 +37,7 @@ describe('write path (real mount)', () => {
     const cache = join(base, `cache-${name}`);
     mkdirSync(dir, { recursive: true });
     mountpoints.push(dir);
-    await mountLibrary(server, dir, cache, ['--foreground', ...extra].slice(1));
+    await mountLibrary(server, dir, cache, extra);
     return { dir, cache };
   }
 
