@@ -43,16 +43,18 @@ export class SparseFile {
     return this.present.covers(0, this.size);
   }
 
-  /** Writes all of `chunk` at `offset`; the bytes are readable at once and recorded at the next persist(). */
-  async write(chunk: Uint8Array, offset: number): Promise<void> {
+  /** Writes `chunks` back to back from `offset` (one writev); readable at once, recorded at the next persist(). */
+  async write(chunks: readonly Uint8Array[], offset: number): Promise<void> {
     if (this.closed) throw new FillStateError('write', 'closed');
-    let done = 0;
-    while (done < chunk.length) {
-      const { bytesWritten } = await this.fh.write(chunk, done, chunk.length - done, offset + done);
-      done += bytesWritten;
+    let left = chunks;
+    let at = offset;
+    while (left.length > 0) {
+      const { bytesWritten } = await this.fh.writev(left, at);
+      at += bytesWritten;
+      left = afterBytes(left, bytesWritten);
     }
-    this.present.add(offset, offset + chunk.length);
-    this.pending.add(offset, offset + chunk.length);
+    this.present.add(offset, at);
+    this.pending.add(offset, at);
   }
 
   /** Synchronous pread of bytes known to be present. */
@@ -100,4 +102,16 @@ export class SparseFile {
     await this.fh.close().catch(() => undefined);
     this.onClose();
   }
+}
+
+/** What remains of `chunks` once their first `n` bytes are written (a short writev). */
+function afterBytes(chunks: readonly Uint8Array[], n: number): readonly Uint8Array[] {
+  let skip = n;
+  let i = 0;
+  while (i < chunks.length && skip >= (chunks[i] as Uint8Array).length)
+    skip -= (chunks[i++] as Uint8Array).length;
+  if (i >= chunks.length) return [];
+  const rest = chunks.slice(i);
+  if (skip > 0) rest[0] = (rest[0] as Uint8Array).subarray(skip);
+  return rest;
 }

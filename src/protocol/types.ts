@@ -100,7 +100,10 @@ export interface DownloadStream {
   /** Total size of the resource when known (from Content-Range or Content-Length). */
   totalSize?: number;
   etag?: string;
+  /** The bytes, chunk by chunk. Consume either this or `batches`, not both. */
   body: AsyncIterable<Uint8Array>;
+  /** The same bytes as batches of the chunks that arrived together (cheaper for bulk consumers). */
+  batches: AsyncIterable<readonly Uint8Array[]>;
   /** Stops the transfer and releases the connection. */
   abort(): void;
 }

@@ -1,8 +1,10 @@
 // Coalesces the small chunks a download stream delivers into few large positional writes: at most one write in
 // flight, the next batch gathered meanwhile. One awaited write per network chunk was measured at 190 MB/s for a
-// 256 MiB file against 520 MB/s for the download alone.
+// 256 MiB file against 520 MB/s for the download alone. A batch goes out as the chunks themselves (writev), not
+// copied into one buffer: the copies and their fresh 4 MiB allocations were 8% of a cold read's CPU.
 
-export type PositionalWrite = (data: Uint8Array, offset: number) => Promise<void>;
+/** Writes `chunks`, in order, contiguously from `offset`. */
+export type PositionalWrite = (chunks: readonly Uint8Array[], offset: number) => Promise<void>;
 
 export class BatchedWriter {
   private batch: Uint8Array[] = [];
@@ -15,18 +17,20 @@ export class BatchedWriter {
   constructor(
     private readonly write: PositionalWrite,
     startOffset: number,
-    /** Called after each batch lands with the new end of the written prefix. */
-    private readonly onWritten: (end: number) => void,
+    /** Called after each batch lands, with the batch and where it went. */
+    private readonly onWritten: (chunks: readonly Uint8Array[], offset: number) => void,
     private readonly maxBatchBytes: number,
   ) {
     this.queuedEnd = startOffset;
   }
 
-  /** Queues a chunk; waits only when a full batch is already waiting behind the write in flight. */
-  async push(chunk: Uint8Array): Promise<void> {
+  /** Queues chunks; waits only when a full batch is already waiting behind the write in flight. */
+  async push(...chunks: Uint8Array[]): Promise<void> {
     this.throwIfFailed();
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
+    for (const c of chunks) {
+      this.batch.push(c);
+      this.batchBytes += c.length;
+    }
     if (this.inflight === undefined) this.launch();
     else if (this.batchBytes >= this.maxBatchBytes) await this.inflight;
     this.throwIfFailed();
@@ -47,14 +51,15 @@ export class BatchedWriter {
   }
 
   private launch(): void {
-    const data = this.batch.length === 1 ? (this.batch[0] as Uint8Array) : Buffer.concat(this.batch);
+    const chunks = this.batch;
     const at = this.queuedEnd;
+    const end = at + this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
-    this.queuedEnd = at + data.length;
-    this.inflight = this.write(data, at).then(
+    this.queuedEnd = end;
+    this.inflight = this.write(chunks, at).then(
       () => {
-        this.onWritten(at + data.length);
+        this.onWritten(chunks, at);
         this.inflight = undefined;
         // Whatever arrived meanwhile goes out at once, so readers never wait for the next network chunk.
         if (this.batchBytes > 0 && this.error === undefined) this.launch();

@@ -1,5 +1,7 @@
-// Hashes a cached file's contiguous prefix from disk as it grows, in one serial background pass (the page cache
-// makes the reads cheap), so the XORHash of a fully present file is ready when its last range lands.
+// Hashes a cached file's contiguous prefix as it grows, so the XORHash of a fully present file is ready when its last
+// range lands. Bytes written right at the end of the hashed prefix are hashed from memory as they land (the common
+// case: a sequential download); anything else (ranges landing out of order, a file reopened with ranges already on
+// disk) is read back from the file in one serial background pass.
 import type { SparseFile } from '../cache/sparse-file';
 import { QuickXorHash } from '../shared/quickxorhash';
 
@@ -18,6 +20,21 @@ export class PrefixHasher {
     /** Called once the whole file is hashed, with the digest. */
     private readonly onDigest: (digest: string) => void,
   ) {}
+
+  /**
+   * Bytes just written at `offset`: hashed from memory when they extend the hashed prefix and no pass from disk is
+   * running; otherwise left to such a pass.
+   */
+  offer(chunks: readonly Uint8Array[], offset: number): void {
+    if (this.running !== undefined || offset !== this.hashedBytes) {
+      this.poke();
+      return;
+    }
+    for (const c of chunks) this.hash.update(c);
+    this.hashedBytes += chunks.reduce((n, c) => n + c.length, 0);
+    if (this.hashedBytes === this.file.size) this.onDigest(this.hash.digest());
+    else if (this.file.present.coveredUntil(this.hashedBytes) > this.hashedBytes) this.poke(); // later ranges landed first
+  }
 
   /** Hashes whatever the prefix has gained since the last call (serially; calls during a pass extend it). */
   poke(): void {

@@ -213,19 +213,24 @@ export class VersionFetcher {
         const writer = new BatchedWriter(
           (data, at) => file.write(data, at),
           f.start,
-          () => {
+          (chunks, at) => {
             this.wake();
-            this.hasher.poke();
+            this.hasher.offer(chunks, at);
           },
           WRITE_BATCH_BYTES,
         );
         let pos = f.start;
         try {
-          for await (const chunk of dl.body) {
+          for await (const batch of dl.batches) {
             if (this.closed) break;
-            const part = chunk.length > f.end - pos ? chunk.subarray(0, f.end - pos) : chunk;
-            pos += part.length;
-            await writer.push(part);
+            const parts: Uint8Array[] = [];
+            for (const chunk of batch) {
+              const part = chunk.length > f.end - pos ? chunk.subarray(0, f.end - pos) : chunk;
+              pos += part.length;
+              parts.push(part);
+              if (pos >= f.end) break;
+            }
+            await writer.push(...parts);
             if (pos >= f.end) break;
           }
         } finally {

@@ -55,18 +55,31 @@ function version(id: ItemId, v = 1) {
 async function writeRange(cache: ContentCache, d: { id: ItemId; etag: ETag }, offset: number, data: Buffer) {
   const f = await cache.openSparse(d.id, d.etag, SIZE);
   const release = cache.reserve(data.length);
-  await f.write(data, offset);
+  await f.write([data], offset);
   await f.persist();
   release();
   await f.close();
 }
 
 describe('ContentCache (sparse files, range index, bound)', () => {
+  it('writes several chunks back to back in one call, at their offsets', async () => {
+    const d = version(newId());
+    const { cache } = await setup(10 * SIZE, [d]);
+    const f = await cache.openSparse(d.id, d.etag, SIZE);
+    const parts = [Buffer.alloc(3, 1), Buffer.alloc(KIB, 2), Buffer.alloc(5, 3)];
+    await f.write(parts, 100);
+    expect(f.present.list()).toEqual([[100, 100 + 3 + KIB + 5]]);
+    const back = Buffer.alloc(3 + KIB + 5);
+    expect(f.readSync(back, back.length, 100)).toBe(back.length);
+    expect(back.equals(Buffer.concat(parts))).toBe(true);
+    await f.close();
+  });
+
   it('records a written range only after persist, and finds it again after a reopen of the store', async () => {
     const d = version(newId());
     const { cache, store, base } = await setup(10 * SIZE, [d]);
     const f = await cache.openSparse(d.id, d.etag, SIZE);
-    await f.write(Buffer.alloc(4 * KIB, 7), 8 * KIB);
+    await f.write([Buffer.alloc(4 * KIB, 7)], 8 * KIB);
     expect(f.present.covers(8 * KIB, 12 * KIB)).toBe(true);
     expect(cache.presentRanges(d.id, d.etag).list()).toEqual([]); // not durable yet
     await f.persist();

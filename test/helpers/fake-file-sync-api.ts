@@ -16,6 +16,7 @@ import type {
   SyncStatus,
 } from '../../src/protocol/types';
 import { NotFoundError } from '../../src/protocol/errors';
+import { flattenBatches } from '../../src/protocol/http/read-batches';
 import { asItemId, asListId, documentETag, type ETag, type ItemId } from '../../src/shared/ids';
 import { quickXorHash } from '../../src/shared/quickxorhash';
 
@@ -177,19 +178,21 @@ export class FakeFileSyncApi implements FileSyncApi {
     const breakAt = range === undefined ? this.breakStreamAtBytes : undefined;
     this.breakStreamAtBytes = range === undefined ? undefined : this.breakStreamAtBytes;
     let aborted = false;
-    async function* body(): AsyncGenerator<Uint8Array> {
+    async function* batches(): AsyncGenerator<Uint8Array[]> {
       for (let off = 0; off < data.length; off += chunk) {
         if (aborted || signal?.aborted) throw new Error('aborted');
         if (breakAt !== undefined && off >= breakAt) throw new Error('connection reset (simulated fault)');
         if (before) await before(n!.id, start + off, range);
-        yield data.subarray(off, off + chunk);
+        yield [data.subarray(off, off + chunk)];
       }
     }
+    const b = batches();
     const stream: DownloadStream = {
       status: range ? 206 : 200,
       totalSize: n.content.length,
       etag: documentETag(n.id, n.version),
-      body: body(),
+      batches: b,
+      body: flattenBatches(b),
       abort: () => {
         aborted = true;
       },

@@ -3,14 +3,14 @@ import { BatchedWriter } from '../../src/sync/batched-writer';
 
 function deferredWrites(): {
   writes: Array<{ data: Buffer; at: number; finish: (err?: Error) => void }>;
-  write: (data: Uint8Array, at: number) => Promise<void>;
+  write: (chunks: readonly Uint8Array[], at: number) => Promise<void>;
 } {
   const writes: Array<{ data: Buffer; at: number; finish: (err?: Error) => void }> = [];
   return {
     writes,
-    write: (data, at) =>
+    write: (chunks, at) =>
       new Promise<void>((resolve, reject) =>
-        writes.push({ data: Buffer.from(data), at, finish: (err) => (err ? reject(err) : resolve()) }),
+        writes.push({ data: Buffer.concat(chunks), at, finish: (err) => (err ? reject(err) : resolve()) }),
       ),
   };
 }
@@ -21,7 +21,12 @@ describe('BatchedWriter', () => {
   it('writes the first chunk at once and coalesces the ones arriving meanwhile', async () => {
     const io = deferredWrites();
     const ends: number[] = [];
-    const w = new BatchedWriter(io.write, 100, (end) => ends.push(end), 1 << 20);
+    const w = new BatchedWriter(
+      io.write,
+      100,
+      (chunks, at) => ends.push(at + Buffer.concat(chunks).length),
+      1 << 20,
+    );
     await w.push(Buffer.from('ab'));
     await w.push(Buffer.from('cd'));
     await w.push(Buffer.from('ef'));

@@ -142,9 +142,10 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
       const dl = await real(url, range, signal);
       if (!corrupt || range?.start !== 0) return dl;
       corrupt = false;
-      const body = dl.body;
-      dl.body = (async function* () {
-        for await (const c of body) yield Buffer.from(c).fill(0, 0, 1); // first byte of each chunk flipped
+      const batches = dl.batches;
+      dl.batches = (async function* () {
+        // first byte of each chunk flipped
+        for await (const b of batches) yield b.map((c) => Buffer.from(c).fill(0, 0, 1));
       })();
       return dl;
     };
@@ -191,13 +192,13 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
       const dl = await real(url, range, signal);
       if (broken) return dl;
       broken = true;
-      const body = dl.body;
-      dl.body = (async function* () {
+      const batches = dl.batches;
+      dl.batches = (async function* () {
         let n = 0;
-        for await (const c of body) {
+        for await (const b of batches) {
           if (n >= 256 * KIB) throw new Error('connection reset (simulated fault)');
-          n += c.length;
-          yield c;
+          for (const c of b) n += c.length;
+          yield b;
         }
       })();
       return dl;

@@ -3,6 +3,7 @@
 import { ProtocolError } from '../errors';
 import { headerValue } from '../headers';
 import type { ByteRange, DownloadStream } from '../types';
+import { flattenBatches, readBatches } from './read-batches';
 import { redactUrl } from './redact';
 import { destroyBody, toNetworkError, type HttpResponse } from './transport';
 
@@ -58,28 +59,32 @@ export function toDownloadStream(
 
   let aborted = false;
   const body = res.body;
-  async function* chunks(): AsyncGenerator<Uint8Array> {
+  async function* sliced(): AsyncGenerator<Uint8Array[]> {
     let toSkip = skip;
     let left = limit;
     try {
-      for await (const chunk of body) {
-        let c = chunk as Buffer;
-        if (toSkip > 0) {
-          if (c.length <= toSkip) {
-            toSkip -= c.length;
-            continue;
+      for await (const batch of readBatches(body)) {
+        const out: Uint8Array[] = [];
+        for (let c of batch) {
+          if (toSkip > 0) {
+            if (c.length <= toSkip) {
+              toSkip -= c.length;
+              continue;
+            }
+            c = c.subarray(toSkip);
+            toSkip = 0;
           }
-          c = c.subarray(toSkip);
-          toSkip = 0;
-        }
-        if (left !== undefined) {
-          if (c.length >= left) {
-            if (left > 0) yield c.subarray(0, left);
-            return;
+          if (left !== undefined) {
+            if (c.length >= left) {
+              if (left > 0) out.push(c.subarray(0, left));
+              yield out;
+              return;
+            }
+            left -= c.length;
           }
-          left -= c.length;
+          out.push(c);
         }
-        yield c;
+        if (out.length > 0) yield out;
       }
     } catch (err) {
       if (aborted) return;
@@ -89,9 +94,11 @@ export function toDownloadStream(
     }
   }
 
+  const batches = sliced();
   const stream: DownloadStream = {
     status: res.status,
-    body: chunks(),
+    batches,
+    body: flattenBatches(batches),
     abort: () => {
       aborted = true;
       destroyBody(body);

@@ -5,6 +5,7 @@ import type { Clock } from '../../shared/clock';
 import type { Logger } from '../../shared/logger';
 import { ChangedDuringDownloadError, isRetryable, TruncatedBodyError } from '../errors';
 import type { ByteRange, DownloadStream } from '../types';
+import { flattenBatches } from './read-batches';
 import { MAX_ATTEMPTS, retryDelayMs } from './retry';
 
 /** Fetches one stream; `ifRange` is sent as If-Range when given. */
@@ -40,16 +41,16 @@ export async function resumableDownload(
   let current = first;
   let stopped = false;
 
-  async function* chunks(): AsyncGenerator<Uint8Array> {
+  async function* chunks(): AsyncGenerator<readonly Uint8Array[]> {
     let delivered = 0;
     let failures = 0;
     for (;;) {
       let failure: unknown;
       try {
-        for await (const c of current.body) {
-          delivered += c.length;
+        for await (const batch of current.batches) {
+          for (const c of batch) delivered += c.length;
           failures = 0;
-          yield c;
+          yield batch;
         }
         if (stopped || expected === undefined || delivered >= expected) return;
         failure = new TruncatedBodyError(`${ctx.what}: body ended after ${delivered} of ${expected} bytes`);
@@ -71,9 +72,11 @@ export async function resumableDownload(
     }
   }
 
+  const batches = chunks();
   const out: DownloadStream = {
     status: first.status,
-    body: chunks(),
+    batches,
+    body: flattenBatches(batches),
     abort: () => {
       stopped = true;
       current.abort();
