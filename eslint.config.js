@@ -61,5 +61,7 @@ module.exports = tseslint.config(
     },
   },
   { files: ['bin/**', 'scripts/**/*.js'], ...tseslint.configs.disableTypeChecked },
+  // Build scripts are plain CommonJS run by node.
+  { files: ['scripts/**/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
   prettier,
 );

@@ -1,4 +1,12 @@
-import { QuickXorHash, quickXorHash } from '../../src/shared/quickxorhash';
+import { randomBytes } from 'node:crypto';
+import { QUICKXORHASH_WASM_BASE64 } from '../../src/shared/quickxorhash-wasm';
+import { QuickXorHash, quickXorHash, useSimdKernel } from '../../src/shared/quickxorhash';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the build script is plain CommonJS
+const { compileWat, WAT } = require('../../scripts/build-wasm.js') as {
+  compileWat: (file: string) => Promise<string>;
+  WAT: string;
+};
 
 describe('QuickXorHash', () => {
   it('matches the published vector for "hello world"', () => {
@@ -44,5 +52,33 @@ describe('QuickXorHash on large unaligned chunks', () => {
     const h = new QuickXorHash();
     h.update(unaligned.subarray(0, 3)).update(unaligned.subarray(3)); // lane and address both off by 3
     expect(h.digest()).toBe(quickXorHash(aligned));
+  });
+});
+
+describe('QuickXorHash SIMD kernel', () => {
+  afterEach(() => useSimdKernel(true));
+
+  it('is in use on this Node, and the embedded module is the compiled quickxorhash.wat', async () => {
+    expect(useSimdKernel(true)).toBe(true);
+    expect(await compileWat(WAT)).toBe(QUICKXORHASH_WASM_BASE64);
+  });
+
+  it('gives the same digests as the JS loop for every size, offset and chunking', () => {
+    const data = randomBytes(2 * 1024 * 1024 + 1234);
+    const cases: Array<[number, number, number]> = [
+      [0, 160 * 16, 160 * 16], // exactly the kernel's smallest input
+      [3, 160 * 16 + 5, 999],
+      [1, data.length - 1, 65536], // network-sized, unaligned chunks
+      [7, 1024 * 1024 + 333, 1024 * 1024 + 17], // chunks over the kernel's 1 MiB copy size
+    ];
+    for (const [from, to, step] of cases) {
+      const digests = [true, false].map((on) => {
+        useSimdKernel(on);
+        const h = new QuickXorHash();
+        for (let off = from; off < to; off += step) h.update(data.subarray(off, Math.min(to, off + step)));
+        return h.digest();
+      });
+      expect(digests[0]).toBe(digests[1]);
+    }
   });
 });
