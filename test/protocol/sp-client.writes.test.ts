@@ -6,6 +6,7 @@ import { SpClient } from '../../src/protocol/sp-client';
 import type { RemoteItem } from '../../src/protocol/types';
 import { quickXorHash } from '../../src/shared/quickxorhash';
 import { startServer, type RunningServer } from '../../src/server';
+import { eventually } from '../helpers/eventually';
 import { TempDirs } from '../helpers/temp-dirs';
 import { fakeClock } from './fake-clock';
 
@@ -57,6 +58,17 @@ async function admin(route: string, body: unknown): Promise<void> {
     body: JSON.stringify(body),
   });
   expect(res.ok).toBe(true);
+}
+
+/** The request log's length once no line has been added for 50 ms. */
+async function settledLogLength(): Promise<number> {
+  let n = logLines().length;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = logLines().length;
+    if (now === n) return n;
+    n = now;
+  }
 }
 
 function logLines(): { path: string; status: number; user: string | null; range?: string }[] {
@@ -251,7 +263,8 @@ describe('SpClient auth schemes ↔ reference server', () => {
   });
 
   test('NTLM: full handshake once, the authenticated connection reused, writes work', async () => {
-    const before = logLines().length;
+    // The request log is written after each response ends: let earlier tests' lines land before counting.
+    const before = await settledLogLength();
     const client = await connect({
       ntlm: { user: `SPFS\\${ALICE.name}`, password: ALICE.password },
       connections: 1,
@@ -259,7 +272,17 @@ describe('SpClient auth schemes ↔ reference server', () => {
     expect(client.library.siteUrl).toBe(server.siteUrl);
     const root = (await client.rootFolder()).item;
     await client.createFolder(root.id, 'ViaNtlm');
-    const mine = logLines().slice(before);
+    // Lines are appended asynchronously after each response; wait for the write (contextinfo, then the POST).
+    const mine = await eventually(
+      () => {
+        const lines = logLines().slice(before);
+        const digest = lines.findIndex((l) => l.path.endsWith('/_api/contextinfo'));
+        return digest >= 0 && lines.length > digest + 1 ? lines : undefined;
+      },
+      'the NTLM requests in the request log',
+      10_000,
+      20,
+    );
     expect(mine.length).toBeGreaterThanOrEqual(6);
     expect(mine.filter((l) => l.status === 401)).toHaveLength(1);
     expect(mine.filter((l) => l.status !== 401).every((l) => l.user === 'alice')).toBe(true);
