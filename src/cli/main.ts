@@ -1,8 +1,7 @@
 // The composition root's front door: argv parsing (commander) and exit codes. Each command lives in its own file.
 import { Command, Option } from 'commander';
 import { mountCommand, type MountCommandOptions } from './mount-command';
-import { serveCommand, type ServeOptions } from './serve-command';
-import { createSampleLibrary } from './sample-library';
+import type { ServeOptions } from './serve-command';
 import { flushCommand, statusCommand } from './control-client';
 import { unmountCommand } from './unmount-command';
 import { EXIT, UsageError } from './usage-error';
@@ -118,7 +117,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       '--admin-token-env <var>',
       'environment variable holding the admin token (else one is generated and printed)',
     )
-    .action(async (o: ServeOptions) => setExit(await serveCommand(o)));
+    // Loaded on use: every mount (and its daemon) starts faster without the reference server's modules.
+    .action(async (o: ServeOptions) => setExit(await (await import('./serve-command')).serveCommand(o)));
 
   program
     .command('sample-library')
@@ -126,6 +126,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<dir>')
     .option('--big-mib <n>', 'size of the large file in MiB', '256')
     .action(async (dir: string, o: { bigMib: string }) => {
+      const { createSampleLibrary } = await import('./sample-library');
       const files = await createSampleLibrary(dir, { bigMib: Number(o.bigMib) });
       process.stdout.write(`${files.length} files written to ${dir}\n`);
       setExit(EXIT.ok);

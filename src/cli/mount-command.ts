@@ -11,7 +11,6 @@ import {
   type AuthCliOptions,
 } from './auth-options';
 import { resolveCredentials, type Credentials } from './credentials';
-import { runMountDaemon } from './mount-daemon';
 import { defaultCacheDir } from './paths';
 import { parseSize } from './size-option';
 import { assertFuseAvailable, assertUsableMountpoint } from './system-checks';
@@ -75,6 +74,8 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
 
   if (o.foreground) {
     const notifyFd = o.notifyFd !== undefined ? Number(o.notifyFd) : undefined;
+    // Only the daemon needs FUSE, SQLite and the sync engine: the parent `spfs mount` just spawns it.
+    const { runMountDaemon } = await import('./mount-daemon');
     const code = await runMountDaemon({
       url,
       mountpoint: real,
