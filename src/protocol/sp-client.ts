@@ -13,7 +13,7 @@ import { discoverLibrary, parseStartUrl } from './discover-library';
 import { ProtocolError, WriteRejectedError } from './errors';
 import { headerValue } from './headers';
 import { rangeHeader, toDownloadStream } from './http/download-stream';
-import { Pacer, type PacerOptions } from './http/pacer';
+import { Pacer, type PacerOptions, type RequestPriority } from './http/pacer';
 import { redactUrl } from './http/redact';
 import { resumableDownload } from './http/resumable-download';
 import {
@@ -206,7 +206,7 @@ export class SpClient implements FileSyncWriteApi {
       `${this.sfs}/Items/${encodeURIComponent(folderId)}?View=SkyDriveSync&Depth=${depth}` +
         `&FoldersOnly=${query.foldersOnly ? 'true' : 'false'}&web3s.paging=${query.offset},${query.count}`,
     );
-    const res = await this.get(url, 'children');
+    const res = await this.get(url, 'children', undefined, undefined, query.priority);
     return decodeChildrenPage(res.text, parseBool(headerValue(res.headers, 'X-HasMoreData')));
   }
 
@@ -228,7 +228,7 @@ export class SpClient implements FileSyncWriteApi {
       `${this.sfs}/RootFolder?Filter=changes&InlineBlobs=false&MaxItemCount=${query.maxItemCount}${token}&View=SkyDriveSync`,
     );
     const headers: Record<string, string> = query.flat ? { 'x-responsestructure': 'Flat' } : {};
-    const res = await this.get(url, 'changes', headers, [304]);
+    const res = await this.get(url, 'changes', headers, [304], query.priority);
 
     if (res.status === 304) {
       // The legacy service's "no changes" (digest §3.3): no body, the sent token stays current.
@@ -398,10 +398,12 @@ export class SpClient implements FileSyncWriteApi {
     what: string,
     headers?: Record<string, string>,
     okStatuses?: number[],
+    priority?: RequestPriority,
   ): Promise<TextResponse> {
     const req: SpRequest = { method: 'GET', url, accept: XML_ACCEPT, what };
     if (headers) req.headers = headers;
     if (okStatuses) req.okStatuses = okStatuses;
+    if (priority) req.priority = priority;
     return this.session.text(req);
   }
 }

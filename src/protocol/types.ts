@@ -1,6 +1,9 @@
 // The typed model the protocol client hands to the layers above: items, pages, sync verdicts. No XML or HTTP here.
 import type { ETag, ItemId, ListId } from '../shared/ids';
 import type { WriteStatus } from '../shared/write-status';
+import type { RequestPriority } from './http/pacer';
+
+export type { RequestPriority };
 
 export type ItemKind = 'folder' | 'document';
 
@@ -115,6 +118,8 @@ export interface ChildrenQuery {
   count: number;
   /** Depth=0 → direct children only (the default here). */
   depth?: number;
+  /** `background` for the folder crawl, so reads (foreground) keep their headroom in the pacer. */
+  priority?: RequestPriority;
 }
 
 export interface ChangesQuery {
@@ -122,6 +127,8 @@ export interface ChangesQuery {
   token?: string;
   maxItemCount: number;
   flat?: boolean;
+  /** `background` for bulk enumeration, so reads (foreground) keep their headroom in the pacer. */
+  priority?: RequestPriority;
 }
 
 /** What the server said about itself in its latest response. */

@@ -1,5 +1,6 @@
-// Process-wide "a reader is waiting on content" signal: background enumeration (a FullData pass parses pages of
-// hundreds of items on the event loop) steps aside while reads stream, so a cold read right after mount runs at speed.
+// Process-wide "someone is using the mount" signal: background enumeration (a FullData pass parses pages of hundreds
+// of items on the event loop, and the server builds them on its own) steps aside while files are looked up, opened
+// and read, so a cold open right after mount does not queue behind a page.
 
 /** A read within this long counts as activity. */
 const QUIET_MS = 50;
@@ -8,8 +9,8 @@ const MAX_DEFER_MS = 1000;
 
 let lastActivityMs = -Infinity;
 
-/** Called by readers of content (each FUSE read of a document being hydrated). */
-export function noteForegroundRead(): void {
+/** Called for every lookup, listing, open and read of a document being hydrated. */
+export function noteForegroundActivity(): void {
   lastActivityMs = performance.now();
 }
 

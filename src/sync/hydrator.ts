@@ -9,7 +9,7 @@ import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { OfflineError } from './connectivity';
 import { HydrationError, IntegrityError } from './errors';
-import { noteForegroundRead } from './foreground-activity';
+import { noteForegroundActivity } from './foreground-activity';
 import { DEFAULT_READ_AHEAD, ReadAhead, type ReadAheadOptions } from './read-ahead';
 import { VersionFetcher, type FetchCounters } from './version-fetcher';
 
@@ -178,13 +178,30 @@ class RangeHandle implements ContentHandle {
     private readonly onFailure: (err: unknown) => void,
   ) {}
 
-  async read(buffer: Buffer, length: number, position: number): Promise<number> {
+  read(buffer: Buffer, length: number, position: number): Promise<number> {
     const size = this.f.item.size;
-    if (position >= size || length <= 0) return 0;
+    if (position >= size || length <= 0) return Promise.resolve(0);
     const end = Math.min(size, position + length);
-    noteForegroundRead();
+    noteForegroundActivity();
+    const ahead = this.readAhead.next(position, end - position);
+    if (this.f.readyNow(position, end, ahead)) {
+      try {
+        return Promise.resolve(this.f.file.readSync(buffer, end - position, position));
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    return this.readWhenPresent(buffer, position, end, ahead);
+  }
+
+  private async readWhenPresent(
+    buffer: Buffer,
+    position: number,
+    end: number,
+    ahead: number,
+  ): Promise<number> {
     try {
-      await this.f.ensure(position, end, this.readAhead.next(position, end - position));
+      await this.f.ensure(position, end, ahead);
     } catch (err) {
       this.onFailure(err);
       throw err;

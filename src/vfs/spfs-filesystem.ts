@@ -6,6 +6,7 @@ import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
+import { noteForegroundActivity } from '../sync/foreground-activity';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
 import { FsError } from './errors';
 import { HandleTable } from './handle-table';
@@ -51,11 +52,13 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   getattr(path: string): Promise<FileAttr> {
+    noteForegroundActivity();
     const found = this.resolve(path);
     return found instanceof Promise ? found.then((e) => e.attr) : Promise.resolve(found.attr);
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
+    noteForegroundActivity();
     const found = this.resolve(path);
     const dir = (found instanceof Promise ? await found : found).item;
     if (dir.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${path}`);
@@ -72,6 +75,7 @@ export class SpfsFilesystem implements Filesystem {
 
   async open(path: string, flags: number): Promise<number> {
     if ((flags & WRITE_FLAGS) !== 0) this.refuseWrite('open for writing', path);
+    noteForegroundActivity();
     const found = this.resolve(path);
     const item = (found instanceof Promise ? await found : found).item;
     if (item.kind === 'folder') throw new FsError('EISDIR', `is a folder: ${path}`);

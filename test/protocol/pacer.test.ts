@@ -57,4 +57,16 @@ describe('Pacer', () => {
     // The slot reserved while busy is kept; after it, normal spacing.
     expect(await waits(p, clock, 2, 'background')).toEqual([100 * BUSY_BACKGROUND_FACTOR, 100]);
   });
+
+  test('background requests use only half the burst: a read during a crawl gets its slot at once', async () => {
+    const clock = fakeClock();
+    const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 4 });
+    // A crawl: two background requests pass at once, then they are spaced at the rate.
+    expect(await waits(p, clock, 4, 'background')).toEqual([0, 0, 100, 100]);
+    // A read now: the reserved half of the burst lets it through without waiting.
+    expect(await waits(p, clock, 1, 'foreground')).toEqual([0]);
+    // Without the split, a foreground-only stream of the same length would have waited from its fifth request.
+    const q = new Pacer({ clock, maxRatePerSecond: 10, burst: 4 });
+    expect(await waits(q, clock, 5, 'foreground')).toEqual([0, 0, 0, 0, 100]);
+  });
 });

@@ -1,5 +1,5 @@
 // foregroundQuiet: background steps wait while reads stream, and never longer than the bound.
-import { foregroundQuiet, noteForegroundRead } from '../../src/sync/foreground-activity';
+import { foregroundQuiet, noteForegroundActivity } from '../../src/sync/foreground-activity';
 
 describe('foreground activity gate', () => {
   beforeEach(() => jest.useFakeTimers());
@@ -14,19 +14,19 @@ describe('foreground activity gate', () => {
 
   it('waits while a read just happened, then lets the background step go', async () => {
     await jest.advanceTimersByTimeAsync(5000); // no recent activity
-    noteForegroundRead();
+    noteForegroundActivity();
     const quiet = foregroundQuiet();
     expect(await settledAfter(quiet, 10)).toBe(false);
     expect(await settledAfter(quiet, 100)).toBe(true);
   });
 
   it('does not wait forever for a reader that never stops', async () => {
-    noteForegroundRead();
+    noteForegroundActivity();
     const quiet = foregroundQuiet();
     let done = false;
     void quiet.then(() => (done = true));
     for (let i = 0; i < 200 && !done; i++) {
-      noteForegroundRead();
+      noteForegroundActivity();
       await jest.advanceTimersByTimeAsync(10);
     }
     expect(done).toBe(true);

@@ -65,6 +65,8 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     expect(api.calls.children).toBe(4); // root, Docs, Deep, Empty
     expect(api.calls.changes.length).toBe(3); // 6 items, 2 per page
     expect(api.calls.changes.every((q) => q.maxItemCount === 2)).toBe(true);
+    // Bulk enumeration leaves the pacer's foreground headroom to reads.
+    expect(api.calls.changes.every((q) => q.priority === 'background')).toBe(true);
     expect(store.getItem(ids.a)).toMatchObject({
       size: 5,
       kind: 'document',
@@ -74,6 +76,14 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     const last = await api.changes({ maxItemCount: 100 });
     expect(store.getSyncState()?.token).toBe(last.token);
     expect(store.getSyncState()?.quota).toEqual({ state: 'Normal', used: 1234, granted: 1_000_000 });
+  });
+
+  it('a full pass asks for pages of at most 100 items whatever the policy allows (each page holds the event loop)', async () => {
+    const { api, sync } = setup();
+    sample(api);
+    api.itemCount = 1000;
+    await sync.initialSync();
+    expect(api.calls.changes.map((q) => q.maxItemCount)).toEqual([100]);
   });
 
   it('a failure on a middle page leaves no token, and the next run completes with a full pass', async () => {

@@ -1,6 +1,7 @@
 // The global pacer: one token bucket (GCRA) shared by every request of a client, so that after throttling the
-// server sees fewer requests, not more. Background work yields to foreground reads and slows further when the
-// server's X-SharePointHealthScore says it is loaded. All waiting goes through the injected Clock.
+// server sees fewer requests, not more. Background work (crawl, full pass, subscriptions) may use only half the
+// burst, so foreground reads find a free slot while it runs, and slows further when the server's
+// X-SharePointHealthScore says it is loaded. All waiting goes through the injected Clock.
 import type { Clock } from '../../shared/clock';
 
 export type RequestPriority = 'foreground' | 'background';
@@ -86,7 +87,10 @@ export class Pacer {
     const now = this.clock.now();
     let interval = 1000 / this.rate;
     if (priority === 'background' && this.health >= BUSY_HEALTH_SCORE) interval *= BUSY_BACKGROUND_FACTOR;
-    const tolerance = (this.burst - 1) * (1000 / this.rate);
+    // Background work may use only half the burst: the other half stays free, so a read that comes during a crawl
+    // or a full pass gets its request at once instead of queueing behind them.
+    const burst = priority === 'background' ? Math.max(1, Math.floor(this.burst / 2)) : this.burst;
+    const tolerance = (burst - 1) * (1000 / this.rate);
     const tat = Math.max(this.tat, now);
     const allowedAt = Math.max(tat - tolerance, this.pausedUntil);
     const wait = Math.max(0, allowedAt - now);
