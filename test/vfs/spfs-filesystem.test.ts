@@ -6,6 +6,7 @@ import { ContentCache } from '../../src/cache/content-cache';
 import { MetadataStore } from '../../src/cache/metadata-store';
 import { SpClient } from '../../src/protocol/sp-client';
 import { silentLogger } from '../../src/shared/logger';
+import { foregroundQuiet } from '../../src/sync/foreground-activity';
 import { Hydrator } from '../../src/sync/hydrator';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { FsError } from '../../src/vfs/errors';
@@ -68,7 +69,30 @@ async function errnoOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
   return 'no error';
 }
 
+/** Whether foregroundQuiet() resolves within one turn of the event loop (nothing happened for a while). */
+async function quietNow(): Promise<boolean> {
+  let done = false;
+  const quiet = foregroundQuiet().then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  const quietAtOnce = done;
+  await quiet; // bounded (1 s at most): never leaves a timer behind
+  return quietAtOnce;
+}
+
 describe('SpfsFilesystem (no mount)', () => {
+  it('lookups, listings and opens count as foreground activity: a background pass steps aside', async () => {
+    for (const use of [
+      () => fs.getattr('/README.txt'),
+      () => fs.readdir('/Docs'),
+      async () => fs.release(await fs.open('/README.txt', constants.O_RDONLY)),
+    ]) {
+      await foregroundQuiet();
+      expect(await quietNow()).toBe(true);
+      await use();
+      expect(await quietNow()).toBe(false);
+    }
+  });
+
   it('describes folders and documents with their type, size and owner', async () => {
     const root = await fs.getattr('/');
     expect(root.mode & constants.S_IFMT).toBe(constants.S_IFDIR);
