@@ -16,7 +16,7 @@ import type { Logger } from '../shared/logger';
 import { runPool } from './run-pool';
 import { screenItems, toStoredItem } from './item-screen';
 import { holdLocalChanges, type LocalChanges, type RemoteConflictHandler } from './local-changes';
-import { foregroundQuiet } from './foreground-activity';
+import { foregroundQuiet, foregroundTurn } from './foreground-activity';
 
 export interface TreeSyncOptions {
   api: FileSyncApi;
@@ -169,6 +169,8 @@ export class TreeSync {
       for (let n = 0; n < MAX_CHANGE_PAGES; n++) {
         await foregroundQuiet(); // a page costs the event loop ~100 ms: let streaming reads go first
         const page = await this.api.changes(changesQuery(policy, token, 'background'));
+        // Parsing held the loop: let lookups and opens that queued meanwhile go before applying the page.
+        await foregroundTurn();
         if (page.status !== 'FullData' && page.status !== 'IncrementalChanges') {
           throw new ProtocolError(`a full enumeration answered ${page.status}`);
         }

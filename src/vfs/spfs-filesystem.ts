@@ -6,7 +6,7 @@ import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
-import { noteForegroundActivity } from '../sync/foreground-activity';
+import { noteForegroundActivity, noteMetadataActivity } from '../sync/foreground-activity';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
 import { FsError } from './errors';
 import { HandleTable } from './handle-table';
@@ -52,13 +52,13 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   getattr(path: string): Promise<FileAttr> {
-    noteForegroundActivity();
+    noteMetadataActivity();
     const found = this.resolve(path);
     return found instanceof Promise ? found.then((e) => e.attr) : Promise.resolve(found.attr);
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
-    noteForegroundActivity();
+    noteMetadataActivity();
     const found = this.resolve(path);
     const dir = (found instanceof Promise ? await found : found).item;
     if (dir.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${path}`);

@@ -1,5 +1,9 @@
 // foregroundQuiet: background steps wait while reads stream, and never longer than the bound.
-import { foregroundQuiet, noteForegroundActivity } from '../../src/sync/foreground-activity';
+import {
+  foregroundQuiet,
+  noteForegroundActivity,
+  noteMetadataActivity,
+} from '../../src/sync/foreground-activity';
 
 describe('foreground activity gate', () => {
   beforeEach(() => jest.useFakeTimers());
@@ -30,5 +34,22 @@ describe('foreground activity gate', () => {
       await jest.advanceTimersByTimeAsync(10);
     }
     expect(done).toBe(true);
+  });
+
+  it('lookups hold a background step back only at the start of a burst, not through a long walk', async () => {
+    await jest.advanceTimersByTimeAsync(5000); // idle: the next lookup starts a burst
+    noteMetadataActivity();
+    const first = foregroundQuiet();
+    expect(await settledAfter(first, 10)).toBe(false);
+    // The walk goes on (a lookup every 10 ms); after the burst allowance the step goes ahead anyway.
+    let done = false;
+    const during = foregroundQuiet().then(() => (done = true));
+    for (let i = 0; i < 30 && !done; i++) {
+      noteMetadataActivity();
+      await jest.advanceTimersByTimeAsync(10);
+    }
+    expect(done).toBe(true);
+    await during;
+    await first;
   });
 });
