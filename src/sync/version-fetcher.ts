@@ -83,7 +83,8 @@ export class VersionFetcher {
   readyNow(start: number, end: number, aheadBytes: number): boolean {
     if (this.resetting || this.failure !== undefined || this.closed) return false;
     if (this.file.present.firstMissing(start, end) !== undefined) return false;
-    if (end === this.item.size && !this.contentOk) return false;
+    // The last read of a complete file waits for its verification.
+    if (end === this.item.size && !this.contentOk && this.file.complete) return false;
     this.readAhead(end, aheadBytes);
     return true;
   }
@@ -95,11 +96,10 @@ export class VersionFetcher {
       if (this.resetting) await this.resetting;
       if (this.failure !== undefined) throw this.failure;
       if (this.closed) throw new HydrationError(this.item.id, `${this.item.id} was closed while being read`);
+      if (this.readyNow(start, end, aheadBytes)) return;
       const missing = this.file.present.firstMissing(start, end);
       if (missing === undefined) {
-        this.readAhead(end, aheadBytes);
-        if (end !== this.item.size || this.contentOk || !this.file.complete) return;
-        await this.nextWake(); // the last read of a complete file waits for its verification
+        await this.nextWake(); // present, but waiting for verification (see readyNow)
         continue;
       }
       const fetch =

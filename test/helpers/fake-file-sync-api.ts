@@ -16,7 +16,7 @@ import type {
   SyncStatus,
 } from '../../src/protocol/types';
 import { NotFoundError } from '../../src/protocol/errors';
-import { flattenBatches } from '../../src/protocol/http/read-batches';
+import { downloadStreamOf } from '../../src/protocol/http/read-batches';
 import { asItemId, asListId, documentETag, type ETag, type ItemId } from '../../src/shared/ids';
 import { quickXorHash } from '../../src/shared/quickxorhash';
 
@@ -186,17 +186,15 @@ export class FakeFileSyncApi implements FileSyncApi {
         yield [data.subarray(off, off + chunk)];
       }
     }
-    const b = batches();
-    const stream: DownloadStream = {
+    const stream = downloadStreamOf({
       status: range ? 206 : 200,
-      totalSize: n.content.length,
-      etag: documentETag(n.id, n.version),
-      batches: b,
-      body: flattenBatches(b),
+      batches: batches(),
       abort: () => {
         aborted = true;
       },
-    };
+      totalSize: n.content.length,
+      etag: documentETag(n.id, n.version),
+    });
     return Promise.resolve(stream);
   }
 

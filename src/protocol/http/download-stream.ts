@@ -3,7 +3,7 @@
 import { ProtocolError } from '../errors';
 import { headerValue } from '../headers';
 import type { ByteRange, DownloadStream } from '../types';
-import { flattenBatches, readBatches } from './read-batches';
+import { downloadStreamOf, readBatches } from './read-batches';
 import { redactUrl } from './redact';
 import { destroyBody, toNetworkError, type HttpResponse } from './transport';
 
@@ -94,18 +94,14 @@ export function toDownloadStream(
     }
   }
 
-  const batches = sliced();
-  const stream: DownloadStream = {
+  return downloadStreamOf({
     status: res.status,
-    batches,
-    body: flattenBatches(batches),
+    batches: sliced(),
     abort: () => {
       aborted = true;
       destroyBody(body);
     },
-  };
-  if (totalSize !== undefined) stream.totalSize = totalSize;
-  const etag = headerValue(res.headers, 'ETag');
-  if (etag) stream.etag = etag;
-  return stream;
+    totalSize,
+    etag: headerValue(res.headers, 'ETag'),
+  });
 }

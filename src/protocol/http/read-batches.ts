@@ -2,6 +2,7 @@
 // instead of several promises per 64 KiB chunk (async iteration of a stream), which was the largest piece of a
 // cold read's CPU after hashing. The chunks are passed on as they are, never copied.
 import type { Readable } from 'node:stream';
+import type { DownloadStream } from '../types';
 
 /** Bytes held before the body is paused until the consumer takes them. */
 const DEFAULT_HIGH_WATER_BYTES = 8 * 1024 * 1024;
@@ -66,4 +67,19 @@ export async function* flattenBatches(
   batches: AsyncIterable<readonly Uint8Array[]>,
 ): AsyncGenerator<Uint8Array> {
   for await (const b of batches) yield* b;
+}
+
+/** A DownloadStream over `batches`, whose `body` is the same bytes chunk by chunk (one source: consume either). */
+export function downloadStreamOf(parts: {
+  status: number;
+  batches: AsyncIterable<readonly Uint8Array[]>;
+  abort: () => void;
+  totalSize?: number | undefined;
+  etag?: string | undefined;
+}): DownloadStream {
+  const { status, batches, abort, totalSize, etag } = parts;
+  const stream: DownloadStream = { status, batches, body: flattenBatches(batches), abort };
+  if (totalSize !== undefined) stream.totalSize = totalSize;
+  if (etag) stream.etag = etag;
+  return stream;
 }

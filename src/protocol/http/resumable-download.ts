@@ -5,7 +5,7 @@ import type { Clock } from '../../shared/clock';
 import type { Logger } from '../../shared/logger';
 import { ChangedDuringDownloadError, isRetryable, TruncatedBodyError } from '../errors';
 import type { ByteRange, DownloadStream } from '../types';
-import { flattenBatches } from './read-batches';
+import { downloadStreamOf } from './read-batches';
 import { MAX_ATTEMPTS, retryDelayMs } from './retry';
 
 /** Fetches one stream; `ifRange` is sent as If-Range when given. */
@@ -72,17 +72,14 @@ export async function resumableDownload(
     }
   }
 
-  const batches = chunks();
-  const out: DownloadStream = {
+  return downloadStreamOf({
     status: first.status,
-    batches,
-    body: flattenBatches(batches),
+    batches: chunks(),
     abort: () => {
       stopped = true;
       current.abort();
     },
-  };
-  if (first.totalSize !== undefined) out.totalSize = first.totalSize;
-  if (first.etag !== undefined) out.etag = first.etag;
-  return out;
+    totalSize: first.totalSize,
+    etag: first.etag,
+  });
 }
