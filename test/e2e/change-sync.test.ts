@@ -3,20 +3,19 @@
 // fails fast on others with ENETUNREACH, and catches up when the server returns; an injected ResyncNeeded heals.
 import { mkdirSync, promises as fsp, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminPost, eventually as waitUntil, readOr } from '../helpers/eventually';
+import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
+import { eventually as waitUntil, readOr } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
   forceCleanup,
   makeTempDir,
-  mountLibrary,
+  mountUnder,
   readRequestLog,
   startServerProcess,
   type MountProcess,
   type ServerProcess,
 } from '../helpers/spfs-processes';
 
-const ADMIN_ENV = 'SPFS_TEST_ADMIN_TOKEN';
-const ADMIN_TOKEN = `admin-${Math.random().toString(36).slice(2)}-token`;
 /** Generous: the bound is ~2 s after a notification; this only guards against hangs. */
 const EVENTUALLY_MS = 20_000;
 const eventually = <T>(
@@ -49,7 +48,7 @@ describe('change sync and offline (two mounts, admin endpoint, child processes)'
       dataDir: join(work, 'data'),
       ...(password !== undefined ? { password } : {}),
       seedDir: seed,
-      extraArgs: ['--admin', '--admin-token-env', ADMIN_ENV, ...extra],
+      extraArgs: [...ADMIN_ARGS, ...extra],
     });
     servers.push(s);
     return s;
@@ -67,9 +66,7 @@ describe('change sync and offline (two mounts, admin endpoint, child processes)'
     server = await startServer();
     port = new URL(server.url).port;
     for (const n of ['a', 'b']) {
-      const mnt = join(work, `mnt-${n}`);
-      mkdirSync(mnt);
-      mounts.push(await mountLibrary(server, mnt, join(work, `cache-${n}`)));
+      mounts.push(await mountUnder(server, work, n));
     }
   }, 60_000);
 

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { generatedContent, generatedNames, parseGenerateSpec } from '../../src/server/library-generator';
+import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN } from '../helpers/admin-endpoint';
 import {
   assertE2EPrerequisites,
   daemonPids,
@@ -14,6 +15,7 @@ import {
   isMounted,
   makeTempDir,
   mountLibrary,
+  mountUnder,
   readRequestLog,
   runSpfs,
   startServerProcess,
@@ -22,8 +24,6 @@ import {
   type ServerProcess,
 } from '../helpers/spfs-processes';
 
-const ADMIN_ENV = 'SPFS_TEST_ADMIN_TOKEN';
-const ADMIN_TOKEN = `admin-${Math.random().toString(36).slice(2)}-token`;
 const MIB = 1024 * 1024;
 const SMALL = parseGenerateSpec('4,40,1M');
 const BIG = parseGenerateSpec('1,3,32M');
@@ -63,10 +63,7 @@ describe('generated libraries through a real mount (child processes)', () => {
   const mounts: MountProcess[] = [];
 
   async function mountAt(server: ServerProcess, name: string, extra: string[] = []): Promise<MountProcess> {
-    const mnt = join(work, `mnt-${name}`);
-    if (!existsSync(mnt)) mkdirSync(mnt);
-    mountpoints.push(mnt);
-    const m = await mountLibrary(server, mnt, join(work, `cache-${name}`), extra);
+    const m = await mountUnder(server, work, name, extra, mountpoints);
     mounts.push(m);
     return m;
   }
@@ -77,7 +74,7 @@ describe('generated libraries through a real mount (child processes)', () => {
     work = makeTempDir('e2e-hydration');
     small = await startServerProcess({
       dataDir: join(work, 'small'),
-      extraArgs: ['--generate', '4,40,1M', '--admin', '--admin-token-env', ADMIN_ENV],
+      extraArgs: ['--generate', '4,40,1M', ...ADMIN_ARGS],
     });
     // Paced downloads make "mid-download" a state a test can catch without timing assertions.
     big = await startServerProcess({

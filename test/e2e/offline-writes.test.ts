@@ -3,12 +3,13 @@
 // ResyncNeeded with local changes pending loses and duplicates nothing; a remote edit of a locally edited file keeps both.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adminPost, eventually as waitUntil, readOr } from '../helpers/eventually';
+import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
+import { eventually as waitUntil, readOr } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
   forceCleanup,
   makeTempDir,
-  mountLibrary,
+  mountUnder,
   runSpfs,
   startServerProcess,
   type MountProcess,
@@ -16,8 +17,6 @@ import {
   type ServerProcess,
 } from '../helpers/spfs-processes';
 
-const ADMIN_ENV = 'SPFS_TEST_ADMIN_TOKEN';
-const ADMIN_TOKEN = `admin-${Math.random().toString(36).slice(2)}-token`;
 /** Only guards against hangs; no timing is asserted. */
 const EVENTUALLY_MS = 60_000;
 const eventually = <T>(
@@ -46,16 +45,14 @@ describe('local modifications and change sync (real mounts, admin endpoint, chil
       dataDir: join(work, 'data'),
       seedDir: seed,
       ...(password !== undefined ? { password } : {}),
-      extraArgs: ['--admin', '--admin-token-env', ADMIN_ENV, ...extra],
+      extraArgs: [...ADMIN_ARGS, ...extra],
     });
     servers.push(s);
     return s;
   }
 
   async function mount(name: string, extra: string[] = []): Promise<MountProcess> {
-    const mnt = join(work, `mnt-${name}`);
-    mkdirSync(mnt);
-    const m = await mountLibrary(server, mnt, join(work, `cache-${name}`), extra);
+    const m = await mountUnder(server, work, name, extra);
     mounts.push(m);
     return m;
   }

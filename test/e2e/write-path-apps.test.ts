@@ -8,7 +8,7 @@ import {
   assertE2EPrerequisites,
   forceCleanup,
   makeTempDir,
-  mountLibrary,
+  mountUnder,
   runSpfs,
   startServerProcess,
   type ServerProcess,
@@ -67,12 +67,8 @@ describe('save patterns of real programs (real mount, checked on the server)', (
   afterAll(async () => forceCleanup(mountpoints, [base], [server]));
 
   async function mount(name: string, extra: string[] = []): Promise<{ dir: string; cache: string }> {
-    const dir = join(base, `mnt-${name}`);
-    const cache = join(base, `cache-${name}`);
-    mkdirSync(dir, { recursive: true });
-    mountpoints.push(dir);
-    await mountLibrary(server, dir, cache, extra);
-    return { dir, cache };
+    const m = await mountUnder(server, base, name, extra, mountpoints);
+    return { dir: m.mountpoint, cache: m.cacheDir };
   }
   const unmount = (m: { dir: string; cache: string }): ReturnType<typeof runSpfs> =>
     runSpfs(['unmount', m.dir], { SPFS_STATE_DIR: join(m.cache, '..', 'state') });

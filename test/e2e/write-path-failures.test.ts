@@ -3,6 +3,7 @@
 // lands; unmount with uploads pending and the server down: non-zero exit, files kept, uploaded at the next mount.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
 import {
   assertE2EPrerequisites,
   forceCleanup,
@@ -16,9 +17,6 @@ import {
 
 jest.setTimeout(180_000);
 
-const ADMIN_ENV = 'SPFS_TEST_ADMIN_TOKEN';
-const ADMIN_TOKEN = `admin-${Math.random().toString(36).slice(2)}-token`;
-
 describe('write path under server trouble (real mount, fault injection)', () => {
   let base: string;
   let server: ServerProcess;
@@ -30,20 +28,13 @@ describe('write path under server trouble (real mount, fault injection)', () => 
     const s = await startServerProcess({
       dataDir: join(base, 'data'),
       ...(servers.length > 0 ? { password: (servers[0] as ServerProcess).password } : {}),
-      extraArgs: ['--admin', '--admin-token-env', ADMIN_ENV, ...(port !== '0' ? ['--port', port] : [])],
+      extraArgs: [...ADMIN_ARGS, ...(port !== '0' ? ['--port', port] : [])],
     });
     servers.push(s);
     port = new URL(s.url).port;
     return s;
   }
-  async function admin(path: string, body: unknown): Promise<void> {
-    const res = await fetch(`http://127.0.0.1:${port}/_spfs/admin${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`admin ${path}: ${res.status} ${await res.text()}`);
-  }
+  const admin = (path: string, body: unknown): Promise<unknown> => adminPost(port, ADMIN_TOKEN, path, body);
 
   beforeAll(async () => {
     assertE2EPrerequisites();

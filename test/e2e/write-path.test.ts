@@ -10,6 +10,7 @@ import {
   forceCleanup,
   makeTempDir,
   mountLibrary,
+  mountUnder,
   processAlive,
   runSpfs,
   startServerProcess,
@@ -33,12 +34,8 @@ describe('write path (real mount)', () => {
   afterAll(async () => forceCleanup(mountpoints, [base], [server]));
 
   async function mount(name: string, extra: string[] = []): Promise<{ dir: string; cache: string }> {
-    const dir = join(base, `mnt-${name}`);
-    const cache = join(base, `cache-${name}`);
-    mkdirSync(dir, { recursive: true });
-    mountpoints.push(dir);
-    await mountLibrary(server, dir, cache, extra);
-    return { dir, cache };
+    const m = await mountUnder(server, base, name, extra, mountpoints);
+    return { dir: m.mountpoint, cache: m.cacheDir };
   }
 
   function unmount(dir: string, cache: string, force = false): ReturnType<typeof runSpfs> {

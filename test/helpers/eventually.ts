@@ -30,15 +30,3 @@ export function readOr(path: string): string | undefined {
     return undefined;
   }
 }
-
-/** POSTs to the reference server's admin endpoint (`spfs serve --admin`) with its bearer token. */
-export async function adminPost(port: string, token: string, path: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`http://127.0.0.1:${port}/_spfs/admin${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`admin ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as unknown;
-}

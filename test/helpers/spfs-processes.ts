@@ -1,7 +1,7 @@
 // Runs `bin/spfs` as a user would, in child processes: a reference server and mounts, with cleanup that always
 // unmounts and kills what was started, even when a test fails.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -172,6 +172,23 @@ export async function mountLibrary(
     cacheDir,
     unmount: () => runSpfs(['unmount', mountpoint], { SPFS_STATE_DIR: join(cacheDir, '..', 'state') }),
   };
+}
+
+/**
+ * Mounts `server` at `<dir>/mnt-<name>` (created if missing) with its cache in `<dir>/cache-<name>`. The mountpoint
+ * goes into `track` before mounting, so cleanup finds it even when mounting fails half way.
+ */
+export async function mountUnder(
+  server: ServerProcess,
+  dir: string,
+  name: string,
+  extra: string[] = [],
+  track?: string[],
+): Promise<MountProcess> {
+  const mnt = join(dir, `mnt-${name}`);
+  mkdirSync(mnt, { recursive: true });
+  track?.push(mnt);
+  return mountLibrary(server, mnt, join(dir, `cache-${name}`), extra);
 }
 
 /** Last-resort cleanup for afterAll: detach a mount even if its daemon is stuck, then remove temp dirs. */
