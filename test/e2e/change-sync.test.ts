@@ -7,7 +7,7 @@ import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-
 import { eventually as waitUntil, readOr } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
-  forceCleanup,
+  cleanupMounts,
   makeTempDir,
   mountUnder,
   readRequestLog,
@@ -71,12 +71,7 @@ describe('change sync and offline (two mounts, admin endpoint, child processes)'
   }, 60_000);
 
   afterAll(async () => {
-    for (const m of mounts) await m.unmount().catch(() => undefined);
-    await forceCleanup(
-      mounts.map((m) => m.mountpoint),
-      [work],
-      servers,
-    );
+    await cleanupMounts(mounts, [work], servers);
     delete process.env[ADMIN_ENV];
   }, 60_000);
 

@@ -7,7 +7,7 @@ import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-
 import { eventually as waitUntil, readOr } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
-  forceCleanup,
+  cleanupMounts,
   makeTempDir,
   mountUnder,
   runSpfs,
@@ -83,12 +83,7 @@ describe('local modifications and change sync (real mounts, admin endpoint, chil
   }, 60_000);
 
   afterAll(async () => {
-    for (const m of mounts) await m.unmount().catch(() => undefined);
-    await forceCleanup(
-      mounts.map((m) => m.mountpoint),
-      [work],
-      servers,
-    );
+    await cleanupMounts(mounts, [work], servers);
     delete process.env[ADMIN_ENV];
   }, 60_000);
 

@@ -212,6 +212,20 @@ export async function forceCleanup(
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 
+/** afterAll for tests holding mounts: a clean `spfs unmount` of each (uploads drained), then forceCleanup. */
+export async function cleanupMounts(
+  mounts: MountProcess[],
+  dirs: string[],
+  servers: ServerProcess[],
+): Promise<void> {
+  for (const m of mounts) await m.unmount().catch(() => undefined);
+  await forceCleanup(
+    mounts.map((m) => m.mountpoint),
+    dirs,
+    servers,
+  );
+}
+
 const DAEMON_STOP_WAIT_MS = 10_000;
 
 /** SIGTERMs `spfs mount --foreground` daemons whose argv matches, waits for them, SIGKILLs any that linger. */
