@@ -277,6 +277,7 @@ export class SpClient implements FileSyncWriteApi {
           headers,
           signal,
           what: 'download',
+          bulk: true,
         });
         return toDownloadStream(res, r, target, signal);
       },

@@ -36,6 +36,8 @@ export interface SpRequest {
   okStatuses?: readonly number[];
   gzip?: boolean;
   timeoutMs?: number | undefined;
+  /** A file download (see HttpRequest.bulk). */
+  bulk?: boolean | undefined;
 }
 
 export interface TextResponse {
@@ -134,6 +136,7 @@ export class SpSession {
         body: req.body,
         signal: req.signal,
         timeoutMs: req.timeoutMs,
+        bulk: req.bulk,
       });
       this.observe(res.headers);
       const { status } = res;

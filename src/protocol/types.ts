@@ -109,6 +109,12 @@ export interface DownloadStream {
   batches: AsyncIterable<readonly Uint8Array[]>;
   /** Stops the transfer and releases the connection. */
   abort(): void;
+  /**
+   * Chunks of `batches` the consumer has written and no longer reads may be given back, so their memory is reused
+   * for the next bytes (direct downloads; absent elsewhere). Optional for the consumer: unreleased chunks are
+   * simply garbage-collected. Releasing a chunk and then reading it is a bug: its bytes will be overwritten.
+   */
+  release?: (chunks: readonly Uint8Array[]) => void;
 }
 
 export interface ChildrenQuery {

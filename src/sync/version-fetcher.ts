@@ -229,6 +229,8 @@ export class VersionFetcher {
           (chunks, at) => {
             this.wake();
             this.hasher.offer(chunks, at);
+            // Written and hashed: readers read the file, not these buffers, so they may be reused.
+            dl.release?.(chunks);
           },
           WRITE_BATCH_BYTES,
         );

@@ -103,5 +103,6 @@ export function toDownloadStream(
     },
     totalSize,
     etag: headerValue(res.headers, 'ETag'),
+    release: res.release,
   });
 }

@@ -76,10 +76,12 @@ export function downloadStreamOf(parts: {
   abort: () => void;
   totalSize?: number | undefined;
   etag?: string | undefined;
+  release?: ((chunks: readonly Uint8Array[]) => void) | undefined;
 }): DownloadStream {
-  const { status, batches, abort, totalSize, etag } = parts;
+  const { status, batches, abort, totalSize, etag, release } = parts;
   const stream: DownloadStream = { status, batches, body: flattenBatches(batches), abort };
   if (totalSize !== undefined) stream.totalSize = totalSize;
   if (etag) stream.etag = etag;
+  if (release !== undefined) stream.release = release;
   return stream;
 }

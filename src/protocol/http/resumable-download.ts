@@ -81,5 +81,7 @@ export async function resumableDownload(
     },
     totalSize: first.totalSize,
     etag: first.etag,
+    // Every stream of one download comes from the same client, so the first one's release serves them all.
+    release: first.release,
   });
 }

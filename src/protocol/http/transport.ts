@@ -11,6 +11,7 @@ import { noAuth, type AuthProvider } from '../auth/auth-provider';
 import { NetworkError, ProtocolError, TruncatedBodyError, type NetworkFailureKind } from '../errors';
 import { headerValue, type HeaderMap } from '../headers';
 import { MAX_BODY_BYTES } from '../xml/parser';
+import { DirectGetClient } from './direct-get';
 import { redactUrl } from './redact';
 
 const gunzipAsync = promisify(gunzip);
@@ -40,6 +41,8 @@ export interface TransportOptions {
   tls?: TlsOptions | undefined;
   /** Honour HTTP(S)_PROXY/NO_PROXY from the environment (default true). */
   useEnvProxy?: boolean | undefined;
+  /** Downloads over the direct client (direct-get.ts) when no proxy or NTLM is in play (default true). */
+  directDownloads?: boolean | undefined;
 }
 
 /** A request body: text, bytes, or a factory producing a fresh stream each time (so a request can be re-sent). */
@@ -57,12 +60,21 @@ export interface HttpRequest {
   signal?: AbortSignal | undefined;
   /** Overrides the transport's headers/body idle timeout (long polls). */
   timeoutMs?: number | undefined;
+  /** A file download (GET, body streamed in bulk): may go over the direct client. */
+  bulk?: boolean | undefined;
+}
+
+/** A response body: undici's, or the direct client's (both Readables that can drain a bounded remainder). */
+export interface ResponseBody extends Readable {
+  dump(opts?: { limit?: number }): Promise<unknown>;
 }
 
 export interface HttpResponse {
   status: number;
   headers: HeaderMap;
-  body: Dispatcher.ResponseData['body'];
+  body: ResponseBody;
+  /** Body chunks the consumer is done with may be given back for reuse (direct downloads only). */
+  release?: ((chunks: readonly Uint8Array[]) => void) | undefined;
 }
 
 /** undici's request call, as used by the transport (pool or a connection-bound scheme). */
@@ -160,14 +172,23 @@ export class HttpTransport {
   private readonly logger: Logger | undefined;
   private readonly auth: AuthProvider;
   private readonly connectionAuth: ConnectionAuth | undefined;
+  private readonly direct: DirectGetClient | undefined;
 
   constructor(opts: TransportOptions) {
     const connect = tlsConnectOptions(opts.tls, opts.requestTimeoutMs);
     const agentOpts = { connections: opts.connections, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connect };
-    this.agent =
-      opts.useEnvProxy !== false && hasEnvProxy()
-        ? new EnvHttpProxyAgent({ ...agentOpts, requestTls: connect, proxyTls: connect })
-        : new Agent(agentOpts);
+    const proxied = opts.useEnvProxy !== false && hasEnvProxy();
+    this.agent = proxied
+      ? new EnvHttpProxyAgent({ ...agentOpts, requestTls: connect, proxyTls: connect })
+      : new Agent(agentOpts);
+    // Proxies and NTLM's connection-bound handshake stay with undici; everything else downloads directly.
+    if (!proxied && opts.connectionAuth === undefined && opts.directDownloads !== false) {
+      this.direct = new DirectGetClient({
+        connections: opts.connections,
+        tls: connect,
+        keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      });
+    }
     this.timeoutMs = opts.requestTimeoutMs;
     this.logger = opts.logger;
     this.auth = opts.auth ?? noAuth;
@@ -177,6 +198,11 @@ export class HttpTransport {
       application: 'SkyDriveSync',
       'x-machineid': opts.machineId ?? randomUUID(),
     };
+  }
+
+  /** Whether downloads go over the direct client (direct-get.ts). */
+  get directDownloads(): boolean {
+    return this.direct !== undefined;
   }
 
   /** The scheme in use, for logs and error messages (never a secret). */
@@ -208,21 +234,33 @@ export class HttpTransport {
       return typeof b === 'string' ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
     };
     try {
+      const headers: Record<string, string> = {
+        ...this.fixedHeaders,
+        accept: req.accept,
+        'accept-encoding': req.gzip ? 'gzip' : 'identity',
+        ...(await this.auth.headers()),
+        ...req.headers,
+      };
       const opts: Dispatcher.RequestOptions = {
         origin: req.url.origin,
         path: `${req.url.pathname}${req.url.search}`,
         method,
-        headers: {
-          ...this.fixedHeaders,
-          accept: req.accept,
-          'accept-encoding': req.gzip ? 'gzip' : 'identity',
-          ...(await this.auth.headers()),
-          ...req.headers,
-        },
+        headers,
         signal: req.signal ?? null,
         headersTimeout: req.timeoutMs ?? this.timeoutMs,
         bodyTimeout: req.timeoutMs ?? this.timeoutMs,
       };
+      if (this.direct !== undefined && req.bulk === true && method === 'GET' && req.body === undefined) {
+        const res = await this.direct.request({
+          url: req.url,
+          headers,
+          signal: req.signal,
+          timeoutMs: req.timeoutMs ?? this.timeoutMs,
+        });
+        this.logger?.debug({ url: redactUrl(req.url), status: res.status, ms: Date.now() - started }, method);
+        const direct = this.direct;
+        return { ...res, release: (chunks) => direct.release(chunks) };
+      }
       const res = this.connectionAuth
         ? await this.connectionAuth.request(opts, makeBody)
         : await this.agent.request<null>({ ...opts, body: makeBody() });
@@ -285,6 +323,6 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent.close(), this.connectionAuth?.close()]);
+    await Promise.all([this.agent.close(), this.connectionAuth?.close(), this.direct?.close()]);
   }
 }
