@@ -5,6 +5,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
+import { types } from 'node:util';
 import type { HeaderMap } from '../headers';
 import { Http1ResponseParser, type ResponseHead } from './http1-response-parser';
 import { SlabPool, type Slab } from './slab-pool';
@@ -38,7 +39,9 @@ function socketError(message: string, code: string): Error {
 }
 
 function asError(x: unknown): Error {
-  return x instanceof Error ? x : new Error(String(x));
+  // isNativeError: an error made in another realm (Node's own errors seen from a vm context, as under jest) keeps
+  // its identity and `code` instead of being wrapped into a code-less Error.
+  return x instanceof Error || types.isNativeError(x) ? x : new Error(String(x));
 }
 
 /** The response body: a byte stream of slab views, paused at the socket when the consumer falls behind. */
@@ -152,6 +155,9 @@ class Connection {
             onread,
           } as tls.ConnectionOptions)
         : net.connect({ host, port, onread });
+    // tls.connect arms the options' `timeout` (undici's connect timeout, from tlsConnectOptions) as an idle timeout,
+    // which would end a head wait as a body timeout: the exchange's own timers govern instead.
+    this.socket.setTimeout(0);
     this.socket.setNoDelay(true);
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('end', () => this.onEof());
@@ -256,6 +262,11 @@ class Connection {
     const ex = this.exchange;
     const parser = this.parser;
     if (ex !== undefined && parser !== undefined) {
+      if (ex.head === undefined) {
+        // Closed before (all of) the head: a socket failure, as undici reports it (retryable), not a bad answer.
+        this.fail(socketError('other side closed before the response head', 'UND_ERR_SOCKET'));
+        return;
+      }
       try {
         parser.finish();
         if (parser.done) this.finishExchange(ex, false);
