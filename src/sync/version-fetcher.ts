@@ -14,6 +14,13 @@ import { PrefixHasher } from './prefix-hasher';
 
 /** Largest positional write of downloaded bytes into the cache file. */
 const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Read-ahead fetches in flight per version at most (a fetch for bytes a reader is waiting on always starts). The
+ * doubling window otherwise starts a request per doubling within the first milliseconds of a `cat`, and seven
+ * parallel downloads of a cold file crowd out the FUSE replies the reader is waiting for: about +8 % on a cold
+ * 256 MiB read with two (measured A/B, docs/BENCHMARKS.md).
+ */
+export const MAX_READ_AHEAD_FETCHES = 2;
 /** A read whose fetch broke starts one more before failing. */
 const MAX_FETCH_RETRIES = 1;
 
@@ -165,6 +172,7 @@ export class VersionFetcher {
     const m = this.firstUnclaimed(end, aheadEnd);
     if (m === undefined) return;
     if (aheadEnd - m < aheadBytes / 2 && aheadEnd < this.item.size) return;
+    if (this.inflight.size >= MAX_READ_AHEAD_FETCHES) return; // the next read tries again
     this.startFetch(m, this.claimEnd(m, aheadEnd));
   }
 

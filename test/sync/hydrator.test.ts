@@ -7,6 +7,7 @@ import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
 import type { ItemId } from '../../src/shared/ids';
 import { HydrationError, IntegrityError } from '../../src/sync/errors';
 import { Hydrator, type HydratorOptions } from '../../src/sync/hydrator';
+import { MAX_READ_AHEAD_FETCHES } from '../../src/sync/version-fetcher';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { FakeFileSyncApi } from '../helpers/fake-file-sync-api';
 import { capturingLogger, TempDirs } from '../helpers/temp-dirs';
@@ -178,6 +179,83 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     await expect(hydrator.open(item('bad.bin'))).rejects.toBeInstanceOf(IntegrityError);
     const line = lines.find((l) => l.level === 50 && l.id === id && l.refetch === false);
     expect(line?.name).toBe('bad.bin');
+  });
+
+  it('read-ahead keeps at most MAX_READ_AHEAD_FETCHES requests in flight while a reader runs ahead of them', async () => {
+    const data = pattern(8 * MIB, 4);
+    const { api, hydrator, item } = await setup(
+      { 'ra.bin': data },
+      { readAhead: { minBytes: 256 * KIB, maxBytes: 4 * MIB, slackBytes: 64 * KIB } },
+    );
+    const gate = new Gate();
+    let inflight = 0;
+    let most = 0;
+    const real = api.download.bind(api);
+    api.download = async (url, range, signal) => {
+      const dl = await real(url, range, signal);
+      inflight++;
+      most = Math.max(most, inflight);
+      const batches = dl.batches;
+      const held = (range?.start ?? 0) > 0; // read-ahead fetches stall until the gate opens
+      dl.batches = (async function* () {
+        try {
+          if (held) await gate.opened;
+          yield* batches;
+        } finally {
+          inflight--;
+        }
+      })();
+      return dl;
+    };
+    const h = await hydrator.open(item('ra.bin'));
+    // Small reads inside the first window: each doubles the window and, uncapped, would start another fetch.
+    const out = Buffer.alloc(data.length);
+    // Between reads the event loop turns, as between FUSE requests, so finished fetches leave the in-flight set.
+    try {
+      for (let pos = 0; pos < 256 * KIB; pos += 16 * KIB) {
+        await h.read(out.subarray(pos), 16 * KIB, pos);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      expect(inflight).toBe(MAX_READ_AHEAD_FETCHES);
+    } finally {
+      gate.open();
+    }
+    for (let pos = 256 * KIB; pos < data.length; pos += 64 * KIB)
+      await h.read(out.subarray(pos), 64 * KIB, pos);
+    await h.close();
+    expect(out.equals(data)).toBe(true);
+    expect(most).toBe(MAX_READ_AHEAD_FETCHES);
+  });
+
+  it('gives every downloaded chunk back to the stream once it is written (so direct downloads reuse buffers)', async () => {
+    const data = pattern(2 * MIB, 6);
+    const { api, hydrator, item } = await setup({ 'rel.bin': data });
+    const lent = new Set<Uint8Array>();
+    const released = new Set<Uint8Array>();
+    const real = api.download.bind(api);
+    api.download = async (url, range, signal) => {
+      const dl = await real(url, range, signal);
+      const batches = dl.batches;
+      dl.batches = (async function* () {
+        for await (const b of batches) {
+          for (const c of b) lent.add(c);
+          yield b;
+        }
+      })();
+      dl.release = (chunks) => {
+        for (const c of chunks) {
+          expect(lent.has(c)).toBe(true);
+          released.add(c);
+        }
+      };
+      return dl;
+    };
+    const h = await hydrator.open(item('rel.bin'));
+    expect((await readAll(h, data.length)).equals(data)).toBe(true);
+    await h.close();
+    await hydrator.settled(item('rel.bin').id, item('rel.bin').etag);
+    expect(lent.size).toBeGreaterThan(0);
+    expect([...lent].filter((c) => !released.has(c))).toEqual([]);
   });
 
   it('a broken fetch is retried from where its bytes stopped (simulated fault)', async () => {
