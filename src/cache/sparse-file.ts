@@ -57,6 +57,17 @@ export class SparseFile {
     this.pending.add(offset, at);
   }
 
+  /**
+   * Records bytes another thread wrote to `fd` (the download worker): readable at once, recorded at the next
+   * persist(). False when the file is closed (the bytes are then not trusted).
+   */
+  noteWritten(start: number, end: number): boolean {
+    if (this.closed) return false;
+    this.present.add(start, end);
+    this.pending.add(start, end);
+    return true;
+  }
+
   /** Synchronous pread of bytes known to be present. */
   readSync(buffer: Buffer, length: number, position: number): number {
     return fs.readSync(this.fh.fd, buffer, 0, length, position);

@@ -115,6 +115,17 @@ export interface DownloadStream {
    * simply garbage-collected. Releasing a chunk and then reading it is a bug: its bytes will be overwritten.
    */
   release?: (chunks: readonly Uint8Array[]) => void;
+  /**
+   * Present when the bytes are still in the download worker: has it write at most `limit` of them to `fd` from
+   * offset `at` itself, calling `onLanded` for each range written (with the lanes of its QuickXorHash, see
+   * QuickXorHash.startingAt). Resolves once the worker no longer touches `fd`. Consume this or the bytes, not both.
+   */
+  writeTo?: (
+    fd: number,
+    at: number,
+    limit: number,
+    onLanded: (at: number, n: number, lanes: Uint8Array) => void,
+  ) => Promise<void>;
 }
 
 export interface ChildrenQuery {

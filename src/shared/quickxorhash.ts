@@ -59,6 +59,29 @@ export class QuickXorHash {
   private readonly lanes32 = new Int32Array(this.lanes.buffer);
   private length = 0;
 
+  /**
+   * A hasher for a segment of a stream that starts `offset` bytes in: each byte goes to the lane of its absolute
+   * position, so segments hashed apart (another thread, another fetch) combine exactly by mergeLanes().
+   */
+  static startingAt(offset: number): QuickXorHash {
+    const h = new QuickXorHash();
+    h.length = offset;
+    return h;
+  }
+
+  /** A copy of the 160 lanes (for a segment hasher: what mergeLanes() of the whole-stream hasher takes). */
+  laneBytes(): Uint8Array {
+    return Uint8Array.from(this.lanes);
+  }
+
+  /** Adds a segment hashed elsewhere: its lanes (from a hasher startingAt this one's length) and its byte count. */
+  mergeLanes(lanes: Uint8Array, bytes: number): this {
+    if (lanes.length !== LANES) throw new RangeError(`lanes must be ${LANES} bytes`);
+    for (let j = 0; j < LANES; j++) this.lanes[j] = (this.lanes[j] as number) ^ (lanes[j] as number);
+    this.length += bytes;
+    return this;
+  }
+
   update(data: Uint8Array): this {
     const lanes = this.lanes;
     let lane = this.length % LANES;

@@ -26,12 +26,27 @@ export class PrefixHasher {
    * running; otherwise left to such a pass.
    */
   offer(chunks: readonly Uint8Array[], offset: number): void {
-    if (this.running !== undefined || offset !== this.hashedBytes) {
-      this.poke();
-      return;
-    }
+    if (!this.extends(offset)) return;
     for (const c of chunks) this.hash.update(c);
-    this.hashedBytes += chunks.reduce((n, c) => n + c.length, 0);
+    this.grew(chunks.reduce((n, c) => n + c.length, 0));
+  }
+
+  /** The same for bytes hashed elsewhere (the download worker): their lanes, from a hasher started at `offset`. */
+  offerLanes(lanes: Uint8Array, bytes: number, offset: number): void {
+    if (!this.extends(offset)) return;
+    this.hash.mergeLanes(lanes, bytes);
+    this.grew(bytes);
+  }
+
+  /** Whether bytes at `offset` extend the prefix now; if not, a pass from disk picks them up later. */
+  private extends(offset: number): boolean {
+    if (this.running === undefined && offset === this.hashedBytes) return true;
+    this.poke();
+    return false;
+  }
+
+  private grew(bytes: number): void {
+    this.hashedBytes += bytes;
     if (this.hashedBytes === this.file.size) this.onDigest(this.hash.digest());
     else if (this.file.present.coveredUntil(this.hashedBytes) > this.hashedBytes) this.poke(); // later ranges landed first
   }

@@ -4,7 +4,7 @@ import type { ContentCache } from '../cache/content-cache';
 import { CacheFullError } from '../cache/errors';
 import type { StoredItem } from '../cache/metadata-store';
 import type { SparseFile } from '../cache/sparse-file';
-import type { FileSyncApi } from '../protocol/types';
+import type { DownloadStream, FileSyncApi } from '../protocol/types';
 import { errorMessage } from '../shared/errors';
 import { etagVersion } from '../shared/ids';
 import type { Logger } from '../shared/logger';
@@ -231,6 +231,10 @@ export class VersionFetcher {
         const wanted = etagVersion(item.etag);
         if (served !== undefined && wanted !== undefined && served !== wanted)
           throw new HydrationError(item.id, `server sent version ${served}, the item is version ${wanted}`);
+        if (dl.writeTo !== undefined) {
+          await this.fillFromWorker(f, dl.writeTo);
+          return;
+        }
         const writer = new BatchedWriter(
           (data, at) => file.write(data, at),
           f.start,
@@ -279,6 +283,20 @@ export class VersionFetcher {
         .catch((e: unknown) => this.logger.warn({ id: item.id, err: e }, 'recording ranges failed'));
       release();
     }
+  }
+
+  /** The download worker writes the range into the file itself; each landed piece is recorded and hashed here. */
+  private async fillFromWorker(f: Fetch, writeTo: NonNullable<DownloadStream['writeTo']>): Promise<void> {
+    const { item, file } = this;
+    let pos = f.start;
+    await writeTo(file.fd, f.start, f.end - f.start, (at, n, lanes) => {
+      if (this.closed || !file.noteWritten(at, at + n)) return;
+      pos = at + n;
+      this.wake();
+      this.hasher.offerLanes(lanes, n, at);
+    });
+    if (pos < f.end && !this.closed)
+      throw new HydrationError(item.id, `range of ${item.id} ended at ${pos}, expected ${f.end}`);
   }
 
   private onDigest(digest: string): void {

@@ -82,3 +82,23 @@ describe('QuickXorHash SIMD kernel', () => {
     }
   });
 });
+
+describe('QuickXorHash segments hashed apart', () => {
+  it('combine into the whole digest: segment hashers startingAt their offset, merged in order', () => {
+    const data = randomBytes(1_000_003);
+    for (const cuts of [[0], [1], [159, 160, 161], [4096, 65536, 700_001], [999_999, 1_000_002]]) {
+      const bounds = [0, ...cuts, data.length];
+      const whole = new QuickXorHash();
+      for (let i = 0; i + 1 < bounds.length; i++) {
+        const [a, b] = [bounds[i]!, bounds[i + 1]!];
+        const seg = QuickXorHash.startingAt(a).update(data.subarray(a, b));
+        whole.mergeLanes(seg.laneBytes(), b - a);
+      }
+      expect(whole.digest()).toBe(quickXorHash(data));
+    }
+  });
+
+  it('refuses lanes of the wrong size', () => {
+    expect(() => new QuickXorHash().mergeLanes(new Uint8Array(20), 1)).toThrow(RangeError);
+  });
+});

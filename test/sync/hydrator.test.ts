@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { ContentCache } from '../../src/cache/content-cache';
 import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
 import type { ItemId } from '../../src/shared/ids';
+import { QuickXorHash } from '../../src/shared/quickxorhash';
 import { HydrationError, IntegrityError } from '../../src/sync/errors';
 import { Hydrator, type HydratorOptions } from '../../src/sync/hydrator';
 import { MAX_READ_AHEAD_FETCHES } from '../../src/sync/version-fetcher';
@@ -256,6 +257,70 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     await hydrator.settled(item('rel.bin').id, item('rel.bin').etag);
     expect(lent.size).toBeGreaterThan(0);
     expect([...lent].filter((c) => !released.has(c))).toEqual([]);
+  });
+
+  it("fills through a DownloadStream.writeTo (the download worker's path): bytes written to the fd and their hash lanes are recorded and verified", async () => {
+    const data = pattern(3 * MIB + 12345, 8);
+    const { api, hydrator, cache, item } = await setup({ 'w.bin': data });
+    const real = api.download.bind(api);
+    let writes = 0;
+    api.download = async (url, range, signal) => {
+      const dl = await real(url, range, signal);
+      const start = range?.start ?? 0;
+      const end = range?.end === undefined ? data.length : range.end + 1;
+      dl.batches = {
+        [Symbol.asyncIterator]: () => {
+          throw new Error('the bytes path must not be used when writeTo is there');
+        },
+      };
+      // Stands in for the worker: positional writes to the fd in 100 KiB pieces, each reported with its lanes.
+      dl.writeTo = (fd, at, limit, onLanded) => {
+        const stop = Math.min(end, at + limit);
+        for (let pos = start; pos < stop; pos += 100 * KIB) {
+          const piece = data.subarray(pos, Math.min(stop, pos + 100 * KIB));
+          fs.writeSync(fd, piece, 0, piece.length, pos);
+          writes++;
+          onLanded(pos, piece.length, QuickXorHash.startingAt(pos).update(piece).laneBytes());
+        }
+        return Promise.resolve();
+      };
+      return dl;
+    };
+    const h = await hydrator.open(item('w.bin'));
+    expect((await readAll(h, data.length)).equals(data)).toBe(true);
+    await h.close();
+    await hydrator.settled(item('w.bin').id, item('w.bin').etag);
+    expect(writes).toBeGreaterThan(0);
+    const hit = cache.openVerified(item('w.bin').id, item('w.bin').etag);
+    expect(hit).toBeDefined(); // verified from the merged lanes
+    hit!.release();
+  });
+
+  it('a writeTo that stops short is fetched again from where it stopped (simulated fault)', async () => {
+    const data = pattern(1 * MIB, 3);
+    const { api, hydrator, item } = await setup(
+      { 'ws.bin': data },
+      { readAhead: { minBytes: 1 * MIB, maxBytes: 1 * MIB, slackBytes: 0 } },
+    );
+    const real = api.download.bind(api);
+    let short = true;
+    api.download = async (url, range, signal) => {
+      const dl = await real(url, range, signal);
+      const start = range?.start ?? 0;
+      dl.writeTo = (fd, at, limit, onLanded) => {
+        const n = short ? 300 * KIB : limit;
+        short = false;
+        const piece = data.subarray(start, start + n);
+        fs.writeSync(fd, piece, 0, piece.length, at);
+        onLanded(at, piece.length, QuickXorHash.startingAt(at).update(piece).laneBytes());
+        return Promise.resolve();
+      };
+      return dl;
+    };
+    const h = await hydrator.open(item('ws.bin'));
+    expect((await readAll(h, data.length)).equals(data)).toBe(true);
+    await h.close();
+    expect(api.calls.downloads[1]?.start).toBe(300 * KIB);
   });
 
   it('a broken fetch is retried from where its bytes stopped (simulated fault)', async () => {

@@ -6,6 +6,7 @@ import type { ByteRange, DownloadStream } from '../types';
 import { downloadStreamOf, readBatches } from './read-batches';
 import { redactUrl } from './redact';
 import { destroyBody, toNetworkError, type HttpResponse } from './transport';
+import { WorkerBody } from './worker-downloads';
 
 export interface ContentRange {
   start: number;
@@ -104,5 +105,10 @@ export function toDownloadStream(
     totalSize,
     etag: headerValue(res.headers, 'ETag'),
     release: res.release,
+    writeTo:
+      body instanceof WorkerBody
+        ? (fd, at, max, onLanded) =>
+            body.writeTo(fd, at, skip, Math.min(max, limit ?? Number.MAX_SAFE_INTEGER), onLanded)
+        : undefined,
   });
 }

@@ -77,11 +77,13 @@ export function downloadStreamOf(parts: {
   totalSize?: number | undefined;
   etag?: string | undefined;
   release?: ((chunks: readonly Uint8Array[]) => void) | undefined;
+  writeTo?: DownloadStream['writeTo'] | undefined;
 }): DownloadStream {
-  const { status, batches, abort, totalSize, etag, release } = parts;
+  const { status, batches, abort, totalSize, etag, release, writeTo } = parts;
   const stream: DownloadStream = { status, batches, body: flattenBatches(batches), abort };
   if (totalSize !== undefined) stream.totalSize = totalSize;
   if (etag) stream.etag = etag;
   if (release !== undefined) stream.release = release;
+  if (writeTo !== undefined) stream.writeTo = writeTo;
   return stream;
 }

@@ -83,5 +83,7 @@ export async function resumableDownload(
     etag: first.etag,
     // Every stream of one download comes from the same client, so the first one's release serves them all.
     release: first.release,
+    // A worker write is not resumed here: its caller (the version fetcher) fetches what is still missing.
+    writeTo: first.writeTo,
   });
 }

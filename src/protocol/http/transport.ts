@@ -12,6 +12,7 @@ import { NetworkError, ProtocolError, TruncatedBodyError, type NetworkFailureKin
 import { headerValue, type HeaderMap } from '../headers';
 import { MAX_BODY_BYTES } from '../xml/parser';
 import { DirectGetClient } from './direct-get';
+import { compiledWorkerScript, WorkerDownloads } from './worker-downloads';
 import { redactUrl } from './redact';
 
 const gunzipAsync = promisify(gunzip);
@@ -43,6 +44,8 @@ export interface TransportOptions {
   useEnvProxy?: boolean | undefined;
   /** Downloads over the direct client (direct-get.ts) when no proxy or NTLM is in play (default true). */
   directDownloads?: boolean | undefined;
+  /** ... run in the download worker (download-worker.ts) when it is built (default true). */
+  downloadWorker?: boolean | undefined;
 }
 
 /** A request body: text, bytes, or a factory producing a fresh stream each time (so a request can be re-sent). */
@@ -173,6 +176,7 @@ export class HttpTransport {
   private readonly auth: AuthProvider;
   private readonly connectionAuth: ConnectionAuth | undefined;
   private readonly direct: DirectGetClient | undefined;
+  private readonly worker: WorkerDownloads | undefined;
 
   constructor(opts: TransportOptions) {
     const connect = tlsConnectOptions(opts.tls, opts.requestTimeoutMs);
@@ -183,11 +187,14 @@ export class HttpTransport {
       : new Agent(agentOpts);
     // Proxies and NTLM's connection-bound handshake stay with undici; everything else downloads directly.
     if (!proxied && opts.connectionAuth === undefined && opts.directDownloads !== false) {
-      this.direct = new DirectGetClient({
+      const directOpts = {
         connections: opts.connections,
         tls: connect,
         keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
-      });
+      };
+      const script = opts.downloadWorker === false ? undefined : compiledWorkerScript();
+      if (script !== undefined) this.worker = new WorkerDownloads(script, directOpts);
+      else this.direct = new DirectGetClient(directOpts);
     }
     this.timeoutMs = opts.requestTimeoutMs;
     this.logger = opts.logger;
@@ -202,7 +209,12 @@ export class HttpTransport {
 
   /** Whether downloads go over the direct client (direct-get.ts). */
   get directDownloads(): boolean {
-    return this.direct !== undefined;
+    return this.direct !== undefined || this.worker !== undefined;
+  }
+
+  /** Whether downloads run in the download worker thread. */
+  get workerDownloads(): boolean {
+    return this.worker !== undefined;
   }
 
   /** The scheme in use, for logs and error messages (never a secret). */
@@ -250,7 +262,18 @@ export class HttpTransport {
         headersTimeout: req.timeoutMs ?? this.timeoutMs,
         bodyTimeout: req.timeoutMs ?? this.timeoutMs,
       };
-      if (this.direct !== undefined && req.bulk === true && method === 'GET' && req.body === undefined) {
+      const bulk = req.bulk === true && method === 'GET' && req.body === undefined;
+      if (this.worker !== undefined && bulk) {
+        const res = await this.worker.request({
+          url: req.url,
+          headers,
+          signal: req.signal,
+          timeoutMs: req.timeoutMs ?? this.timeoutMs,
+        });
+        this.logger?.debug({ url: redactUrl(req.url), status: res.status, ms: Date.now() - started }, method);
+        return res;
+      }
+      if (this.direct !== undefined && bulk) {
         const res = await this.direct.request({
           url: req.url,
           headers,
@@ -323,6 +346,11 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent.close(), this.connectionAuth?.close(), this.direct?.close()]);
+    await Promise.all([
+      this.agent.close(),
+      this.connectionAuth?.close(),
+      this.direct?.close(),
+      this.worker?.close(),
+    ]);
   }
 }
