@@ -150,9 +150,12 @@ export class WorkerDownloads {
   constructor(
     private readonly script: string,
     private readonly opts: WorkerOptions,
-  ) {}
+  ) {
+    // Started now, not at the first download: booting the thread takes ~80 ms, which a first open would wait for.
+    void this.worker;
+  }
 
-  /** The thread, started at the first download (a mount that only lists never pays for it). */
+  /** The thread (restarted never: after a failure every request fails). */
   private get worker(): Worker {
     if (this.started !== undefined) return this.started;
     const w = new Worker(this.script, { workerData: this.opts });
