@@ -263,26 +263,18 @@ export class HttpTransport {
         bodyTimeout: req.timeoutMs ?? this.timeoutMs,
       };
       const bulk = req.bulk === true && method === 'GET' && req.body === undefined;
-      if (this.worker !== undefined && bulk) {
-        const res = await this.worker.request({
+      const bulkClient = bulk ? (this.worker ?? this.direct) : undefined;
+      if (bulkClient !== undefined) {
+        const res: HttpResponse = await bulkClient.request({
           url: req.url,
           headers,
           signal: req.signal,
           timeoutMs: req.timeoutMs ?? this.timeoutMs,
         });
         this.logger?.debug({ url: redactUrl(req.url), status: res.status, ms: Date.now() - started }, method);
-        return res;
-      }
-      if (this.direct !== undefined && bulk) {
-        const res = await this.direct.request({
-          url: req.url,
-          headers,
-          signal: req.signal,
-          timeoutMs: req.timeoutMs ?? this.timeoutMs,
-        });
-        this.logger?.debug({ url: redactUrl(req.url), status: res.status, ms: Date.now() - started }, method);
+        // In-thread bodies are slab views the consumer may give back; the worker's bytes never leave the worker.
         const direct = this.direct;
-        return { ...res, release: (chunks) => direct.release(chunks) };
+        return direct === bulkClient ? { ...res, release: (chunks) => direct.release(chunks) } : res;
       }
       const res = this.connectionAuth
         ? await this.connectionAuth.request(opts, makeBody)
