@@ -90,11 +90,13 @@ export class WorkerBody extends Readable {
           this.owner.send({ t: 'pause', id: this.id });
         }
         break;
-      case 'end':
+      case 'end': {
+        const streaming = this.mode === 'stream';
         this.fileDone?.resolve();
         this.over();
-        if (this.mode !== 'file') this.push(null);
+        if (streaming) this.push(null);
         break;
+      }
       case 'error':
         this.failed(revive(m.error));
         break;
