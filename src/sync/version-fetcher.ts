@@ -169,10 +169,11 @@ export class VersionFetcher {
   private readAhead(end: number, aheadBytes: number): void {
     if (aheadBytes <= 0 || this.closed || end >= this.item.size) return;
     const aheadEnd = Math.min(this.item.size, end + aheadBytes);
+    // Checked first: this runs on every FUSE read, and with the cap reached the walk below is wasted.
+    if (this.inflight.size >= MAX_READ_AHEAD_FETCHES) return; // the next read tries again
     const m = this.firstUnclaimed(end, aheadEnd);
     if (m === undefined) return;
     if (aheadEnd - m < aheadBytes / 2 && aheadEnd < this.item.size) return;
-    if (this.inflight.size >= MAX_READ_AHEAD_FETCHES) return; // the next read tries again
     this.startFetch(m, this.claimEnd(m, aheadEnd));
   }
 
@@ -231,38 +232,10 @@ export class VersionFetcher {
         const wanted = etagVersion(item.etag);
         if (served !== undefined && wanted !== undefined && served !== wanted)
           throw new HydrationError(item.id, `server sent version ${served}, the item is version ${wanted}`);
-        if (dl.writeTo !== undefined) {
-          await this.fillFromWorker(f, dl.writeTo);
-          return;
-        }
-        const writer = new BatchedWriter(
-          (data, at) => file.write(data, at),
-          f.start,
-          (chunks, at) => {
-            this.wake();
-            this.hasher.offer(chunks, at);
-            // Written and hashed: readers read the file, not these buffers, so they may be reused.
-            dl.release?.(chunks);
-          },
-          WRITE_BATCH_BYTES,
-        );
-        let pos = f.start;
-        try {
-          for await (const batch of dl.batches) {
-            if (this.closed) break;
-            const parts: Uint8Array[] = [];
-            for (const chunk of batch) {
-              const part = chunk.length > f.end - pos ? chunk.subarray(0, f.end - pos) : chunk;
-              pos += part.length;
-              parts.push(part);
-              if (pos >= f.end) break;
-            }
-            await writer.push(...parts);
-            if (pos >= f.end) break;
-          }
-        } finally {
-          await writer.flush();
-        }
+        const pos =
+          dl.writeTo !== undefined
+            ? await this.fillFromWorker(f, dl.writeTo)
+            : await this.fillFromBatches(f, dl);
         if (pos < f.end && !this.closed)
           throw new HydrationError(item.id, `range of ${item.id} ended at ${pos}, expected ${f.end}`);
       } finally {
@@ -285,9 +258,45 @@ export class VersionFetcher {
     }
   }
 
-  /** The download worker writes the range into the file itself; each landed piece is recorded and hashed here. */
-  private async fillFromWorker(f: Fetch, writeTo: NonNullable<DownloadStream['writeTo']>): Promise<void> {
-    const { item, file } = this;
+  /** The body comes here in batches: written in order (coalesced), hashed from memory. Returns where it ended. */
+  private async fillFromBatches(f: Fetch, dl: DownloadStream): Promise<number> {
+    const writer = new BatchedWriter(
+      (data, at) => this.file.write(data, at),
+      f.start,
+      (chunks, at) => {
+        this.wake();
+        this.hasher.offer(chunks, at);
+        // Written and hashed: readers read the file, not these buffers, so they may be reused.
+        dl.release?.(chunks);
+      },
+      WRITE_BATCH_BYTES,
+    );
+    let pos = f.start;
+    try {
+      for await (const batch of dl.batches) {
+        if (this.closed) break;
+        const parts: Uint8Array[] = [];
+        for (const chunk of batch) {
+          const part = chunk.length > f.end - pos ? chunk.subarray(0, f.end - pos) : chunk;
+          pos += part.length;
+          parts.push(part);
+          if (pos >= f.end) break;
+        }
+        await writer.push(...parts);
+        if (pos >= f.end) break;
+      }
+    } finally {
+      await writer.flush();
+    }
+    return pos;
+  }
+
+  /**
+   * The download worker writes the range into the file itself; each landed piece is recorded and its hash lanes
+   * merged here. Returns where it ended.
+   */
+  private async fillFromWorker(f: Fetch, writeTo: NonNullable<DownloadStream['writeTo']>): Promise<number> {
+    const { file } = this;
     let pos = f.start;
     await writeTo(file.fd, f.start, f.end - f.start, (at, n, lanes) => {
       if (this.closed || !file.noteWritten(at, at + n)) return;
@@ -295,8 +304,7 @@ export class VersionFetcher {
       this.wake();
       this.hasher.offerLanes(lanes, n, at);
     });
-    if (pos < f.end && !this.closed)
-      throw new HydrationError(item.id, `range of ${item.id} ended at ${pos}, expected ${f.end}`);
+    return pos;
   }
 
   private onDigest(digest: string): void {
