@@ -146,6 +146,15 @@ const emptyHandle: ContentHandle = {
   close: () => Promise.resolve(),
 };
 
+/** A synchronous pread as a settled promise (a throw becomes a rejection, as from an async function). */
+function readNow(pread: () => number): Promise<number> {
+  try {
+    return Promise.resolve(pread());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
 /** A verified local file: synchronous preads, which measured faster than a libuv round trip for cached blocks. */
 class CachedHandle implements ContentHandle {
   constructor(
@@ -154,11 +163,7 @@ class CachedHandle implements ContentHandle {
   ) {}
 
   read(buffer: Buffer, length: number, position: number): Promise<number> {
-    try {
-      return Promise.resolve(fs.readSync(this.fd, buffer, 0, length, position));
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return readNow(() => fs.readSync(this.fd, buffer, 0, length, position));
   }
 
   close(): Promise<void> {
@@ -185,11 +190,7 @@ class RangeHandle implements ContentHandle {
     noteForegroundActivity();
     const ahead = this.readAhead.next(position, end - position);
     if (this.f.readyNow(position, end, ahead)) {
-      try {
-        return Promise.resolve(this.f.file.readSync(buffer, end - position, position));
-      } catch (err) {
-        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      }
+      return readNow(() => this.f.file.readSync(buffer, end - position, position));
     }
     return this.readWhenPresent(buffer, position, end, ahead);
   }

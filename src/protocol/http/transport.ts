@@ -207,14 +207,9 @@ export class HttpTransport {
     };
   }
 
-  /** Whether downloads go over the direct client (direct-get.ts). */
+  /** Whether downloads go over the direct client (direct-get.ts), in this thread or the download worker. */
   get directDownloads(): boolean {
     return this.direct !== undefined || this.worker !== undefined;
-  }
-
-  /** Whether downloads run in the download worker thread. */
-  get workerDownloads(): boolean {
-    return this.worker !== undefined;
   }
 
   /** The scheme in use, for logs and error messages (never a secret). */
