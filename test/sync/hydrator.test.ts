@@ -10,6 +10,7 @@ import { HydrationError, IntegrityError } from '../../src/sync/errors';
 import { Hydrator, type HydratorOptions } from '../../src/sync/hydrator';
 import { MAX_READ_AHEAD_FETCHES } from '../../src/sync/version-fetcher';
 import { TreeSync } from '../../src/sync/tree-sync';
+import type { ByteRange, DownloadStream } from '../../src/protocol/types';
 import { FakeFileSyncApi } from '../helpers/fake-file-sync-api';
 import { capturingLogger, TempDirs } from '../helpers/temp-dirs';
 
@@ -57,6 +58,30 @@ async function setup(
   cleanups.push(() => hydrator.close());
   const item = (name: string): StoredItem => store.getItem(ids[name]!)!;
   return { api, store, cache, cacheDir, hydrator, item, lines, base, ids };
+}
+
+/** Lets a test change each stream the fake sends (with the range asked for) before the hydrator sees it. */
+function onDownload(
+  api: FakeFileSyncApi,
+  edit: (dl: DownloadStream, range: ByteRange | undefined) => void,
+): void {
+  const real = api.download.bind(api);
+  api.download = async (url, range, signal) => {
+    const dl = await real(url, range, signal);
+    edit(dl, range);
+    return dl;
+  };
+}
+
+/** What the download worker does with a piece of a body: a positional write, then its hash lanes reported. */
+function landPiece(
+  fd: number,
+  piece: Uint8Array,
+  at: number,
+  onLanded: (at: number, n: number, lanes: Uint8Array) => void,
+): void {
+  fs.writeSync(fd, piece, 0, piece.length, at);
+  onLanded(at, piece.length, QuickXorHash.startingAt(at).update(piece).laneBytes());
 }
 
 async function readAll(
@@ -191,9 +216,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const gate = new Gate();
     let inflight = 0;
     let most = 0;
-    const real = api.download.bind(api);
-    api.download = async (url, range, signal) => {
-      const dl = await real(url, range, signal);
+    onDownload(api, (dl, range) => {
       inflight++;
       most = Math.max(most, inflight);
       const batches = dl.batches;
@@ -206,16 +229,21 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
           inflight--;
         }
       })();
-      return dl;
-    };
+    });
     const h = await hydrator.open(item('ra.bin'));
     // Small reads inside the first window: each doubles the window and, uncapped, would start another fetch.
     const out = Buffer.alloc(data.length);
     // Between reads the event loop turns, as between FUSE requests, so finished fetches leave the in-flight set.
+    // The first fetch leaves it only after its fdatasync, which a loaded machine may take a while over: the last
+    // read is repeated (still sequential) until the held read-ahead fetches fill the cap, or for at most 5 s.
     try {
       for (let pos = 0; pos < 256 * KIB; pos += 16 * KIB) {
         await h.read(out.subarray(pos), 16 * KIB, pos);
         await new Promise((r) => setTimeout(r, 1));
+      }
+      for (let tries = 0; inflight < MAX_READ_AHEAD_FETCHES && tries < 500; tries++) {
+        await h.read(out.subarray(240 * KIB), 16 * KIB, 240 * KIB);
+        await new Promise((r) => setTimeout(r, 10));
       }
       expect(inflight).toBe(MAX_READ_AHEAD_FETCHES);
     } finally {
@@ -233,9 +261,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const { api, hydrator, item } = await setup({ 'rel.bin': data });
     const lent = new Set<Uint8Array>();
     const released = new Set<Uint8Array>();
-    const real = api.download.bind(api);
-    api.download = async (url, range, signal) => {
-      const dl = await real(url, range, signal);
+    onDownload(api, (dl) => {
       const batches = dl.batches;
       dl.batches = (async function* () {
         for await (const b of batches) {
@@ -249,8 +275,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
           released.add(c);
         }
       };
-      return dl;
-    };
+    });
     const h = await hydrator.open(item('rel.bin'));
     expect((await readAll(h, data.length)).equals(data)).toBe(true);
     await h.close();
@@ -262,10 +287,8 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
   it("fills through a DownloadStream.writeTo (the download worker's path): bytes written to the fd and their hash lanes are recorded and verified", async () => {
     const data = pattern(3 * MIB + 12345, 8);
     const { api, hydrator, cache, item } = await setup({ 'w.bin': data });
-    const real = api.download.bind(api);
     let writes = 0;
-    api.download = async (url, range, signal) => {
-      const dl = await real(url, range, signal);
+    onDownload(api, (dl, range) => {
       const start = range?.start ?? 0;
       const end = range?.end === undefined ? data.length : range.end + 1;
       dl.batches = {
@@ -277,15 +300,12 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
       dl.writeTo = (fd, at, limit, onLanded) => {
         const stop = Math.min(end, at + limit);
         for (let pos = start; pos < stop; pos += 100 * KIB) {
-          const piece = data.subarray(pos, Math.min(stop, pos + 100 * KIB));
-          fs.writeSync(fd, piece, 0, piece.length, pos);
+          landPiece(fd, data.subarray(pos, Math.min(stop, pos + 100 * KIB)), pos, onLanded);
           writes++;
-          onLanded(pos, piece.length, QuickXorHash.startingAt(pos).update(piece).laneBytes());
         }
         return Promise.resolve();
       };
-      return dl;
-    };
+    });
     const h = await hydrator.open(item('w.bin'));
     expect((await readAll(h, data.length)).equals(data)).toBe(true);
     await h.close();
@@ -302,21 +322,16 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
       { 'ws.bin': data },
       { readAhead: { minBytes: 1 * MIB, maxBytes: 1 * MIB, slackBytes: 0 } },
     );
-    const real = api.download.bind(api);
     let short = true;
-    api.download = async (url, range, signal) => {
-      const dl = await real(url, range, signal);
+    onDownload(api, (dl, range) => {
       const start = range?.start ?? 0;
       dl.writeTo = (fd, at, limit, onLanded) => {
         const n = short ? 300 * KIB : limit;
         short = false;
-        const piece = data.subarray(start, start + n);
-        fs.writeSync(fd, piece, 0, piece.length, at);
-        onLanded(at, piece.length, QuickXorHash.startingAt(at).update(piece).laneBytes());
+        landPiece(fd, data.subarray(start, start + n), at, onLanded);
         return Promise.resolve();
       };
-      return dl;
-    };
+    });
     const h = await hydrator.open(item('ws.bin'));
     expect((await readAll(h, data.length)).equals(data)).toBe(true);
     await h.close();
