@@ -21,10 +21,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# CPU ns of every thread of a process, summed.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 # "tid ns" of every thread of a process.
 thread_ns() { for t in /proc/"$1"/task/*; do echo "${t##*/} $(cut -d' ' -f1 "$t"/schedstat)"; done | sort; }
+# The ns column of such a listing (a file, or stdin), summed.
+sum_ns() { awk '{ s += $2 } END { printf "%.0f", s }' "$@"; }
+cpu_ns() { thread_ns "$1" | sum_ns; }
 
 mkdir -p "$WORK/seed" "$MNT"
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$WORK/seed/big.bin"
@@ -59,12 +60,12 @@ for run in $(seq "$RUNS"); do
   sync
   echo 3 > /proc/sys/vm/drop_caches
   thread_ns "$DAEMON" > "$WORK/t0"
-  d0=$(cpu_ns "$DAEMON")
   s0=$(cpu_ns "$SERVER_PID")
   read -r mbps reader < <(node "$WORK/read.js" "$MNT/big.bin")
-  d1=$(cpu_ns "$DAEMON")
   s1=$(cpu_ns "$SERVER_PID")
   thread_ns "$DAEMON" > "$WORK/t1"
+  d0=$(sum_ns "$WORK/t0")
+  d1=$(sum_ns "$WORK/t1")
   threads=$(join -a 2 -e 0 -o 2.1,1.2,2.2 "$WORK/t0" "$WORK/t1" |
     awk -v p="$DAEMON" '{ d = ($3 - $2) / 1e6; if (d >= 1) printf "+%d:%.0f\n", $1 - p, d }' | sort -t: -k2 -n -r | tr '\n' ' ')
   daemon=$(((d1 - d0) / 1000000))
