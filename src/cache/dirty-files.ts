@@ -1,13 +1,13 @@
-// Files holding local modifications not yet uploaded: one per item in `<cache>/dirty/`, named after the item id only.
-// Never evicted (the content cache does not index them); adopted into the content cache once the server has them.
+// Files holding local modifications not yet uploaded, in `<cache>/dirty/`. A copy gets a random name once, when it is
+// made; `items.copy` says which item it belongs to, so re-keying an item or moving content onto another item is a
+// database change, never a file rename. Never evicted (the content cache does not index them).
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ItemId } from '../shared/ids';
 import { InvalidInputError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { UploadJournal } from './upload-journal';
 
-const SAFE_ID = /^(local-)?[0-9a-f]{32}$/;
+/** Copy names: 32 hex (new) or an item id (copies made before schema 4), then `.bin`. */
+const SAFE_NAME = /^(local-)?[0-9a-f]{32}\.bin$/;
 
 export class DirtyFiles {
   readonly dir: string;
@@ -17,39 +17,32 @@ export class DirtyFiles {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  pathOf(id: ItemId): string {
-    if (!SAFE_ID.test(id)) throw new InvalidInputError(`not an item id: ${JSON.stringify(id)}`);
-    return path.join(this.dir, `${id}.bin`);
+  /** A fresh copy name (the file is not created). */
+  newName(): string {
+    return `${randomBytes(16).toString('hex')}.bin`;
   }
 
-  exists(id: ItemId): boolean {
-    return fs.existsSync(this.pathOf(id));
+  pathOf(name: string): string {
+    if (!SAFE_NAME.test(name)) throw new InvalidInputError(`not a local copy name: ${JSON.stringify(name)}`);
+    return path.join(this.dir, name);
   }
 
-  /** Follows a re-key (the server assigned a ResourceID). */
-  rename(oldId: ItemId, newId: ItemId): void {
-    if (this.exists(oldId)) fs.renameSync(this.pathOf(oldId), this.pathOf(newId));
+  exists(name: string): boolean {
+    return fs.existsSync(this.pathOf(name));
   }
 
-  remove(id: ItemId): void {
-    fs.rmSync(this.pathOf(id), { force: true });
+  remove(name: string): void {
+    fs.rmSync(this.pathOf(name), { force: true });
   }
 
-  /** Start-up: removes files no journal row needs (an open-for-write copy never closed before a crash). */
-  sweep(journal: UploadJournal, logger: Logger): number {
-    const needed = new Set(
-      journal
-        .all()
-        .filter((e) => e.content)
-        .map((e) => `${e.itemId}.bin`),
-    );
+  /** Start-up: removes every file not in `needed` (a copy never recorded, a `.fill` of a crashed open); returns how many. */
+  sweep(needed: ReadonlySet<string>): number {
     let removed = 0;
     for (const name of fs.readdirSync(this.dir)) {
       if (needed.has(name)) continue;
       fs.rmSync(path.join(this.dir, name), { force: true });
       removed++;
     }
-    if (removed > 0) logger.info({ removed }, 'removed local copies no pending upload needs');
     return removed;
   }
 }

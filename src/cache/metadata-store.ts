@@ -54,6 +54,10 @@ export interface MetadataStoreOptions {
   clock?: Clock;
 }
 
+/** Local changes remembered for the stale-page rule at least, and for how long beyond that. */
+const LOCAL_CHANGES_KEPT = 10_000;
+const LOCAL_CHANGE_TTL_MS = 10 * 60_000;
+
 /** Prefix of a parked name: can't collide with a real folded name (control characters are rejected upstream). */
 const PARK_PREFIX = '\u0000park:';
 
@@ -79,6 +83,12 @@ export class MetadataStore {
   private readonly clock: Clock;
   /** Generation of the full pass in progress (mark-and-sweep), or undefined outside one. */
   private passGen: number | undefined;
+  /** Counts local changes (write ops and upload results); see changeGeneration(). */
+  private generation = 0;
+  /** Item id → generation and time of its last local change, so a server page fetched before it can't undo it. */
+  private readonly localChanges = new Map<ItemId, { gen: number; atMs: number }>();
+  /** changeGeneration() when the full pass in progress began. */
+  private passSince = 0;
   private readonly q: {
     get: Statement<[string], ItemRow>;
     child: Statement<[string, string], ItemRow>;
@@ -93,9 +103,13 @@ export class MetadataStore {
     maxMark: Statement<[], { m: number | null }>;
     sweep: Statement<[number]>;
     setPinned: Statement<[number, string]>;
+    mark: Statement<[number, string]>;
     putLocal: Statement<unknown[]>;
     rekeyItem: Statement<[string, string]>;
     rekeyChildren: Statement<[string, string]>;
+    copyOf: Statement<[string], { copy: string | null }>;
+    setCopy: Statement<[string | null, string]>;
+    copies: Statement<[], { id: string; copy: string }>;
   };
 
   private constructor(
@@ -105,7 +119,11 @@ export class MetadataStore {
     this.logger = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? systemClock;
     this.cacheIndex = new CacheIndex(db);
-    this.journal = new UploadJournal(db, () => this.clock.now());
+    this.journal = new UploadJournal(
+      db,
+      () => this.clock.now(),
+      (id) => this.noteLocalChange(id),
+    );
     this.q = {
       get: db.prepare('SELECT * FROM items WHERE id = ?'),
       child: db.prepare('SELECT * FROM items WHERE parent_id = ? AND name_folded = ?'),
@@ -131,10 +149,14 @@ export class MetadataStore {
         DELETE FROM items WHERE pass_mark < ? AND id NOT LIKE 'local-%'
           AND id NOT IN (SELECT item_id FROM upload_journal)`),
       setPinned: db.prepare('UPDATE items SET pinned = ? WHERE id = ?'),
+      mark: db.prepare('UPDATE items SET pass_mark = ? WHERE id = ?'),
       // The write path's own upsert: no pending-change guard (it is the pending change).
       putLocal: db.prepare(UPSERT_ITEM_SQL),
       rekeyItem: db.prepare('UPDATE items SET id = ? WHERE id = ?'),
       rekeyChildren: db.prepare('UPDATE items SET parent_id = ? WHERE parent_id = ?'),
+      copyOf: db.prepare('SELECT copy FROM items WHERE id = ?'),
+      setCopy: db.prepare('UPDATE items SET copy = ? WHERE id = ?'),
+      copies: db.prepare('SELECT id, copy FROM items WHERE copy IS NOT NULL'),
     };
   }
 
@@ -174,20 +196,65 @@ export class MetadataStore {
   /** Writes an item as the local filesystem sees it (write path), without the pending-change guard. */
   putLocalItem(item: StoredItem): void {
     this.q.putLocal.run(toRow(item, foldName(item.name), 0));
+    this.noteLocalChange(item.id);
   }
 
   /** Removes one item row (write path: an unlinked file or an empty folder). */
   removeItem(id: ItemId): void {
     this.q.deleteOne.run(id);
+    this.noteLocalChange(id);
+  }
+
+  /**
+   * A counter that moves on every local change and upload result. Change sync takes it before fetching a page and
+   * passes it to applyBatch: an item changed locally since then keeps its local state, because the page may predate
+   * that change reaching the server (a stale page must not bring back a deleted file, an old name or an old ETag).
+   */
+  changeGeneration(): number {
+    return this.generation;
+  }
+
+  private noteLocalChange(id: ItemId): void {
+    const now = this.clock.now();
+    this.localChanges.set(id, { gen: ++this.generation, atMs: now });
+    if (this.localChanges.size > LOCAL_CHANGES_KEPT) {
+      // No page fetch takes minutes: older entries can't matter any more.
+      for (const [k, v] of this.localChanges)
+        if (now - v.atMs > LOCAL_CHANGE_TTL_MS) this.localChanges.delete(k);
+    }
+  }
+
+  /** Whether the item changed locally after generation `since` (so server data fetched at `since` is stale for it). */
+  private changedSince(id: ItemId, since: number | undefined): boolean {
+    if (since === undefined) return false;
+    return (this.localChanges.get(id)?.gen ?? -1) > since;
+  }
+
+  /** File name of the item's local copy in dirty/ (write path), if it has one. */
+  copyOf(id: ItemId): string | undefined {
+    return this.q.copyOf.get(id)?.copy ?? undefined;
+  }
+
+  setCopy(id: ItemId, copy: string | undefined): void {
+    this.q.setCopy.run(copy ?? null, id);
+  }
+
+  /** Every item that has a local copy (start-up recovery). */
+  itemCopies(): Array<{ id: ItemId; copy: string }> {
+    return this.q.copies.all().map((r) => ({ id: r.id as ItemId, copy: r.copy }));
   }
 
   /** Gives an item the ResourceID the server assigned: its row, its children's parent links, its journal row. */
   rekeyItem(oldId: ItemId, newId: ItemId): void {
     this.db.transaction(() => {
+      // A row the change feed already stored for that id (our own upload coming back) gives way to ours.
+      if (!this.journal.hasPendingChange(newId)) this.q.deleteOne.run(newId);
       this.q.rekeyItem.run(newId, oldId);
       this.q.rekeyChildren.run(newId, oldId);
       this.journal.rekey(oldId, newId);
     })();
+    this.noteLocalChange(oldId);
+    this.noteLocalChange(newId);
   }
 
   /** Runs `fn` with SQLite's synchronous=FULL, so the transactions it commits survive a power cut. */
@@ -211,15 +278,18 @@ export class MetadataStore {
 
   /**
    * Applies server changes in one transaction: deletes (whole subtrees) first, then upserts by ResourceID in order,
-   * then the sync-state patch. A patch without an existing state must carry libraryKey, listId and rootId.
+   * then the sync-state patch. A patch without an existing state must carry libraryKey, listId and rootId. `since`
+   * is changeGeneration() from before the data was fetched: items with a pending local change, or changed locally
+   * since, are left as they are.
    */
   applyBatch(
     items: readonly StoredItem[],
     deletes: readonly ItemId[],
     state?: Partial<SyncState>,
+    since?: number,
   ): BatchResult {
     return this.db.transaction(() => {
-      const result = this.applyItems(items, deletes);
+      const result = this.applyItems(items, deletes, since);
       if (state) this.putState(state);
       return result;
     })();
@@ -228,6 +298,7 @@ export class MetadataStore {
   /** Starts a full (FullData) pass: items written until endFullPass are marked as seen by it. */
   beginFullPass(): void {
     this.passGen = (this.q.maxMark.get()?.m ?? 0) + 1;
+    this.passSince = this.generation;
   }
 
   /** Ends the pass atomically: deletes every item the pass did not see and saves the state (the new token). */
@@ -235,11 +306,14 @@ export class MetadataStore {
     state: Partial<SyncState>,
     items: readonly StoredItem[] = [],
     deletes: readonly ItemId[] = [],
+    since?: number,
   ): BatchResult {
     const gen = this.passGen;
     if (gen === undefined) throw new InvalidInputError('endFullPass without beginFullPass');
     const result = this.db.transaction(() => {
-      const r = this.applyItems(items, deletes);
+      const r = this.applyItems(items, deletes, since);
+      // Items created or changed here while the pass ran may be missing from its pages: not gone from the server.
+      for (const [id, c] of this.localChanges) if (c.gen > this.passSince) this.q.mark.run(gen, id);
       r.deleted += this.q.sweep.run(gen).changes;
       this.putState(state);
       return r;
@@ -257,9 +331,17 @@ export class MetadataStore {
     this.db.close();
   }
 
-  private applyItems(items: readonly StoredItem[], deletes: readonly ItemId[]): BatchResult {
+  private applyItems(
+    items: readonly StoredItem[],
+    deletes: readonly ItemId[],
+    since: number | undefined,
+  ): BatchResult {
     const result: BatchResult = { upserted: 0, deleted: 0, skipped: [] };
-    for (const id of deletes) result.deleted += this.q.deleteTree.run(id).changes;
+    for (const id of deletes)
+      if (!this.changedSince(id, since)) result.deleted += this.q.deleteTree.run(id).changes;
+    // The local state wins while a change is pending (the SQL guard covers updates; this covers re-inserting a
+    // locally deleted item) and over data fetched before a local change.
+    items = items.filter((i) => !this.changedSince(i.id, since) && !this.journal.hasPendingChange(i.id));
     // Park every moved or renamed item first, so a batch that swaps two names (a→b, b→a) applies in any order.
     const parked = new Map<string, ItemRow>();
     for (const item of items) {

@@ -89,6 +89,13 @@ const MIGRATIONS: readonly string[] = [
     permanent     INTEGER NOT NULL DEFAULT 0   -- 1: the server refuses it for good (name, size, permission)
   ) STRICT;
   `,
+  // 4: the item's local copy (in dirty/) is named once, when it is made, and keeps that name when the item is
+  // re-keyed or takes another item's place (rename over): moving content between items is one transaction, never
+  // a file rename. Copies of version 3 were named after the item id.
+  `
+  ALTER TABLE items ADD COLUMN copy TEXT;    -- file name of the item's local copy in dirty/ (NULL: none)
+  UPDATE items SET copy = id || '.bin' WHERE id IN (SELECT item_id FROM upload_journal WHERE content = 1);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

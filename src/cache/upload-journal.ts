@@ -78,6 +78,8 @@ export class UploadJournal {
   constructor(
     private readonly db: Db,
     private readonly now: () => number,
+    /** Told the id of every row written or removed (the store's stale-page rule). */
+    private readonly touched: (id: ItemId) => void = () => undefined,
   ) {
     this.q = {
       get: db.prepare('SELECT * FROM upload_journal WHERE item_id = ?'),
@@ -143,7 +145,7 @@ export class UploadJournal {
   recordDelete(item: StoredItem): void {
     const old = this.get(item.id);
     if (old?.baseEtag === undefined && (old !== undefined || isLocalId(item.id))) {
-      this.q.remove.run(item.id);
+      this.forget(item.id);
       return;
     }
     this.write(item, { deleted: true, content: false, size: 0 });
@@ -151,16 +153,19 @@ export class UploadJournal {
 
   /** The upload of `seq` succeeded: the row goes, unless the item changed again meanwhile. */
   complete(id: ItemId, seq: number): boolean {
+    this.touched(id);
     return this.q.removeIfSeq.run(id, seq).changes > 0;
   }
 
   /** Drops the row whatever its seq (a conflict resolved by keeping both, a delete the server already did). */
   forget(id: ItemId): void {
+    this.touched(id);
     this.q.remove.run(id);
   }
 
   /** Replaces a row as the uploader computed it (e.g. the new base after a partial success). */
   put(e: JournalEntry): void {
+    this.touched(e.itemId);
     this.q.put.run(toRow(e));
   }
 
@@ -203,6 +208,7 @@ export class UploadJournal {
         permanent: false,
       };
       this.q.put.run(toRow(e));
+      this.touched(item.id);
       return e;
     })();
   }

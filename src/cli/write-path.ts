@@ -36,14 +36,19 @@ export function startWritePath(o: {
   /** The mount's online state: uploads pause while offline and resume after the change enumeration caught up. */
   connectivity?: Connectivity;
 }): WritePath {
-  const dirty = new DirtyFiles(join(o.cacheDir, 'dirty'));
-  dirty.sweep(o.store.journal, o.logger);
-  const local = new LocalFiles(dirty, o.hydrator);
   const late: { fs?: WritableFilesystem; uploader?: Uploader } = {};
+  const local = new LocalFiles({
+    store: o.store,
+    dirty: new DirtyFiles(join(o.cacheDir, 'dirty')),
+    hydrator: o.hydrator,
+    cache: o.cache,
+    logger: o.logger,
+    onWriterClosed: () => late.uploader?.wake(),
+  });
+  local.recover();
   const ops: WriteOps = new WriteOps({
     store: o.store,
     local,
-    dirty,
     logger: o.logger,
     resolve: (path: string): StoredItem => (late.fs as WritableFilesystem).resolveStored(path),
     onChange: () => late.uploader?.wake(),
@@ -52,13 +57,9 @@ export function startWritePath(o: {
   const uploader = new Uploader({
     api: o.api,
     store: o.store,
-    dirty,
-    cache: o.cache,
+    copies: local,
     logger: o.logger,
     host: hostname(),
-    busy: (id) => local.busy(id),
-    isOpen: (id) => local.isOpen(id),
-    onRekey: (a, b) => local.rekey(a, b),
     ...(o.connectivity !== undefined ? { connectivity: o.connectivity } : {}),
     ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
   });

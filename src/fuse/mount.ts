@@ -21,7 +21,9 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   opTimeoutMs: 30_000,
   readTimeoutMs: 120_000,
   // 128 KiB writes instead of 4 KiB ones: 13x the write throughput (research/fuse-baseline.md).
-  extraOptions: ['big_writes', 'max_write=131072'],
+  // atomic_o_trunc: open(O_TRUNC) arrives as one OPEN, not a truncate(path) that would be a change of its own
+  // (and, with --write-back 0, an upload of an empty version while the writer still has the file open).
+  extraOptions: ['big_writes', 'max_write=131072', 'atomic_o_trunc'],
   debug: false,
 };
 

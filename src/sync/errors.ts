@@ -22,3 +22,10 @@ export class HydrationError extends SpfsError {
     super('HYDRATION', message, options);
   }
 }
+
+/** A pending content upload whose local copy is gone: kept in the journal (listed by `spfs status`), not retried. */
+export class LocalCopyMissingError extends SpfsError {
+  constructor(path: string) {
+    super('ELOCALCOPY', `the local copy of ${path} is missing`);
+  }
+}

@@ -53,6 +53,7 @@ export class FolderLister {
     let count = 0;
     for (let offset = 0; ;) {
       let page;
+      const since = this.o.store.changeGeneration();
       try {
         page = await this.o.api.children(folderId, {
           foldersOnly: false,
@@ -70,7 +71,7 @@ export class FolderLister {
       // Idempotent upserts by ResourceID: the background FullData pass may store the same items before or after.
       const live = page.items.filter((r) => !r.deleted && r.parentId === folderId);
       const { upserts } = screenItems(live, { store: this.o.store, rootId, logger: this.o.logger });
-      this.o.store.applyBatch(upserts, []);
+      this.o.store.applyBatch(upserts, [], undefined, since);
       count += upserts.length;
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) break;

@@ -109,6 +109,7 @@ export class TreeSync {
   private async incremental(state: SyncState, policy: Policy): Promise<boolean> {
     let token = state.token ?? undefined;
     for (let n = 0; n < MAX_CHANGE_PAGES; n++) {
+      const since = this.store.changeGeneration();
       const page = await this.api.changes(changesQuery(policy, token));
       switch (page.status) {
         case 'NoChanges':
@@ -124,10 +125,10 @@ export class TreeSync {
           const items = [this.rootItem(page.root), ...upserts];
           if (page.hasMore) {
             token = requireToken(page);
-            this.store.applyBatch(items, deletes); // the token waits for the last page
+            this.store.applyBatch(items, deletes, undefined, since); // the token waits for the last page
             continue;
           }
-          this.store.applyBatch(items, deletes, { token: requireToken(page) });
+          this.store.applyBatch(items, deletes, { token: requireToken(page) }, since);
           return true;
         }
         case 'FullData':
@@ -168,6 +169,7 @@ export class TreeSync {
       let token: string | undefined;
       for (let n = 0; n < MAX_CHANGE_PAGES; n++) {
         await foregroundQuiet(); // a page costs the event loop ~100 ms: let streaming reads go first
+        const since = this.store.changeGeneration();
         const page = await this.api.changes(changesQuery(policy, token, 'background'));
         // Parsing held the loop: let lookups and opens that queued meanwhile go before applying the page.
         await foregroundTurn();
@@ -179,12 +181,17 @@ export class TreeSync {
         const items = [this.rootItem(page.root), ...upserts];
         if (page.hasMore) {
           token = requireToken(page);
-          this.store.applyBatch(items, deletes);
+          this.store.applyBatch(items, deletes, undefined, since);
           continue;
         }
         // Items with pending local changes (and their folders) survive the sweep even if the pass did not see them.
         const kept = this.keptLocalItems();
-        const result = this.store.endFullPass({ token: requireToken(page) }, [...items, ...kept], deletes);
+        const result = this.store.endFullPass(
+          { token: requireToken(page) },
+          [...items, ...kept],
+          deletes,
+          since,
+        );
         if (result.deleted > 0)
           this.logger.info({ removed: result.deleted }, 'full pass removed items gone from the server');
         return;
@@ -206,6 +213,7 @@ export class TreeSync {
     const found: ItemId[] = [];
     for (let offset = 0; ;) {
       let page;
+      const since = this.store.changeGeneration();
       try {
         page = await this.api.children(folderId, {
           foldersOnly: true,
@@ -223,7 +231,7 @@ export class TreeSync {
       }
       const onlyFolders = page.items.filter((r: RemoteItem) => r.kind === 'folder' && !r.deleted);
       const { upserts } = screenItems(onlyFolders, this.screenContext(rootId));
-      this.store.applyBatch(upserts, []);
+      this.store.applyBatch(upserts, [], undefined, since);
       for (const f of upserts) found.push(f.id);
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) return found;

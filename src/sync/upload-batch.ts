@@ -28,12 +28,14 @@ export interface UploadPlan {
 function batchOp(
   e: JournalEntry,
   store: MetadataStore,
-  pathOf: (id: ItemId) => string,
+  sourceOf: (id: ItemId) => string | undefined,
 ): BatchMember | undefined {
   if (e.deleted || !e.content || e.kind !== 'document' || e.size >= BATCH_FILE_MAX_BYTES) return undefined;
   const item = store.getItem(e.itemId);
   if (item === undefined || item.kind !== 'document') return undefined;
-  const source = { path: pathOf(item.id) };
+  const path = sourceOf(item.id);
+  if (path === undefined) return undefined; // the single path reports it
+  const source = { path };
   if (isLocalId(item.id)) {
     if (isLocalId(item.parentId)) return undefined;
     return { entry: e, item, op: { op: 'createFile', parentId: item.parentId, name: item.name, source } };
@@ -52,13 +54,13 @@ function batchOp(
 export function planUploads(
   due: readonly JournalEntry[],
   store: MetadataStore,
-  pathOf: (id: ItemId) => string,
+  sourceOf: (id: ItemId) => string | undefined,
 ): UploadPlan {
   const plan: UploadPlan = { batches: [], singles: [] };
   let current: BatchMember[] = [];
   let bytes = 0;
   for (const e of due) {
-    const m = batchOp(e, store, pathOf);
+    const m = batchOp(e, store, sourceOf);
     if (m === undefined) {
       plan.singles.push(e);
       continue;

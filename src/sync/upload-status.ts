@@ -1,5 +1,6 @@
 // What the upload journal still holds, as library paths, for `spfs status`, `spfs flush PATH` and log lines; and
 // which upload failures are permanent (kept locally and reported, never retried).
+import { LocalCopyMissingError } from './errors';
 import type { MetadataStore } from '../cache/metadata-store';
 import { HttpStatusError, WriteRejectedError } from '../protocol/errors';
 import { InvalidInputError } from '../shared/errors';
@@ -54,7 +55,7 @@ const PERMANENT_STATUSES = new Set(['InvalidName', 'AccessDenied', 'QuotaExceede
 /** Refusals that no retry will change: forbidden name, no permission, quota, too large, malformed. */
 export function isPermanent(err: unknown): boolean {
   if (err instanceof WriteRejectedError) return PERMANENT_STATUSES.has(err.status);
-  if (err instanceof InvalidInputError) return true;
+  if (err instanceof InvalidInputError || err instanceof LocalCopyMissingError) return true;
   if (err instanceof HttpStatusError) return err.status === 413 || err.status === 400;
   return false;
 }

@@ -1,12 +1,11 @@
 // The background uploader: sends the upload journal's changes after a settle delay, parents before children,
 // retrying transient failures with backoff (honouring Retry-After) forever; conflicts keep both versions.
-import type { ContentCache } from '../cache/content-cache';
-import type { DirtyFiles } from '../cache/dirty-files';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { isLocalId, type JournalEntry } from '../cache/upload-journal';
 import { NotFoundError, ThrottledError, WriteRejectedError } from '../protocol/errors';
 import type { FileSyncWriteApi, RemoteItem, WriteResult } from '../protocol/types';
 import { errorMessage } from '../shared/errors';
+import { LocalCopyMissingError } from './errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { conflictName } from './conflict-name';
@@ -14,6 +13,19 @@ import type { Connectivity } from './connectivity';
 import { planUploads, type BatchMember } from './upload-batch';
 import { isPermanent, itemPath, matches, pendingUploads, type PendingUpload } from './upload-status';
 import { toStoredItem } from './item-screen';
+import { foldName } from '../shared/names';
+
+/** What the uploader needs from the owner of local copies (src/vfs/local-files.ts). */
+export interface UploadSources {
+  /** Whether a handle writes to the item now (it is sent after the last writer closes). */
+  busy(id: ItemId): boolean;
+  /** Path of the item's local copy, or undefined when it has none. */
+  sourceOf(id: ItemId): string | undefined;
+  /** The server has `owner`'s copy as `remote` (size `size`): keep it as that version's cached content. */
+  uploaded(owner: ItemId, remote: RemoteItem, size: number): void;
+  /** The item's row took the server's id: follow it in memory. */
+  rekey(oldId: ItemId, newId: ItemId): void;
+}
 
 export const DEFAULT_WRITE_BACK_MS = 3000;
 const FIRST_BACKOFF_MS = 1000;
@@ -24,19 +36,12 @@ const CONCURRENCY = 8;
 export interface UploaderOptions {
   api: FileSyncWriteApi;
   store: MetadataStore;
-  dirty: DirtyFiles;
-  cache: ContentCache;
+  copies: UploadSources;
   logger: Logger;
   /** Settle delay after the last change before an item is sent (`--write-back`). */
   writeBackMs?: number;
   /** Name of this machine, for conflict copies. */
   host: string;
-  /** Whether a handle writes to the item now (it is sent after the writer closes). */
-  busy: (id: ItemId) => boolean;
-  /** Whether any handle has the item's local copy open (then it is not moved into the content cache). */
-  isOpen: (id: ItemId) => boolean;
-  /** Told when the server assigned an id (or a conflict moved the local version). */
-  onRekey: (oldId: ItemId, newId: ItemId) => void;
   /**
    * The mount's online state: an unreachable server is reported to it, and after an outage uploads resume only once
    * it is online again — i.e. after the change enumeration caught up, so remote edits are known before ours go up.
@@ -147,18 +152,28 @@ export class Uploader {
       if (e.permanent) continue;
       const at = Math.max(e.changedMs + settle, e.nextTryMs);
       if (at > now) nextMs = Math.min(nextMs, at - now);
-      else if (!this.o.busy(e.itemId) && this.ready(e)) due.push(e);
+      else if (!this.o.copies.busy(e.itemId)) due.push(e);
     }
-    if (due.length === 0) return nextMs;
-    // Deletes first (a rename may replace what they free), then small files in batches (one request per batch),
-    // then the rest one at a time, a few requests in parallel.
-    due.sort((a, b) => Number(b.deleted) - Number(a.deleted));
-    const plan = planUploads(due, this.o.store, (id) => this.o.dirty.pathOf(id));
-    const units: Array<() => Promise<void>> = [
-      ...plan.singles.filter((e) => e.deleted).map((e) => () => this.attempt(e)),
+    // Deletes go first and alone: they free names that creates and moves in this cycle may take (git replaces files
+    // by unlink + create all the time; racing them would make the server refuse the create as a name conflict).
+    const deletes = due.filter((e) => e.deleted);
+    if (deletes.length > 0) {
+      await this.runUnits(deletes.map((e) => () => this.attempt(e)));
+      return 0;
+    }
+    const journal = this.o.store.journal.all();
+    const ready = due.filter((e) => this.ready(e, journal));
+    if (ready.length === 0) return due.length > 0 ? FIRST_BACKOFF_MS : nextMs;
+    // Small files in batches (one request per batch), then the rest one at a time, a few requests in parallel.
+    const plan = planUploads(ready, this.o.store, (id) => this.o.copies.sourceOf(id));
+    await this.runUnits([
       ...plan.batches.map((b) => () => this.sendBatch(b)),
-      ...plan.singles.filter((e) => !e.deleted).map((e) => () => this.attempt(e)),
-    ];
+      ...plan.singles.map((e) => () => this.attempt(e)),
+    ]);
+    return 0; // look again at once: children of new folders may be ready now
+  }
+
+  private async runUnits(units: ReadonlyArray<() => Promise<void>>): Promise<void> {
     let i = 0;
     const worker = async (): Promise<void> => {
       while (i < units.length && !this.stopped) {
@@ -167,14 +182,36 @@ export class Uploader {
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, units.length) }, worker));
-    return 0; // look again at once: children of new folders may be ready now
   }
 
-  /** An item can go once its parent exists on the server. */
-  private ready(e: JournalEntry): boolean {
-    if (e.deleted) return true;
+  /**
+   * An item can go once its parent exists on the server and the name it takes there is free: no other pending
+   * change still holds that name on the server (a delete, or a move away from it, that has not gone up yet).
+   */
+  private ready(e: JournalEntry, journal: readonly JournalEntry[]): boolean {
     const item = this.o.store.getItem(e.itemId);
-    return item !== undefined && !isLocalId(item.parentId);
+    if (item === undefined || isLocalId(item.parentId)) return false;
+    if (e.remoteParent === item.parentId && e.remoteName === item.name) return true;
+    const slot = foldName(item.name);
+    return !journal.some(
+      (o) =>
+        o.itemId !== e.itemId &&
+        !o.permanent &&
+        o.remoteParent === item.parentId &&
+        o.remoteName !== undefined &&
+        foldName(o.remoteName) === slot &&
+        (o.deleted || this.movedAway(o)),
+    );
+  }
+
+  /** Whether a pending entry's item is no longer where the server has it. */
+  private movedAway(o: JournalEntry): boolean {
+    const now = this.o.store.getItem(o.itemId);
+    return (
+      now === undefined ||
+      now.parentId !== o.remoteParent ||
+      foldName(now.name) !== foldName(o.remoteName ?? '')
+    );
   }
 
   private async attempt(e: JournalEntry): Promise<void> {
@@ -233,27 +270,31 @@ export class Uploader {
   }
 
   private async send(e: JournalEntry): Promise<void> {
-    const { api, store, journal } = { api: this.o.api, store: this.o.store, journal: this.o.store.journal };
+    const { api, store } = this.o;
+    const journal = store.journal;
     if (e.deleted) {
       if (e.baseEtag !== undefined) {
         try {
           await api.delete({ id: e.itemId, etag: e.baseEtag, kind: e.kind });
         } catch (err) {
           if (err instanceof WriteRejectedError && err.status === 'Conflict') {
-            // Edited on the server after we saw it: the edit wins; show the server's version again.
-            this.o.logger.warn(
-              { id: e.itemId },
-              'deleted locally but edited on the server: keeping the edit',
-            );
             const current = err.current ?? (await api.item(e.itemId));
-            store.transaction(() => {
-              journal.forget(e.itemId);
-              if (store.getItem(current.parentId) !== undefined)
-                store.applyBatch([toStoredItem(current)], []);
-            });
-            return;
-          }
-          if (
+            if (!this.ours(current)) {
+              // Edited on the server after we saw it: the edit wins; show the server's version again.
+              this.o.logger.warn(
+                { id: e.itemId },
+                'deleted locally but edited on the server: keeping the edit',
+              );
+              store.transaction(() => {
+                journal.forget(e.itemId);
+                if (store.getItem(current.parentId) !== undefined)
+                  store.applyBatch([toStoredItem(current)], []);
+              });
+              return;
+            }
+            // The newer version is our own (an upload whose reply we never recorded): delete that one.
+            await api.delete({ id: e.itemId, etag: current.etag, kind: e.kind });
+          } else if (
             !(err instanceof NotFoundError) &&
             !(err instanceof WriteRejectedError && err.status === 'NotFound')
           )
@@ -268,24 +309,31 @@ export class Uploader {
       journal.forget(e.itemId);
       return;
     }
-    const source = { path: this.o.dirty.pathOf(item.id) };
     let remote: RemoteItem;
     if (isLocalId(item.id)) {
-      remote = await this.createNew(item, source);
+      remote = await this.createNew(item);
     } else {
-      const ref = { id: item.id, etag: e.baseEtag ?? item.etag, kind: item.kind };
       remote = await api.item(item.id).catch(async (err: unknown) => {
-        if (err instanceof NotFoundError) return this.createNew(item, source, true);
+        if (err instanceof NotFoundError) return this.createNew(item, true);
         throw err;
       });
       if (remote.id === item.id) {
+        // A server version newer than our base that we wrote ourselves (killed between the server's reply and our
+        // commit) is our base: only someone else's change is a conflict.
+        let base = e.baseEtag ?? item.etag;
+        if (remote.etag !== base && this.ours(remote)) base = remote.etag;
         if (remote.parentId !== item.parentId || remote.name !== item.name) {
-          remote = await api.move({ ...ref, etag: remote.etag }, item.parentId, item.name);
-          if (!e.content) ref.etag = remote.etag;
+          const before = remote.etag;
+          remote = await api.move(
+            { id: item.id, etag: remote.etag, kind: item.kind },
+            item.parentId,
+            item.name,
+          );
+          if (base === before) base = remote.etag; // the move made the new version; the content goes on top
         }
         if (e.content) {
           try {
-            remote = await api.updateFile(ref, source);
+            remote = await api.updateFile({ id: item.id, etag: base, kind: item.kind }, this.source(item));
           } catch (err) {
             if (err instanceof WriteRejectedError && err.status === 'Conflict')
               return this.keepBoth(e, item, err);
@@ -297,7 +345,19 @@ export class Uploader {
     this.finish(e, item, remote);
   }
 
-  private async createNew(item: StoredItem, source: { path: string }, recreate = false): Promise<RemoteItem> {
+  /** Whether the server's version was written by this installation (our X-CustomIdentity). */
+  private ours(remote: RemoteItem): boolean {
+    return remote.modifierIdentity !== undefined && remote.modifierIdentity === this.o.api.customIdentity;
+  }
+
+  /** The local copy an upload of `item` sends. */
+  private source(item: StoredItem): { path: string } {
+    const path = this.o.copies.sourceOf(item.id);
+    if (path === undefined) throw new LocalCopyMissingError(this.pathOf(item.id));
+    return { path };
+  }
+
+  private async createNew(item: StoredItem, recreate = false): Promise<RemoteItem> {
     if (recreate)
       this.o.logger.warn({ id: item.id }, 'deleted on the server but edited here: uploading it again');
     if (item.kind === 'folder') {
@@ -314,10 +374,22 @@ export class Uploader {
         throw err;
       }
     }
+    const source = this.source(item);
     try {
       return await this.o.api.createFile(item.parentId, item.name, source);
     } catch (err) {
       if (!(err instanceof WriteRejectedError && err.status === 'NameConflict')) throw err;
+      const found = err.current;
+      if (
+        found?.kind === 'document' &&
+        this.ours(found) &&
+        !this.o.store.journal.hasPendingChange(found.id)
+      ) {
+        // Our own create whose reply we never recorded (killed in between): that document is this item. Our bytes go
+        // on top of it (they may have changed since).
+        this.o.logger.info({ path: this.pathOf(item.id), id: found.id }, 'adopting our own earlier upload');
+        return this.o.api.updateFile({ id: found.id, etag: found.etag, kind: 'document' }, source);
+      }
       const name = conflictName(item.name, this.o.host, new Date());
       this.o.logger.warn(
         { path: this.pathOf(item.id), copy: name },
@@ -332,7 +404,7 @@ export class Uploader {
   /** Conflict: the server's version stays under the name, ours goes next to it under a conflict name. */
   private async keepBoth(e: JournalEntry, item: StoredItem, err: WriteRejectedError): Promise<void> {
     const name = conflictName(item.name, this.o.host, new Date());
-    const copy = await this.o.api.createFile(item.parentId, name, { path: this.o.dirty.pathOf(item.id) });
+    const copy = await this.o.api.createFile(item.parentId, name, this.source(item));
     const current = err.current ?? (await this.o.api.item(item.id));
     const { store } = this.o;
     store.transaction(() => {
@@ -340,30 +412,31 @@ export class Uploader {
       store.putLocalItem({ ...toStoredItem(current), parentId: item.parentId, name: item.name });
       store.putLocalItem({ ...toStoredItem(copy), parentId: item.parentId });
     });
-    this.keepContent(item.id, copy, e.size);
+    this.o.copies.uploaded(item.id, copy, e.size);
     this.o.logger.warn(
       { path: this.pathOf(item.id), copy: name },
       `conflict: ${item.name} changed on the server too; kept both (ours is "${name}")`,
     );
   }
 
-  /** Success: the item takes the server's id and ETag; our bytes become its cached content. */
+  /**
+   * Success: one transaction gives the item the server's id, ETag and place and closes the journal row (or rebases
+   * it when the item changed again meanwhile); then our bytes become the version's cached content.
+   */
   private finish(e: JournalEntry, item: StoredItem, remote: RemoteItem): void {
     const { store } = this.o;
-    if (remote.id !== item.id) {
-      this.o.dirty.rename(item.id, remote.id);
-      store.rekeyItem(item.id, remote.id);
-      this.o.onRekey(item.id, remote.id);
-    }
-    const now = store.getItem(remote.id) ?? item;
     const done = store.transaction(() => {
-      store.putLocalItem({ ...toStoredItem(remote), parentId: now.parentId, name: now.name });
+      if (remote.id !== item.id) store.rekeyItem(item.id, remote.id);
+      const now = store.getItem(remote.id) ?? item;
       const j = store.journal.get(remote.id);
-      if (j === undefined || j.seq === e.seq) {
+      const finished = j === undefined || j.seq === e.seq;
+      // The server's place, unless the item moved again while this upload ran (the next upload sends that move).
+      const place = finished ? remote : now;
+      store.putLocalItem({ ...toStoredItem(remote), parentId: place.parentId, name: place.name });
+      if (finished) {
         store.journal.forget(remote.id);
         return true;
       }
-      // Changed again meanwhile: the next upload is based on what we just sent.
       store.journal.put({
         ...j,
         baseEtag: remote.etag,
@@ -372,22 +445,8 @@ export class Uploader {
       });
       return false;
     });
-    if (done && item.kind === 'document') this.keepContent(remote.id, remote, e.size);
-  }
-
-  /** Moves the uploaded local copy into the content cache (unless open or rewritten by the server). */
-  private keepContent(localId: ItemId, remote: RemoteItem, size: number): void {
-    if (this.o.isOpen(localId) || !this.o.dirty.exists(localId)) return;
-    if (remote.size !== size) {
-      this.o.dirty.remove(localId);
-      return;
-    }
-    try {
-      this.o.cache.adopt(remote.id, remote.etag, this.o.dirty.pathOf(localId), size);
-    } catch (err) {
-      this.o.logger.warn({ err, id: remote.id }, 'could not keep the uploaded copy in the cache');
-      this.o.dirty.remove(localId);
-    }
+    if (remote.id !== item.id) this.o.copies.rekey(item.id, remote.id);
+    if (done && item.kind === 'document') this.o.copies.uploaded(remote.id, remote, e.size);
   }
 
   private notifyProgress(): void {

@@ -1,15 +1,23 @@
-// Open local copies of documents being written: one shared fd per item on its dirty file (so every handle reads
-// the others' writes), created empty, or as a full copy of the server version (fetched through the Hydrator).
+// The one owner of documents' local copies (`<cache>/dirty/`, named by `items.copy`): making them (empty, or a
+// full copy of the server version), the shared fd every handle of an item uses, open and writer counts, unlink
+// while open, re-keys, moving content onto another item, handing uploaded bytes to the content cache, and the
+// start-up sweep. Nothing else touches a dirty file.
 import * as fs from 'node:fs';
+import type { ContentCache } from '../cache/content-cache';
 import type { DirtyFiles } from '../cache/dirty-files';
-import type { StoredItem } from '../cache/metadata-store';
+import type { MetadataStore, StoredItem } from '../cache/metadata-store';
+import { isLocalId } from '../cache/upload-journal';
+import type { RemoteItem } from '../protocol/types';
 import type { ItemId } from '../shared/ids';
+import type { Logger } from '../shared/logger';
 import type { Hydrator } from '../sync/hydrator';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
 
 export interface LocalFile {
   id: ItemId;
+  /** File name in dirty/ (items.copy). */
+  copy: string;
   fd: number;
   size: number;
   mtimeMs: number;
@@ -23,14 +31,21 @@ export interface LocalFile {
 
 export type LocalSource = 'existing' | 'empty' | 'server';
 
+export interface LocalFilesOptions {
+  store: MetadataStore;
+  dirty: DirtyFiles;
+  hydrator: Hydrator;
+  cache: ContentCache;
+  logger: Logger;
+  /** Told when the last writer of an item closed it (its upload may start). */
+  onWriterClosed?: (id: ItemId) => void;
+}
+
 export class LocalFiles {
   private readonly live = new Map<ItemId, LocalFile>();
   private readonly opening = new Map<ItemId, Promise<LocalFile>>();
 
-  constructor(
-    private readonly dirty: DirtyFiles,
-    private readonly hydrator: Hydrator,
-  ) {}
+  constructor(private readonly o: LocalFilesOptions) {}
 
   get(id: ItemId): LocalFile | undefined {
     return this.live.get(id);
@@ -50,16 +65,31 @@ export class LocalFiles {
     return this.live.has(id);
   }
 
+  /** Whether reads of this item must come from its local copy. */
+  hasCopy(id: ItemId): boolean {
+    return this.live.has(id) || this.sourceOf(id) !== undefined;
+  }
+
+  /** Path of the item's local copy (what an upload sends), or undefined when it has none. */
+  sourceOf(id: ItemId): string | undefined {
+    const open = this.live.get(id);
+    if (open !== undefined) return this.o.dirty.pathOf(open.copy);
+    const copy = this.o.store.copyOf(id);
+    if (copy === undefined || !this.o.dirty.exists(copy)) return undefined;
+    return this.o.dirty.pathOf(copy);
+  }
+
   /**
-   * Opens the item's local copy: the dirty file already there (`existing`), a new empty one, or a full copy of
-   * the server version (`server`: what is not cached yet is fetched first).
+   * Opens the item's local copy: the one already there (`existing`), a new empty one, or a full copy of the server
+   * version (`server`: what is not cached yet is fetched first). A new copy's name is recorded in items.copy when
+   * the item has a row; `create` records it in its own transaction.
    */
   async open(item: StoredItem, source: LocalSource, writer: boolean): Promise<LocalFile> {
     let f = this.live.get(item.id);
     if (f === undefined) {
       let p = this.opening.get(item.id);
       if (p === undefined) {
-        p = this.create(item, source);
+        p = this.make(item, source);
         this.opening.set(item.id, p);
         p.finally(() => this.opening.delete(item.id)).catch(() => undefined);
       }
@@ -73,15 +103,19 @@ export class LocalFiles {
   /** Closes one handle; returns true when it was the last one. */
   release(f: LocalFile, writer: boolean): boolean {
     f.opens--;
-    if (writer) f.writers--;
+    if (writer) {
+      f.writers--;
+      if (f.writers === 0) this.o.onWriterClosed?.(f.id);
+    }
     if (f.opens > 0) return false;
     fs.closeSync(f.fd);
     if (this.live.get(f.id) === f) this.live.delete(f.id);
-    if (f.unlinked) this.dirty.remove(f.id);
+    if (f.unlinked) this.o.dirty.remove(f.copy);
+    else if (!this.needsCopy(f.id)) this.drop(f.id, f.copy);
     return true;
   }
 
-  /** Follows a re-key of an item (server id assigned, or content moved to the item a rename replaced). */
+  /** Follows a re-key of an item (server id assigned): items.copy moved with the row, this moves the open file. */
   rekey(oldId: ItemId, newId: ItemId): void {
     const f = this.live.get(oldId);
     if (f === undefined) return;
@@ -90,13 +124,86 @@ export class LocalFiles {
     this.live.set(newId, f);
   }
 
-  private async create(item: StoredItem, source: LocalSource): Promise<LocalFile> {
-    const file = this.dirty.pathOf(item.id);
-    if (source === 'server' && !this.dirty.exists(item.id)) await this.copyFromServer(item, file);
-    const fd = fs.openSync(file, source === 'empty' ? 'w+' : 'r+', 0o600);
+  /**
+   * Run inside the transaction that moves `src`'s content onto `target` (a save by rename-over), after src's row
+   * is gone: target takes src's copy. Returns what to call once that transaction committed.
+   */
+  takeOver(src: ItemId, srcCopy: string, target: ItemId): () => void {
+    const old = this.o.store.copyOf(target);
+    this.o.store.setCopy(target, srcCopy);
+    return () => {
+      if (old !== undefined && old !== srcCopy) this.o.dirty.remove(old);
+      this.rekey(src, target);
+    };
+  }
+
+  /** The item's row is gone (unlink, rmdir, rename over it): its copy goes now, or at the last close if open. */
+  discard(id: ItemId, copy: string | undefined): void {
+    const f = this.live.get(id);
+    if (f !== undefined) f.unlinked = true;
+    else if (copy !== undefined) this.o.dirty.remove(copy);
+  }
+
+  /**
+   * The server has the bytes of `owner`'s copy as `remote`: they become that version's verified cache entry (no
+   * download of our own bytes), unless a handle still has the copy open or the server rewrote them.
+   */
+  uploaded(owner: ItemId, remote: RemoteItem, size: number): void {
+    if (this.live.has(owner)) return;
+    const copy = this.o.store.copyOf(owner);
+    if (copy === undefined) return;
+    if (this.needsCopy(owner)) return; // changed again since: the copy is the next upload's source
+    try {
+      if (remote.size === size && this.o.dirty.exists(copy))
+        this.o.cache.adopt(remote.id, remote.etag, this.o.dirty.pathOf(copy), size);
+    } catch (err) {
+      this.o.logger.warn({ err, id: remote.id }, 'could not keep the uploaded copy in the cache');
+    }
+    this.drop(owner, copy);
+  }
+
+  /** Start-up: keeps the copies pending uploads and local-only files need, removes every other file. */
+  recover(): void {
+    const { store, dirty } = this.o;
+    const needed = new Set<string>();
+    for (const { id, copy } of store.itemCopies()) {
+      if (this.needsCopy(id) && dirty.exists(copy)) needed.add(copy);
+      else store.setCopy(id, undefined);
+    }
+    const removed = dirty.sweep(needed);
+    if (removed > 0) this.o.logger.info({ removed }, 'removed local copies no pending upload needs');
+  }
+
+  /** A copy is needed while its content is not on the server, and always for a local-only item (editor temp files). */
+  private needsCopy(id: ItemId): boolean {
+    const e = this.o.store.journal.get(id);
+    if (e !== undefined) return e.content;
+    return isLocalId(id) && this.o.store.getItem(id) !== undefined;
+  }
+
+  private drop(id: ItemId, copy: string): void {
+    this.o.store.setCopy(id, undefined);
+    this.o.dirty.remove(copy);
+  }
+
+  private async make(item: StoredItem, source: LocalSource): Promise<LocalFile> {
+    const { store, dirty } = this.o;
+    let copy = store.copyOf(item.id);
+    if (copy === undefined || source !== 'existing' || !dirty.exists(copy)) {
+      if (copy !== undefined) dirty.remove(copy); // replaced (O_TRUNC) or gone
+      copy = dirty.newName();
+      const file = dirty.pathOf(copy);
+      if (source === 'server') await this.copyFromServer(item, file);
+      else fs.closeSync(fs.openSync(file, 'w', 0o600));
+      if (source === 'existing')
+        this.o.logger.warn({ id: item.id }, 'local copy missing; starting from empty');
+      store.setCopy(item.id, copy);
+    }
+    const fd = fs.openSync(dirty.pathOf(copy), 'r+');
     const st = fs.fstatSync(fd);
     const f: LocalFile = {
       id: item.id,
+      copy,
       fd,
       size: st.size,
       mtimeMs: source === 'empty' ? Date.now() : item.modifiedMs,
@@ -109,12 +216,12 @@ export class LocalFiles {
     return f;
   }
 
-  /** Writes the whole server version into a temp file, then renames it into place. */
+  /** Writes the whole server version into a temp file, fsyncs it, then renames it into place. */
   private async copyFromServer(item: StoredItem, file: string): Promise<void> {
     const tmp = `${file}.fill`;
     const out = fs.openSync(tmp, 'w', 0o600);
     try {
-      const content = await this.hydrator.open(item);
+      const content = await this.o.hydrator.open(item);
       try {
         const buf = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
         let pos = 0;
@@ -127,6 +234,7 @@ export class LocalFiles {
       } finally {
         await content.close();
       }
+      await new Promise<void>((res, rej) => fs.fsync(out, (err) => (err ? rej(err) : res())));
     } finally {
       fs.closeSync(out);
     }

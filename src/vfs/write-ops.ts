@@ -1,7 +1,6 @@
 // The modifying operations of the filesystem: create, write, truncate, flush (the durable point), mkdir, rmdir,
 // unlink, rename, utimens. Each change lands in the local item rows and the upload journal; the Uploader sends it.
 import * as fs from 'node:fs';
-import type { DirtyFiles } from '../cache/dirty-files';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { isLocalId, LOCAL_ID_PREFIX } from '../cache/upload-journal';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +23,6 @@ export interface OpenFile {
 export interface WriteOpsOptions {
   store: MetadataStore;
   local: LocalFiles;
-  dirty: DirtyFiles;
   logger: Logger;
   /** Path → item (throws ENOENT/ENOTDIR). */
   resolve: (path: string) => StoredItem;
@@ -43,7 +41,7 @@ export class WriteOps {
 
   /** Opens a document's local copy: for writing, or for reading a copy with changes not uploaded yet. */
   async openLocal(item: StoredItem, writer: boolean, truncate: boolean, append: boolean): Promise<OpenFile> {
-    const has = this.o.local.isOpen(item.id) || this.o.dirty.exists(item.id);
+    const has = this.o.local.hasCopy(item.id);
     const local = await this.o.local.open(item, has ? 'existing' : truncate ? 'empty' : 'server', writer);
     if (truncate && local.size > 0) this.resize(local, 0);
     else if (truncate) local.changed = true;
@@ -52,7 +50,7 @@ export class WriteOps {
 
   /** Whether reads of this item must come from its local copy. */
   hasLocalCopy(id: ItemId): boolean {
-    return this.o.local.isOpen(id) || this.o.dirty.exists(id);
+    return this.o.local.hasCopy(id);
   }
 
   async create(path: string): Promise<OpenFile> {
@@ -60,6 +58,7 @@ export class WriteOps {
     const local = await this.o.local.open(item, 'empty', true);
     this.o.store.transaction(() => {
       this.o.store.putLocalItem(item);
+      this.o.store.setCopy(item.id, local.copy);
       if (!isLocalOnlyName(item.name)) this.o.store.journal.recordCreate(item);
     });
     this.o.onChange?.();
@@ -122,9 +121,7 @@ export class WriteOps {
     const local = f.local;
     if (local === undefined) return;
     if (f.writer && local.changed) this.flush(f);
-    const last = this.o.local.release(local, f.writer);
-    // A copy whose upload finished while it was open is no longer needed once nobody has it open.
-    if (last && !local.unlinked && !this.needsCopy(local.id)) this.o.dirty.remove(local.id);
+    this.o.local.release(local, f.writer);
   }
 
   mkdir(path: string): void {
@@ -191,42 +188,35 @@ export class WriteOps {
   private replaceContent(src: StoredItem, target: StoredItem): boolean {
     if (src.kind !== 'document' || target.kind !== 'document') return false;
     if (!isLocalId(src.id) || isLocalId(target.id) || this.o.local.isOpen(target.id)) return false;
-    if (!this.o.dirty.exists(src.id)) return false;
     const { store } = this.o;
+    const srcCopy = store.copyOf(src.id);
+    if (srcCopy === undefined || !this.o.local.hasCopy(src.id)) return false;
     const srcLocal = this.o.local.get(src.id);
     const size = srcLocal?.size ?? src.size;
-    this.o.dirty.rename(src.id, target.id);
-    this.o.local.rekey(src.id, target.id);
-    store.durably(() =>
+    const committed = store.durably(() =>
       store.transaction(() => {
         store.removeItem(src.id);
         store.journal.forget(src.id);
         const updated: StoredItem = { ...target, size, modifiedMs: src.modifiedMs };
         store.putLocalItem(updated);
         store.journal.recordContent(updated);
+        return this.o.local.takeOver(src.id, srcCopy, target.id);
       }),
     );
+    committed();
     this.o.onChange?.();
     return true;
   }
 
   private removeItem(item: StoredItem): void {
     const { store } = this.o;
+    const copy = store.copyOf(item.id);
     store.transaction(() => {
       store.removeItem(item.id);
       store.journal.recordDelete(item);
     });
-    const local = this.o.local.get(item.id);
-    if (local !== undefined) local.unlinked = true;
-    else this.o.dirty.remove(item.id);
+    this.o.local.discard(item.id, copy);
     this.o.onChange?.();
-  }
-
-  private needsCopy(id: ItemId): boolean {
-    const e = this.o.store.journal.get(id);
-    if (e !== undefined) return e.content;
-    // A local-only file (editor temp name) lives only in its local copy.
-    return isLocalId(id) && this.o.store.getItem(id) !== undefined;
   }
 
   private resize(local: LocalFile, size: number): void {
