@@ -110,6 +110,7 @@ export class MetadataStore {
     copyOf: Statement<[string], { copy: string | null }>;
     setCopy: Statement<[string | null, string]>;
     copies: Statement<[], { id: string; copy: string }>;
+    touch: Statement<[number, string]>;
   };
 
   private constructor(
@@ -157,6 +158,7 @@ export class MetadataStore {
       copyOf: db.prepare('SELECT copy FROM items WHERE id = ?'),
       setCopy: db.prepare('UPDATE items SET copy = ? WHERE id = ?'),
       copies: db.prepare('SELECT id, copy FROM items WHERE copy IS NOT NULL'),
+      touch: db.prepare("UPDATE items SET modified_ms = ? WHERE id = ? AND kind = 'folder'"),
     };
   }
 
@@ -228,6 +230,14 @@ export class MetadataStore {
   private changedSince(id: ItemId, since: number | undefined): boolean {
     if (since === undefined) return false;
     return (this.localChanges.get(id)?.gen ?? -1) > since;
+  }
+
+  /**
+   * A local entry change in the folder moves its mtime (POSIX). Not a local change of the folder itself: the server's
+   * next version of it still applies.
+   */
+  touchFolder(id: ItemId, ms: number): void {
+    this.q.touch.run(ms, id);
   }
 
   /** File name of the item's local copy in dirty/ (write path), if it has one. */

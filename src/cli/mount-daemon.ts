@@ -16,7 +16,7 @@ import { ChangeFeed } from '../sync/change-feed';
 import { Connectivity } from '../sync/connectivity';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { TreeSync, type SyncResult } from '../sync/tree-sync';
-import { SpfsFilesystem } from '../vfs/spfs-filesystem';
+import { ForegroundActivity } from '../sync/foreground-activity';
 import { startWritePath, type WritePath } from './write-path';
 import { lockCacheDir } from './cache-lock';
 import type { Credentials } from './credentials';
@@ -85,10 +85,12 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     listing = ListingState.open(dbFile);
     let rootStored: () => void = () => undefined;
     const rootReady = new Promise<void>((r) => (rootStored = r));
+    const activity = new ForegroundActivity();
     const sync = new TreeSync({
       api: client,
       store,
       logger,
+      activity,
       ownIdentity: client.customIdentity,
       localChanges: store.journal,
       onRootStored: () => rootStored(),
@@ -124,23 +126,17 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       hydrate: o.hydrate ?? 'ranges',
       connectivity,
     });
-    const fs = new SpfsFilesystem({
-      store,
-      hydrator,
-      logger,
-      lister: new FolderLister({ api: client, store, state: listing, logger }),
-      storeVersion: listing.version.bind(listing),
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
-    });
     writePath = startWritePath({
       cacheDir: o.cacheDir,
       store,
       cache,
       hydrator,
       api: client,
-      inner: fs,
       logger,
+      clock: systemClock,
+      activity,
+      lister: new FolderLister({ api: client, store, state: listing, logger }),
+      storeVersion: listing.version.bind(listing),
       status: () => connectivity.status(),
       connectivity,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),

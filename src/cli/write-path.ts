@@ -1,60 +1,81 @@
-// Wires the write path into a mount daemon: dirty copies, write operations, the read-write filesystem, the
-// background uploader and the control socket that `spfs status|flush|unmount` talk to.
+// Builds a mount's filesystem and its write path: the owner of local copies, the write operations, the one
+// filesystem, the background uploader and the control socket that `spfs status|flush|unmount` talk to.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ContentCache } from '../cache/content-cache';
 import { DirtyFiles } from '../cache/dirty-files';
-import type { MetadataStore, StoredItem } from '../cache/metadata-store';
+import type { MetadataStore } from '../cache/metadata-store';
 import type { FileSyncWriteApi } from '../protocol/types';
+import type { Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
 import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
+import type { FolderLister } from '../sync/folder-lister';
+import type { ForegroundActivity } from '../sync/foreground-activity';
 import type { Hydrator } from '../sync/hydrator';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
-import type { SpfsFilesystem } from '../vfs/spfs-filesystem';
-import { WritableFilesystem } from '../vfs/writable-filesystem';
+import { SpfsFilesystem } from '../vfs/spfs-filesystem';
 import { WriteOps } from '../vfs/write-ops';
 import { startControlSocket, type ControlSocket } from './control-socket';
 
 export interface WritePath {
-  fs: WritableFilesystem;
+  fs: SpfsFilesystem;
   uploader: Uploader;
   stop(): Promise<void>;
 }
 
-export function startWritePath(o: {
+export interface WritePathOptions {
   cacheDir: string;
   store: MetadataStore;
   cache: ContentCache;
   hydrator: Hydrator;
   api: FileSyncWriteApi;
-  inner: SpfsFilesystem;
   logger: Logger;
+  clock: Clock;
+  activity: ForegroundActivity;
+  lister?: FolderLister;
+  storeVersion?: () => number;
   writeBackMs?: number;
   /** Online/offline for `spfs status` (Connectivity.status). */
   status?: () => ConnectivityStatus;
   /** The mount's online state: uploads pause while offline and resume after the change enumeration caught up. */
   connectivity?: Connectivity;
-}): WritePath {
-  const late: { fs?: WritableFilesystem; uploader?: Uploader } = {};
+  /** Start the control socket (the daemon does; in-process tests need none). */
+  controlSocket?: boolean;
+}
+
+/** The filesystem and uploader without the control socket: what tests drive in process. */
+export function buildWritePath(o: WritePathOptions): WritePath {
   const local = new LocalFiles({
     store: o.store,
     dirty: new DirtyFiles(join(o.cacheDir, 'dirty')),
     hydrator: o.hydrator,
     cache: o.cache,
     logger: o.logger,
-    onWriterClosed: () => late.uploader?.wake(),
+    onWriterClosed: () => uploader.wake(),
   });
   local.recover();
-  const ops: WriteOps = new WriteOps({
+  const ops = new WriteOps({
     store: o.store,
     local,
     logger: o.logger,
-    resolve: (path: string): StoredItem => (late.fs as WritableFilesystem).resolveStored(path),
-    onChange: () => late.uploader?.wake(),
+    clock: o.clock,
+    onChange: () => uploader.wake(),
   });
-  const fs = new WritableFilesystem({ inner: o.inner, store: o.store, ops, local, logger: o.logger });
-  const uploader = new Uploader({
+  const fs = new SpfsFilesystem({
+    store: o.store,
+    hydrator: o.hydrator,
+    local,
+    ops,
+    logger: o.logger,
+    clock: o.clock,
+    activity: o.activity,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    ...(o.lister !== undefined ? { lister: o.lister } : {}),
+    ...(o.storeVersion !== undefined ? { storeVersion: o.storeVersion } : {}),
+  });
+  const uploader: Uploader = new Uploader({
     api: o.api,
     store: o.store,
     copies: local,
@@ -66,20 +87,23 @@ export function startWritePath(o: {
   const pending = o.store.journal.totals();
   if (pending.files > 0) o.logger.info(pending, 'resuming the upload journal');
   uploader.start();
-  late.fs = fs;
-  late.uploader = uploader;
+  return { fs, uploader, stop: () => uploader.stop() };
+}
+
+export function startWritePath(o: WritePathOptions): WritePath {
+  const w = buildWritePath(o);
   const control: ControlSocket = startControlSocket(
     join(o.cacheDir, 'control.sock'),
-    uploader,
+    w.uploader,
     o.logger,
     o.status,
   );
   return {
-    fs,
-    uploader,
+    fs: w.fs,
+    uploader: w.uploader,
     stop: async () => {
       await control.close();
-      await uploader.stop();
+      await w.stop();
     },
   };
 }

@@ -5,7 +5,7 @@ type FuseOps = Fuse.FuseOps;
 type FuseStat = Fuse.FuseStat;
 import type { Logger } from '../shared/logger';
 import { toErrnoName } from '../vfs/errors';
-import { isWritable, type FileAttr, type Filesystem } from '../vfs/types';
+import type { FileAttr, Filesystem } from '../vfs/types';
 
 export function errnoNumber(name: string): number {
   const n = (Fuse as unknown as Record<string, unknown>)[name];
@@ -53,7 +53,7 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
       run(
         op,
         path,
-        () => Promise.resolve(fs.refuseWrite(op, path)),
+        () => Promise.resolve(fs.refuse(op, path)),
         () => cb(0),
         cb,
       );
@@ -118,36 +118,6 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
         (e) => cb(e),
       ),
   };
-  if (!isWritable(fs)) {
-    return {
-      ...ops,
-      create: refuse('create'),
-      write: (path, _fd, _buf, _len, _pos, cb) =>
-        run(
-          'write',
-          path,
-          () => Promise.resolve(fs.refuseWrite('write', path)),
-          () => cb(0),
-          (e) => cb(e),
-        ),
-      truncate: refuse('truncate'),
-      ftruncate: (path, _fd, _size, cb) =>
-        run(
-          'ftruncate',
-          path,
-          () => Promise.resolve(fs.refuseWrite('ftruncate', path)),
-          () => cb(0),
-          cb,
-        ),
-      unlink: refuse('unlink'),
-      rename: refuse('rename'),
-      mkdir: refuse('mkdir'),
-      rmdir: refuse('rmdir'),
-      chmod: refuse('chmod'),
-      chown: refuse('chown'),
-      utimens: refuse('utimens'),
-    };
-  }
   const w = fs;
   const done = (cb: (err: number) => void) => () => cb(0);
   return {

@@ -1,7 +1,8 @@
-// Process-wide "someone is using the mount" signal: background enumeration (a FullData pass parses pages of items on
-// the event loop, and the server builds them on its own) steps aside while files are opened and read, so a cold
-// open right after mount does not queue behind a page. Lookups and listings pause it only at the start of a burst
-// (the lookups before an open): a long walk such as `ls -lR` profits from the pass filling folders in bulk.
+// The mount's "someone is using it" signal, one instance per mount, handed to the filesystem (which notes opens,
+// reads and lookups) and to the background work that steps aside for them: a FullData pass parses pages of items
+// on the event loop, and the server builds them on its own, so a cold open right after mount must not queue behind
+// a page. Lookups and listings pause it only at the start of a burst (the lookups before an open): a long walk
+// such as `ls -lR` profits from the pass filling folders in bulk.
 
 /** Activity within this long keeps a background step waiting. */
 const QUIET_MS = 50;
@@ -12,41 +13,47 @@ const METADATA_IDLE_GAP_MS = 1000;
 /** ...which holds background steps back for at most this long. */
 const METADATA_BURST_MS = 200;
 
-let lastContentMs = -Infinity;
-let lastMetadataMs = -Infinity;
-let metadataBurstStartMs = -Infinity;
+export class ForegroundActivity {
+  private lastContentMs = -Infinity;
+  private lastMetadataMs = -Infinity;
+  private metadataBurstStartMs = -Infinity;
 
-/** Called for every open and every read of a document being hydrated. */
-export function noteForegroundActivity(): void {
-  lastContentMs = performance.now();
-}
+  /** Monotonic milliseconds (performance.now by default). */
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
-/** Called for every lookup and listing. */
-export function noteMetadataActivity(): void {
-  const now = performance.now();
-  if (now - lastMetadataMs > METADATA_IDLE_GAP_MS) metadataBurstStartMs = now;
-  lastMetadataMs = now;
-}
-
-function busyFor(now: number): number {
-  const content = QUIET_MS - (now - lastContentMs);
-  const metadata = now - metadataBurstStartMs < METADATA_BURST_MS ? QUIET_MS - (now - lastMetadataMs) : 0;
-  return Math.max(content, metadata, 0);
-}
-
-/** Resolves once nothing (see above) happened for QUIET_MS, or after MAX_DEFER_MS at most. */
-export async function foregroundQuiet(): Promise<void> {
-  const start = performance.now();
-  for (;;) {
-    const now = performance.now();
-    const wait = busyFor(now);
-    if (wait <= 0 || now - start >= MAX_DEFER_MS) return;
-    await new Promise<void>((r) => setTimeout(r, wait + 1));
+  /** Called for every open and every read of a document being hydrated. */
+  noteContent(): void {
+    this.lastContentMs = this.now();
   }
-}
 
-/** Lets queued FUSE requests run (one event-loop turn), then waits for quiet as foregroundQuiet() does. */
-export async function foregroundTurn(): Promise<void> {
-  await new Promise<void>((r) => setImmediate(r));
-  await foregroundQuiet();
+  /** Called for every lookup and listing. */
+  noteMetadata(): void {
+    const now = this.now();
+    if (now - this.lastMetadataMs > METADATA_IDLE_GAP_MS) this.metadataBurstStartMs = now;
+    this.lastMetadataMs = now;
+  }
+
+  /** Resolves once nothing (see above) happened for QUIET_MS, or after MAX_DEFER_MS at most. */
+  async quiet(): Promise<void> {
+    const start = this.now();
+    for (;;) {
+      const now = this.now();
+      const wait = this.busyFor(now);
+      if (wait <= 0 || now - start >= MAX_DEFER_MS) return;
+      await new Promise<void>((r) => setTimeout(r, wait + 1));
+    }
+  }
+
+  /** Lets queued FUSE requests run (one event-loop turn), then waits for quiet as quiet() does. */
+  async turn(): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));
+    await this.quiet();
+  }
+
+  private busyFor(now: number): number {
+    const content = QUIET_MS - (now - this.lastContentMs);
+    const metadata =
+      now - this.metadataBurstStartMs < METADATA_BURST_MS ? QUIET_MS - (now - this.lastMetadataMs) : 0;
+    return Math.max(content, metadata, 0);
+  }
 }

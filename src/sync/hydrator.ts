@@ -9,7 +9,6 @@ import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { OfflineError } from './connectivity';
 import { HydrationError, IntegrityError } from './errors';
-import { noteForegroundActivity } from './foreground-activity';
 import { DEFAULT_READ_AHEAD, ReadAhead, type ReadAheadOptions } from './read-ahead';
 import { VersionFetcher, type FetchCounters } from './version-fetcher';
 
@@ -187,7 +186,6 @@ class RangeHandle implements ContentHandle {
     const size = this.f.item.size;
     if (position >= size || length <= 0) return Promise.resolve(0);
     const end = Math.min(size, position + length);
-    noteForegroundActivity();
     const ahead = this.readAhead.next(position, end - position);
     if (this.f.readyNow(position, end, ahead)) {
       return readNow(() => this.f.file.readSync(buffer, end - position, position));

@@ -16,7 +16,7 @@ import type { Logger } from '../shared/logger';
 import { runPool } from './run-pool';
 import { screenItems, toStoredItem } from './item-screen';
 import { holdLocalChanges, type LocalChanges, type RemoteConflictHandler } from './local-changes';
-import { foregroundQuiet, foregroundTurn } from './foreground-activity';
+import { ForegroundActivity } from './foreground-activity';
 
 export interface TreeSyncOptions {
   api: FileSyncApi;
@@ -32,6 +32,8 @@ export interface TreeSyncOptions {
   ownIdentity?: string;
   /** Told about a foreign change (or delete) of an item with pending local changes (the write path's conflict flow). */
   onRemoteConflict?: RemoteConflictHandler;
+  /** The mount's foreground activity: the background pass steps aside for it (default: none). */
+  activity?: ForegroundActivity;
 }
 
 export interface SyncResult {
@@ -54,6 +56,7 @@ export class TreeSync {
   private readonly crawlConcurrency: number;
   private readonly onRootStored: (() => void) | undefined;
   private readonly hold: TreeSyncOptions;
+  private readonly activity: ForegroundActivity;
   private running: Promise<SyncResult> | undefined;
   /** The policy read by the last full pass (or first incremental run): one request fewer per change sync. */
   private policy: Policy | undefined;
@@ -65,6 +68,7 @@ export class TreeSync {
     this.crawlConcurrency = Math.max(1, opts.crawlConcurrency ?? DEFAULT_CRAWL_CONCURRENCY);
     this.onRootStored = opts.onRootStored;
     this.hold = opts;
+    this.activity = opts.activity ?? new ForegroundActivity();
   }
 
   /** Brings the store up to date: incremental from the saved token when there is one, else a full pass. */
@@ -168,11 +172,11 @@ export class TreeSync {
       this.logger.debug({ folders }, 'folder crawl done');
       let token: string | undefined;
       for (let n = 0; n < MAX_CHANGE_PAGES; n++) {
-        await foregroundQuiet(); // a page costs the event loop ~100 ms: let streaming reads go first
+        await this.activity.quiet(); // a page costs the event loop ~100 ms: let streaming reads go first
         const since = this.store.changeGeneration();
         const page = await this.api.changes(changesQuery(policy, token, 'background'));
         // Parsing held the loop: let lookups and opens that queued meanwhile go before applying the page.
-        await foregroundTurn();
+        await this.activity.turn();
         if (page.status !== 'FullData' && page.status !== 'IncrementalChanges') {
           throw new ProtocolError(`a full enumeration answered ${page.status}`);
         }

@@ -1,29 +1,39 @@
-// The filesystem itself, without FUSE: path lookup in the metadata store, attributes, listings, and reads that
-// hydrate a document on first open. Read-only in this slice: every modifying operation answers EROFS.
-import { constants } from 'node:fs';
+// The filesystem itself, without FUSE: one handle table and one resolver over the metadata store. Lookups,
+// attributes and listings come from SQLite (folders whose documents are not known yet are listed on demand); reads
+// of a server version hydrate it; a document with local changes is read and written through its local copy
+// (local-files.ts); the modifying operations are write-ops.ts on items this file resolved once.
+import { constants, readSync } from 'node:fs';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
+import type { Clock } from '../shared/clock';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
-import { noteForegroundActivity, noteMetadataActivity } from '../sync/foreground-activity';
+import type { ForegroundActivity } from '../sync/foreground-activity';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
 import { FsError } from './errors';
 import { HandleTable } from './handle-table';
+import type { LocalFiles } from './local-files';
 import { DEFAULT_LOOKUP_ENTRIES, LookupCache, type CachedEntry } from './lookup-cache';
 import type { DirEntry, FileAttr, Filesystem, FsStats } from './types';
+import type { OpenFile, Slot, WriteOps } from './write-ops';
 
 const BLOCK_SIZE = 4096;
 const NAME_MAX_BYTES = 255;
-const DIR_MODE = constants.S_IFDIR | 0o555;
-const FILE_MODE = constants.S_IFREG | 0o444;
-const WRITE_FLAGS =
-  constants.O_WRONLY | constants.O_RDWR | constants.O_TRUNC | constants.O_APPEND | constants.O_CREAT;
+// Modes are fixed (docs/SEMANTICS.md): chmod/chown are accepted and change nothing.
+const DIR_MODE = constants.S_IFDIR | 0o755;
+const FILE_MODE = constants.S_IFREG | 0o644;
+const WRITE_ACCESS = constants.O_WRONLY | constants.O_RDWR;
 
 export interface FilesystemOptions {
   store: MetadataStore;
   hydrator: Hydrator;
+  local: LocalFiles;
+  ops: WriteOps;
   logger: Logger;
+  clock: Clock;
+  /** Opens, reads and lookups are noted here (the background pass steps aside for them). */
+  activity: ForegroundActivity;
   uid: number;
   gid: number;
   /** Lists folders whose documents are not known yet (first full pass running); without it all are complete. */
@@ -34,94 +44,203 @@ export interface FilesystemOptions {
   lookupEntries?: number;
 }
 
-interface OpenFile {
-  item: StoredItem;
-  content: ContentHandle;
-}
+/** A handle on a server version (hydrating reads), or on a local copy. */
+type Handle = { item: StoredItem; content: ContentHandle } | OpenFile;
 
 export class SpfsFilesystem implements Filesystem {
-  private readonly handles = new HandleTable<OpenFile>();
+  private readonly handles = new HandleTable<Handle>();
   private readonly lookups: LookupCache | undefined;
 
-  constructor(private readonly opts: FilesystemOptions) {
-    if (opts.storeVersion !== undefined)
+  constructor(private readonly o: FilesystemOptions) {
+    if (o.storeVersion !== undefined)
       this.lookups = new LookupCache({
-        maxEntries: opts.lookupEntries ?? DEFAULT_LOOKUP_ENTRIES,
-        version: opts.storeVersion,
+        maxEntries: o.lookupEntries ?? DEFAULT_LOOKUP_ENTRIES,
+        version: o.storeVersion,
       });
   }
 
-  getattr(path: string): Promise<FileAttr> {
-    noteMetadataActivity();
+  async getattr(path: string): Promise<FileAttr> {
+    this.o.activity.noteMetadata();
     const found = this.resolve(path);
-    return found instanceof Promise ? found.then((e) => e.attr) : Promise.resolve(found.attr);
+    const entry = found instanceof Promise ? await found : found;
+    return this.withLocal(entry.item, entry.attr);
+  }
+
+  fgetattr(fh: number, path: string): Promise<FileAttr> {
+    const h = this.handles.get(fh);
+    if (h === undefined) return this.getattr(path);
+    return Promise.resolve(this.withLocal(h.item, this.attrOf(h.item)));
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
-    noteMetadataActivity();
-    const found = this.resolve(path);
-    const dir = (found instanceof Promise ? await found : found).item;
+    this.o.activity.noteMetadata();
+    const dir = await this.item(path);
     if (dir.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${path}`);
-    const lister = this.opts.lister;
-    if (lister !== undefined && !lister.isComplete(dir.id)) await lister.ensureListed(dir.id);
+    await this.listed(dir);
     this.lookups?.revalidate();
-    return this.opts.store.listChildren(dir.id).map((child) => {
+    return this.o.store.listChildren(dir.id).map((child) => {
       const entry = { item: child, attr: this.attrOf(child) };
       // ls -l stats every entry right after listing it: answer those from memory.
       this.lookups?.set(dir.id, child.name, entry);
-      return { name: child.name, attr: entry.attr };
+      return { name: child.name, attr: this.withLocal(child, entry.attr) };
     });
   }
 
   async open(path: string, flags: number): Promise<number> {
-    if ((flags & WRITE_FLAGS) !== 0) this.refuseWrite('open for writing', path);
-    noteForegroundActivity();
-    const found = this.resolve(path);
-    const item = (found instanceof Promise ? await found : found).item;
+    this.o.activity.noteContent();
+    const writer = (flags & WRITE_ACCESS) !== 0;
+    const item = await this.item(path);
     if (item.kind === 'folder') throw new FsError('EISDIR', `is a folder: ${path}`);
-    const content = await this.opts.hydrator.open(item);
+    if (writer || this.o.local.hasCopy(item.id)) {
+      const truncate = writer && (flags & constants.O_TRUNC) !== 0;
+      const append = (flags & constants.O_APPEND) !== 0;
+      return this.handles.add(await this.o.ops.openLocal(item, writer, truncate, append));
+    }
+    const content = await this.o.hydrator.open(item);
     return this.handles.add({ item, content });
   }
 
+  async create(path: string): Promise<number> {
+    return this.handles.add(await this.o.ops.create(await this.slot(path)));
+  }
+
   read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
-    const file = this.handles.get(fh);
-    if (file === undefined) throw new FsError('EBADF', `unknown file handle ${fh}`);
-    if (position >= file.item.size) return Promise.resolve(0);
-    return file.content.read(buffer, Math.min(length, file.item.size - position), position);
+    const h = this.handle(fh);
+    // A handle on the server version reads what another handle wrote meanwhile (same item, local copy open).
+    const local = 'local' in h ? h.local : this.o.local.get(h.item.id);
+    if (local !== undefined) {
+      if (position >= local.size) return Promise.resolve(0);
+      return Promise.resolve(
+        readSync(local.fd, buffer, 0, Math.min(length, local.size - position), position),
+      );
+    }
+    if (!('content' in h) || position >= h.item.size) return Promise.resolve(0);
+    this.o.activity.noteContent();
+    return h.content.read(buffer, Math.min(length, h.item.size - position), position);
+  }
+
+  write(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
+    return Promise.resolve(this.o.ops.write(this.localHandle(fh), buffer, length, position));
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    await this.o.ops.truncate(await this.item(path), size, path);
+  }
+
+  ftruncate(fh: number, size: number): Promise<void> {
+    this.o.ops.ftruncate(this.localHandle(fh), size);
+    return Promise.resolve();
+  }
+
+  async flush(fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (h !== undefined && 'local' in h) await this.o.ops.flush(h);
+  }
+
+  fsync(fh: number): Promise<void> {
+    return this.flush(fh);
   }
 
   async release(fh: number): Promise<void> {
-    const file = this.handles.delete(fh);
-    if (file !== undefined) await file.content.close();
+    const h = this.handles.delete(fh);
+    if (h === undefined) return;
+    if ('local' in h) await this.o.ops.release(h);
+    else await h.content.close();
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.o.ops.unlink(await this.item(path), path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = await this.item(from);
+    this.o.ops.rename(src, await this.slot(to), from);
+  }
+
+  async mkdir(path: string): Promise<void> {
+    this.o.ops.mkdir(await this.slot(path));
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const dir = await this.item(path);
+    if (dir.kind === 'folder') await this.listed(dir);
+    this.o.ops.rmdir(dir, path);
+  }
+
+  async utimens(path: string, _atime: Date, mtime: Date): Promise<void> {
+    this.o.ops.utimens(await this.item(path), mtime);
+  }
+
+  async chmod(path: string): Promise<void> {
+    await this.item(path);
+  }
+
+  async chown(path: string): Promise<void> {
+    await this.item(path);
   }
 
   statfs(): Promise<FsStats> {
-    const quota = this.opts.store.getSyncState()?.quota;
+    const { store } = this.o;
+    const quota = store.getSyncState()?.quota;
     const granted = quota?.granted ?? 0;
-    const used = quota?.used ?? 0;
-    const blocks = Math.floor(granted / BLOCK_SIZE);
+    // Bytes waiting for upload will take server space: report them as used already.
+    const used = (quota?.used ?? 0) + store.journal.totals().bytes;
     const free = Math.max(0, Math.floor((granted - used) / BLOCK_SIZE));
-    const files = this.opts.store.countItems();
     return Promise.resolve({
       bsize: BLOCK_SIZE,
       frsize: BLOCK_SIZE,
-      blocks,
+      blocks: Math.floor(granted / BLOCK_SIZE),
       bfree: free,
       bavail: free,
-      files,
+      files: store.countItems(),
       ffree: 0,
       favail: 0,
       namemax: NAME_MAX_BYTES,
     });
   }
 
-  refuseWrite(op: string, path: string): never {
-    throw new FsError('EROFS', `${op} ${path}: this mount is read-only`);
+  refuse(op: string, path: string): never {
+    throw new FsError('EPERM', `${op} ${path}: not supported`);
   }
 
   /** Number of open handles (for the daemon's shutdown and for tests). */
   openHandles(): number {
     return this.handles.size;
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (h === undefined) throw new FsError('EBADF', `unknown file handle ${fh}`);
+    return h;
+  }
+
+  private localHandle(fh: number): OpenFile {
+    const h = this.handle(fh);
+    if (!('local' in h)) throw new FsError('EBADF', 'handle not open for writing');
+    return h;
+  }
+
+  private async item(path: string): Promise<StoredItem> {
+    const found = this.resolve(path);
+    return (found instanceof Promise ? await found : found).item;
+  }
+
+  /** Makes sure every child of the folder is in the store (FolderLister), so a name check sees them all. */
+  private async listed(dir: StoredItem): Promise<void> {
+    const lister = this.o.lister;
+    if (lister !== undefined && !lister.isComplete(dir.id)) await lister.ensureListed(dir.id);
+  }
+
+  /** Parent folder and leaf name of a path, with whatever item already holds that name (case-insensitively). */
+  private async slot(path: string): Promise<Slot> {
+    const parts = splitPath(path);
+    const name = parts.pop();
+    if (name === undefined) throw new FsError('EBUSY', 'the library root');
+    if (Buffer.byteLength(name) > NAME_MAX_BYTES) throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
+    const parent = await this.item(parts.join('/'));
+    if (parent.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${parts.join('/')}`);
+    await this.listed(parent);
+    return { parent, name, existing: this.o.store.getChild(parent.id, name), path };
   }
 
   /**
@@ -150,7 +269,7 @@ export class SpfsFilesystem implements Filesystem {
     for (let i = index; i < segments.length; i++) {
       const segment = segments[i] as string;
       let next = this.child(entry, segment, path);
-      const lister = this.opts.lister;
+      const lister = this.o.lister;
       if (next === undefined && lister !== undefined && !lister.isComplete(entry.item.id)) {
         await lister.ensureListed(entry.item.id);
         this.lookups?.revalidate();
@@ -166,9 +285,9 @@ export class SpfsFilesystem implements Filesystem {
     // Cached under the empty key: the root's id is in the sync state, one query saved per operation.
     const hit = this.lookups?.get('', '');
     if (hit !== undefined) return hit;
-    const rootId = this.opts.store.rootId();
+    const rootId = this.o.store.rootId();
     if (rootId === undefined) throw new FsError('ENOENT', 'library not synced yet');
-    const root = this.opts.store.getItem(rootId);
+    const root = this.o.store.getItem(rootId);
     if (root === undefined) throw new FsError('ENOENT', `no such item: ${path}`);
     const entry = { item: root, attr: this.attrOf(root) };
     this.lookups?.set('', '', entry);
@@ -183,11 +302,20 @@ export class SpfsFilesystem implements Filesystem {
     if (hit !== undefined) return hit;
     if (Buffer.byteLength(segment) > NAME_MAX_BYTES)
       throw new FsError('ENAMETOOLONG', `name too long in ${path}`);
-    const item = this.opts.store.getChild(parentId, segment);
+    const item = this.o.store.getChild(parentId, segment);
     if (item === undefined) return undefined;
     const entry = { item, attr: this.attrOf(item) };
     this.lookups?.set(parentId, segment, entry);
     return entry;
+  }
+
+  /** An open local copy's size and mtime are the truth while it is open (writes land there first). */
+  private withLocal(item: StoredItem, attr: FileAttr): FileAttr {
+    if (item.kind === 'folder' || !this.o.local.anyOpen()) return attr;
+    const local = this.o.local.get(item.id);
+    if (local === undefined) return attr;
+    const mtime = new Date(local.mtimeMs);
+    return { ...attr, size: local.size, mtime, ctime: mtime };
   }
 
   private attrOf(item: StoredItem): FileAttr {
@@ -196,9 +324,10 @@ export class SpfsFilesystem implements Filesystem {
     return {
       mode: folder ? DIR_MODE : FILE_MODE,
       size: folder ? BLOCK_SIZE : item.size,
-      nlink: folder ? 2 : 1,
-      uid: this.opts.uid,
-      gid: this.opts.gid,
+      // A folder's link count is not known without counting its subfolders: 1 tells find/fts not to rely on it.
+      nlink: 1,
+      uid: this.o.uid,
+      gid: this.o.gid,
       mtime,
       atime: mtime,
       ctime: mtime,

@@ -33,28 +33,21 @@ export interface FsStats {
 /** The operations a mount serves. Every method may throw a typed error; the adapter maps it through errors.ts. */
 export interface Filesystem {
   getattr(path: string): Promise<FileAttr>;
-  readdir(path: string): Promise<DirEntry[]>;
-  /** Returns a file handle number. `flags` are the open(2) flags. */
-  open(path: string, flags: number): Promise<number>;
-  /** Reads into `buffer` (length `length`) from `position`; returns bytes read (0 at EOF). */
-  read(fh: number, buffer: Buffer, length: number, position: number): Promise<number>;
-  release(fh: number): Promise<void>;
-  statfs(): Promise<FsStats>;
-  /** Any operation that would modify the tree or a file (read-only mount for now). */
-  refuseWrite(op: string, path: string): never;
-}
-
-/** A mount that accepts changes (writable-filesystem.ts). Every change is durable locally when flush returns. */
-export interface WritableFs extends Filesystem {
   fgetattr(fh: number, path: string): Promise<FileAttr>;
+  readdir(path: string): Promise<DirEntry[]>;
+  /** Returns a file handle number. `flags` are the open(2) flags (O_TRUNC arrives here: atomic_o_trunc). */
+  open(path: string, flags: number): Promise<number>;
   /** Creates and opens a new empty document; returns its handle. */
   create(path: string, mode: number): Promise<number>;
+  /** Reads into `buffer` (length `length`) from `position`; returns bytes read (0 at EOF). */
+  read(fh: number, buffer: Buffer, length: number, position: number): Promise<number>;
   write(fh: number, buffer: Buffer, length: number, position: number): Promise<number>;
   truncate(path: string, size: number): Promise<void>;
   ftruncate(fh: number, size: number): Promise<void>;
   /** close(2) waits for this: content fsynced and the upload journal committed. */
   flush(fh: number): Promise<void>;
   fsync(fh: number): Promise<void>;
+  release(fh: number): Promise<void>;
   unlink(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   mkdir(path: string, mode: number): Promise<void>;
@@ -62,8 +55,7 @@ export interface WritableFs extends Filesystem {
   utimens(path: string, atime: Date, mtime: Date): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
-}
-
-export function isWritable(fs: Filesystem): fs is WritableFs {
-  return typeof (fs as Partial<WritableFs>).create === 'function';
+  statfs(): Promise<FsStats>;
+  /** Operations SharePoint has no notion of (symlink, link, mknod): EPERM. */
+  refuse(op: string, path: string): never;
 }

@@ -1,21 +1,24 @@
-// The modifying operations of the filesystem: create, write, truncate, flush (the durable point), mkdir, rmdir,
-// unlink, rename, utimens. Each change lands in the local item rows and the upload journal; the Uploader sends it.
+// The modifying operations of the filesystem on resolved items: create, write, truncate, flush (the durable point),
+// mkdir, rmdir, unlink, rename, utimens. Each change lands in the item rows and the upload journal in one SQLite
+// transaction; the Uploader sends it. Paths are resolved once, by the filesystem, before these run.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { promisify } from 'node:util';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { isLocalId, LOCAL_ID_PREFIX } from '../cache/upload-journal';
-import { randomBytes } from 'node:crypto';
+import type { Clock } from '../shared/clock';
 import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
-import { splitPath } from '../shared/names';
 import { FsError } from './errors';
 import type { LocalFile, LocalFiles } from './local-files';
 import { checkNewName, isLocalOnlyName } from './write-rules';
 
-/** What the filesystem keeps per open handle. */
+const fsync = promisify(fs.fsync);
+
+/** What the filesystem keeps per handle on a local copy. */
 export interface OpenFile {
   item: StoredItem;
-  /** Set when the handle reads or writes the item's local copy. */
-  local?: LocalFile;
+  local: LocalFile;
   writer: boolean;
   append: boolean;
 }
@@ -24,20 +27,23 @@ export interface WriteOpsOptions {
   store: MetadataStore;
   local: LocalFiles;
   logger: Logger;
-  /** Path → item (throws ENOENT/ENOTDIR). */
-  resolve: (path: string) => StoredItem;
+  clock: Clock;
   /** Told after every change the journal recorded (wakes the uploader). */
   onChange?: () => void;
+}
+
+/** Where a new or moved entry goes: its folder, its name, and whatever already holds that name there. */
+export interface Slot {
+  parent: StoredItem;
+  name: string;
+  existing: StoredItem | undefined;
+  path: string;
 }
 
 const LOCAL_ETAG = '"local"' as ETag;
 
 export class WriteOps {
   constructor(private readonly o: WriteOpsOptions) {}
-
-  newLocalId(): ItemId {
-    return (LOCAL_ID_PREFIX + randomBytes(16).toString('hex')) as ItemId;
-  }
 
   /** Opens a document's local copy: for writing, or for reading a copy with changes not uploaded yet. */
   async openLocal(item: StoredItem, writer: boolean, truncate: boolean, append: boolean): Promise<OpenFile> {
@@ -48,59 +54,61 @@ export class WriteOps {
     return { item, local, writer, append };
   }
 
-  /** Whether reads of this item must come from its local copy. */
-  hasLocalCopy(id: ItemId): boolean {
-    return this.o.local.hasCopy(id);
-  }
-
-  async create(path: string): Promise<OpenFile> {
-    const item = this.newLocalItem(path, 'document');
+  async create(slot: Slot): Promise<OpenFile> {
+    const item = this.newLocalItem(slot, 'document');
     const local = await this.o.local.open(item, 'empty', true);
-    this.o.store.transaction(() => {
-      this.o.store.putLocalItem(item);
-      this.o.store.setCopy(item.id, local.copy);
-      if (!isLocalOnlyName(item.name)) this.o.store.journal.recordCreate(item);
+    const { store } = this.o;
+    store.transaction(() => {
+      store.putLocalItem(item);
+      store.setCopy(item.id, local.copy);
+      if (!isLocalOnlyName(item.name)) store.journal.recordCreate(item);
+      this.touchFolder(slot.parent);
     });
     this.o.onChange?.();
     return { item, local, writer: true, append: false };
   }
 
   write(f: OpenFile, buffer: Buffer, length: number, position: number): number {
+    if (!f.writer) throw new FsError('EBADF', 'handle not open for writing');
     const local = f.local;
-    if (local === undefined || !f.writer) throw new FsError('EBADF', 'handle not open for writing');
     const at = f.append ? local.size : position;
     const n = fs.writeSync(local.fd, buffer, 0, length, at);
     if (at + n > local.size) local.size = at + n;
-    local.mtimeMs = Date.now();
+    local.mtimeMs = this.o.clock.now();
     local.changed = true;
     return n;
   }
 
   ftruncate(f: OpenFile, size: number): void {
-    if (f.local === undefined || !f.writer) throw new FsError('EBADF', 'handle not open for writing');
+    if (!f.writer) throw new FsError('EBADF', 'handle not open for writing');
     this.resize(f.local, size);
   }
 
-  async truncate(path: string, size: number): Promise<void> {
-    const item = this.o.resolve(path);
+  async truncate(item: StoredItem, size: number, path: string): Promise<void> {
     if (item.kind === 'folder') throw new FsError('EISDIR', `is a folder: ${path}`);
     const f = await this.openLocal(item, true, size === 0, false);
     try {
-      this.resize(f.local as LocalFile, size);
-      this.flush(f);
+      this.resize(f.local, size);
+      await this.flush(f);
     } finally {
-      this.release(f);
+      await this.release(f);
     }
   }
 
   /**
-   * The durable point of a close(): the local copy is fsynced and the journal row committed (synchronous=FULL)
-   * before this returns. Nothing waits for the network. fsync(2) does the same.
+   * The durable point of a close(): the local copy is fsynced (off the event loop) and the journal row committed
+   * (synchronous=FULL) before this returns. Nothing waits for the network. fsync(2) does the same.
    */
-  flush(f: OpenFile): void {
+  async flush(f: OpenFile): Promise<void> {
     const local = f.local;
-    if (local === undefined || !local.changed) return;
-    fs.fsyncSync(local.fd);
+    if (!local.changed) return;
+    local.changed = false; // writes landing during the fsync set it again; their flush comes later
+    try {
+      await fsync(local.fd);
+    } catch (err) {
+      local.changed = true;
+      throw err;
+    }
     const { store } = this.o;
     store.durably(() =>
       store.transaction(() => {
@@ -113,56 +121,51 @@ export class WriteOps {
           store.journal.recordContent(updated);
       }),
     );
-    local.changed = false;
     this.o.onChange?.();
   }
 
-  release(f: OpenFile): void {
-    const local = f.local;
-    if (local === undefined) return;
-    if (f.writer && local.changed) this.flush(f);
-    this.o.local.release(local, f.writer);
+  async release(f: OpenFile): Promise<void> {
+    if (f.writer && f.local.changed) await this.flush(f);
+    this.o.local.release(f.local, f.writer);
   }
 
-  mkdir(path: string): void {
-    const item = this.newLocalItem(path, 'folder');
+  mkdir(slot: Slot): void {
+    const item = this.newLocalItem(slot, 'folder');
     this.o.store.transaction(() => {
       this.o.store.putLocalItem(item);
       this.o.store.journal.recordCreate(item);
+      this.touchFolder(slot.parent);
     });
     this.o.onChange?.();
   }
 
-  rmdir(path: string): void {
-    const item = this.o.resolve(path);
+  rmdir(item: StoredItem, path: string): void {
     if (item.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${path}`);
     if (item.id === this.o.store.rootId()) throw new FsError('EBUSY', 'the library root');
     if (this.o.store.listChildren(item.id).length > 0) throw new FsError('ENOTEMPTY', `not empty: ${path}`);
     this.removeItem(item);
   }
 
-  unlink(path: string): void {
-    const item = this.o.resolve(path);
+  unlink(item: StoredItem, path: string): void {
     if (item.kind === 'folder') throw new FsError('EISDIR', `is a folder: ${path}`);
     this.removeItem(item);
   }
 
-  rename(from: string, to: string): void {
-    const src = this.o.resolve(from);
-    if (src.id === this.o.store.rootId()) throw new FsError('EBUSY', 'the library root');
-    const { parent, name, existing } = this.slot(to);
-    checkNewName(to, name, this.o.logger);
+  rename(src: StoredItem, to: Slot, from: string): void {
+    const { store } = this.o;
+    if (src.id === store.rootId()) throw new FsError('EBUSY', 'the library root');
+    const { parent, name, existing } = to;
+    checkNewName(to.path, name, this.o.logger);
     if (this.isInside(parent, src)) throw new FsError('EINVAL', `cannot move ${from} into itself`);
     if (existing !== undefined && existing.id !== src.id) {
       if (existing.kind === 'folder' && src.kind !== 'folder')
-        throw new FsError('EISDIR', `is a folder: ${to}`);
+        throw new FsError('EISDIR', `is a folder: ${to.path}`);
       if (existing.kind !== 'folder' && src.kind === 'folder')
-        throw new FsError('ENOTDIR', `not a folder: ${to}`);
-      if (existing.kind === 'folder' && this.o.store.listChildren(existing.id).length > 0)
-        throw new FsError('ENOTEMPTY', `not empty: ${to}`);
+        throw new FsError('ENOTDIR', `not a folder: ${to.path}`);
+      if (existing.kind === 'folder' && store.listChildren(existing.id).length > 0)
+        throw new FsError('ENOTEMPTY', `not empty: ${to.path}`);
       if (this.replaceContent(src, existing)) return;
     }
-    const { store } = this.o;
     store.transaction(() => {
       if (existing !== undefined && existing.id !== src.id) this.removeItem(existing);
       const moved: StoredItem = { ...src, parentId: parent.id, name };
@@ -170,12 +173,13 @@ export class WriteOps {
       if (!isLocalId(src.id)) store.journal.recordMove(moved, { parentId: src.parentId, name: src.name });
       else if (store.journal.hasPendingChange(src.id)) store.journal.recordMove(moved, src);
       else if (!isLocalOnlyName(name)) store.journal.recordCreate(moved);
+      this.touchFolder(parent);
+      if (src.parentId !== parent.id) this.touchFolderId(src.parentId);
     });
     this.o.onChange?.();
   }
 
-  utimens(path: string, mtime: Date): void {
-    const item = this.o.resolve(path);
+  utimens(item: StoredItem, mtime: Date): void {
     const local = this.o.local.get(item.id);
     if (local !== undefined) local.mtimeMs = mtime.getTime();
     this.o.store.putLocalItem({ ...item, modifiedMs: mtime.getTime() });
@@ -191,8 +195,7 @@ export class WriteOps {
     const { store } = this.o;
     const srcCopy = store.copyOf(src.id);
     if (srcCopy === undefined || !this.o.local.hasCopy(src.id)) return false;
-    const srcLocal = this.o.local.get(src.id);
-    const size = srcLocal?.size ?? src.size;
+    const size = this.o.local.get(src.id)?.size ?? src.size;
     const committed = store.durably(() =>
       store.transaction(() => {
         store.removeItem(src.id);
@@ -200,6 +203,8 @@ export class WriteOps {
         const updated: StoredItem = { ...target, size, modifiedMs: src.modifiedMs };
         store.putLocalItem(updated);
         store.journal.recordContent(updated);
+        this.touchFolderId(target.parentId);
+        if (src.parentId !== target.parentId) this.touchFolderId(src.parentId);
         return this.o.local.takeOver(src.id, srcCopy, target.id);
       }),
     );
@@ -214,15 +219,25 @@ export class WriteOps {
     store.transaction(() => {
       store.removeItem(item.id);
       store.journal.recordDelete(item);
+      this.touchFolderId(item.parentId);
     });
     this.o.local.discard(item.id, copy);
     this.o.onChange?.();
   }
 
+  /** An entry was added to, removed from or renamed in the folder: its mtime (and ctime) move, as POSIX says. */
+  private touchFolder(folder: StoredItem): void {
+    this.o.store.touchFolder(folder.id, this.o.clock.now());
+  }
+
+  private touchFolderId(id: ItemId): void {
+    this.o.store.touchFolder(id, this.o.clock.now());
+  }
+
   private resize(local: LocalFile, size: number): void {
     fs.ftruncateSync(local.fd, size);
     local.size = size;
-    local.mtimeMs = Date.now();
+    local.mtimeMs = this.o.clock.now();
     local.changed = true;
   }
 
@@ -237,23 +252,17 @@ export class WriteOps {
     return false;
   }
 
-  /** Parent folder and leaf name of a path, with whatever item already holds that name (case-insensitively). */
-  private slot(path: string): { parent: StoredItem; name: string; existing: StoredItem | undefined } {
-    const parts = splitPath(path);
-    const name = parts.pop();
-    if (name === undefined) throw new FsError('EBUSY', 'the library root');
-    const parent = this.o.resolve(parts.join('/'));
-    if (parent.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${parts.join('/')}`);
-    return { parent, name, existing: this.o.store.getChild(parent.id, name) };
-  }
-
-  /** A free slot for a new item: EEXIST when the name (or one differing only by case) is taken. */
-  /** A new, empty local item at `path` (the slot checked by newSlot), not stored yet. */
-  private newLocalItem(path: string, kind: StoredItem['kind']): StoredItem {
-    const { parent, name } = this.newSlot(path);
-    const now = Date.now();
+  /** A new, empty local item in a free slot (EEXIST when the name, or one differing only by case, is taken). */
+  private newLocalItem(slot: Slot, kind: StoredItem['kind']): StoredItem {
+    const { parent, name, existing, path } = slot;
+    if (existing !== undefined) {
+      const how = existing.name === name ? 'exists' : `differs only by case from "${existing.name}"`;
+      throw new FsError('EEXIST', `${path} ${how} (SharePoint names are case-insensitive)`);
+    }
+    checkNewName(path, name, this.o.logger);
+    const now = this.o.clock.now();
     return {
-      id: this.newLocalId(),
+      id: (LOCAL_ID_PREFIX + randomBytes(16).toString('hex')) as ItemId,
       parentId: parent.id,
       name,
       kind,
@@ -262,15 +271,5 @@ export class WriteOps {
       createdMs: now,
       modifiedMs: now,
     };
-  }
-
-  private newSlot(path: string): { parent: StoredItem; name: string } {
-    const { parent, name, existing } = this.slot(path);
-    if (existing !== undefined) {
-      const how = existing.name === name ? 'exists' : `differs only by case from "${existing.name}"`;
-      throw new FsError('EEXIST', `${path} ${how} (SharePoint names are case-insensitive)`);
-    }
-    checkNewName(path, name, this.o.logger);
-    return { parent, name };
   }
 }

@@ -19,7 +19,7 @@ const attr: FileAttr = {
 
 // A scripted Filesystem: each method returns or throws what the test says (this is the adapter's unit test; the
 // real filesystem is tested in test/vfs and through real mounts in test/e2e).
-const scripted: Filesystem = {
+const scripted = {
   getattr: (p) => (p === '/f' ? Promise.resolve(attr) : Promise.reject(new FsError('ENOENT', p))),
   readdir: () => Promise.resolve([{ name: 'f', attr }]),
   open: () => {
@@ -30,11 +30,12 @@ const scripted: Filesystem = {
     return Promise.resolve(3);
   },
   release: () => Promise.reject(new Error('unexpected')),
+  unlink: () => Promise.reject(new FsError('ENOTEMPTY', 'scripted')),
   statfs: () => Promise.reject(new FsError('EIO', 'x')),
-  refuseWrite: (op, p) => {
-    throw new FsError('EROFS', `${op} ${p}`);
+  refuse: (op: string, p: string) => {
+    throw new FsError('EPERM', `${op} ${p}`);
   },
-};
+} as Partial<Filesystem> as Filesystem;
 
 function call<T extends unknown[]>(invoke: (cb: (...args: T) => void) => void): Promise<T[]> {
   return new Promise((resolve) => {
@@ -72,10 +73,10 @@ describe('createFuseOps', () => {
     expect(await call<[number, number?]>((cb) => ops.open!('/d', 0, cb))).toEqual([[-21]]);
   });
 
-  it('reports read byte counts, unknown errors as EIO, and refuses writes with EROFS', async () => {
+  it('reports read byte counts, unknown errors as EIO, typed errors as their errno, and refuses links', async () => {
     expect(await call<[number]>((cb) => ops.read!('/f', 1, Buffer.alloc(8), 8, 0, cb))).toEqual([[3]]);
     expect(await call<[number]>((cb) => ops.release!('/f', 1, cb))).toEqual([[Fuse.EIO]]);
-    expect(await call<[number]>((cb) => ops.unlink!('/f', cb))).toEqual([[-30]]);
-    expect(await call<[number]>((cb) => ops.write!('/f', 1, Buffer.alloc(1), 1, 0, cb))).toEqual([[-30]]);
+    expect(await call<[number]>((cb) => ops.unlink!('/f', cb))).toEqual([[errnoNumber('ENOTEMPTY')]]);
+    expect(await call<[number]>((cb) => ops.symlink!('/f', '/g', cb))).toEqual([[errnoNumber('EPERM')]]);
   });
 });

@@ -12,7 +12,10 @@ import { FolderLister } from '../../src/sync/folder-lister';
 import { Hydrator } from '../../src/sync/hydrator';
 import { TreeSync, type SyncResult } from '../../src/sync/tree-sync';
 import { FsError } from '../../src/vfs/errors';
-import { SpfsFilesystem } from '../../src/vfs/spfs-filesystem';
+import type { SpfsFilesystem } from '../../src/vfs/spfs-filesystem';
+import { buildWritePath } from '../../src/cli/write-path';
+import { systemClock } from '../../src/shared/clock';
+import { ForegroundActivity } from '../../src/sync/foreground-activity';
 import { Harness, USER } from '../server/server-harness';
 
 const harness = new Harness();
@@ -93,15 +96,20 @@ beforeAll(async () => {
   const hydrator = new Hydrator({ api: client, store, cache, logger });
   closers.push(() => hydrator.close());
   const lister = new FolderLister({ api: client, store, state, logger });
-  fs = new SpfsFilesystem({
+  const w = buildWritePath({
+    cacheDir: work,
     store,
+    cache,
     hydrator,
+    api: client,
     logger,
-    uid: 1,
-    gid: 1,
+    clock: systemClock,
+    activity: new ForegroundActivity(),
     lister,
     storeVersion: () => state.version(),
   });
+  closers.push(() => w.stop());
+  fs = w.fs;
 });
 
 afterAll(async () => {

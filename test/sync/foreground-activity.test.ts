@@ -1,12 +1,12 @@
-// foregroundQuiet: background steps wait while reads stream, and never longer than the bound.
-import {
-  foregroundQuiet,
-  noteForegroundActivity,
-  noteMetadataActivity,
-} from '../../src/sync/foreground-activity';
+// ForegroundActivity.quiet(): background steps wait while reads stream, and never longer than the bound.
+import { ForegroundActivity } from '../../src/sync/foreground-activity';
 
 describe('foreground activity gate', () => {
-  beforeEach(() => jest.useFakeTimers());
+  let activity: ForegroundActivity;
+  beforeEach(() => {
+    jest.useFakeTimers();
+    activity = new ForegroundActivity();
+  });
   afterEach(() => jest.useRealTimers());
 
   async function settledAfter(p: Promise<void>, ms: number): Promise<boolean> {
@@ -18,19 +18,19 @@ describe('foreground activity gate', () => {
 
   it('waits while a read just happened, then lets the background step go', async () => {
     await jest.advanceTimersByTimeAsync(5000); // no recent activity
-    noteForegroundActivity();
-    const quiet = foregroundQuiet();
+    activity.noteContent();
+    const quiet = activity.quiet();
     expect(await settledAfter(quiet, 10)).toBe(false);
     expect(await settledAfter(quiet, 100)).toBe(true);
   });
 
   it('does not wait forever for a reader that never stops', async () => {
-    noteForegroundActivity();
-    const quiet = foregroundQuiet();
+    activity.noteContent();
+    const quiet = activity.quiet();
     let done = false;
     void quiet.then(() => (done = true));
     for (let i = 0; i < 200 && !done; i++) {
-      noteForegroundActivity();
+      activity.noteContent();
       await jest.advanceTimersByTimeAsync(10);
     }
     expect(done).toBe(true);
@@ -38,14 +38,14 @@ describe('foreground activity gate', () => {
 
   it('lookups hold a background step back only at the start of a burst, not through a long walk', async () => {
     await jest.advanceTimersByTimeAsync(5000); // idle: the next lookup starts a burst
-    noteMetadataActivity();
-    const first = foregroundQuiet();
+    activity.noteMetadata();
+    const first = activity.quiet();
     expect(await settledAfter(first, 10)).toBe(false);
     // The walk goes on (a lookup every 10 ms); after the burst allowance the step goes ahead anyway.
     let done = false;
-    const during = foregroundQuiet().then(() => (done = true));
+    const during = activity.quiet().then(() => (done = true));
     for (let i = 0; i < 30 && !done; i++) {
-      noteMetadataActivity();
+      activity.noteMetadata();
       await jest.advanceTimersByTimeAsync(10);
     }
     expect(done).toBe(true);
