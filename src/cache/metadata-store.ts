@@ -89,6 +89,10 @@ export class MetadataStore {
   private readonly localChanges = new Map<ItemId, { gen: number; atMs: number }>();
   /** changeGeneration() when the full pass in progress began. */
   private passSince = 0;
+  /** Items open for writing here: server data leaves them alone until the last writer closed (see hold()). */
+  private readonly held = new Set<ItemId>();
+  /** Held items server data skipped: their server state is looked up again (takeMissed). */
+  private readonly missed = new Set<ItemId>();
   private readonly q: {
     get: Statement<[string], ItemRow>;
     child: Statement<[string, string], ItemRow>;
@@ -216,6 +220,32 @@ export class MetadataStore {
     return this.generation;
   }
 
+  /**
+   * A handle writes to the item: until unhold(), a remote edit, rename or delete of it is not applied (the writer's
+   * close records the change against the version it started from, so the conflict rules decide, whichever side
+   * came first).
+   */
+  hold(id: ItemId): void {
+    this.held.add(id);
+  }
+
+  unhold(id: ItemId): void {
+    this.held.delete(id);
+  }
+
+  /** Items whose server changes were skipped while held and that have no pending change now: look them up again. */
+  takeMissed(): ItemId[] {
+    const out = [...this.missed].filter((id) => !this.held.has(id) && !this.journal.hasPendingChange(id));
+    for (const id of out) this.missed.delete(id);
+    return out;
+  }
+
+  private skipHeld(id: ItemId): boolean {
+    if (!this.held.has(id)) return false;
+    this.missed.add(id);
+    return true;
+  }
+
   private noteLocalChange(id: ItemId): void {
     const now = this.clock.now();
     this.localChanges.set(id, { gen: ++this.generation, atMs: now });
@@ -265,6 +295,7 @@ export class MetadataStore {
     })();
     this.noteLocalChange(oldId);
     this.noteLocalChange(newId);
+    if (this.held.delete(oldId)) this.held.add(newId);
   }
 
   /** Runs `fn` with SQLite's synchronous=FULL, so the transactions it commits survive a power cut. */
@@ -348,10 +379,13 @@ export class MetadataStore {
   ): BatchResult {
     const result: BatchResult = { upserted: 0, deleted: 0, skipped: [] };
     for (const id of deletes)
-      if (!this.changedSince(id, since)) result.deleted += this.q.deleteTree.run(id).changes;
+      if (!this.changedSince(id, since) && !this.skipHeld(id))
+        result.deleted += this.q.deleteTree.run(id).changes;
     // The local state wins while a change is pending (the SQL guard covers updates; this covers re-inserting a
     // locally deleted item) and over data fetched before a local change.
-    items = items.filter((i) => !this.changedSince(i.id, since) && !this.journal.hasPendingChange(i.id));
+    items = items.filter(
+      (i) => !this.changedSince(i.id, since) && !this.journal.hasPendingChange(i.id) && !this.skipHeld(i.id),
+    );
     // Park every moved or renamed item first, so a batch that swaps two names (a→b, b→a) applies in any order.
     const parked = new Map<string, ItemRow>();
     for (const item of items) {

@@ -131,9 +131,9 @@ export class UploadJournal {
     return this.write(item, { content: item.kind === 'document', size: item.size });
   }
 
-  /** New content for a document (it must be in its dirty file already). */
-  recordContent(item: StoredItem): JournalEntry {
-    return this.write(item, { content: true, size: item.size });
+  /** New content for a document (in its local copy already), made from server version `base` (default: the row's). */
+  recordContent(item: StoredItem, base?: ETag): JournalEntry {
+    return this.write(item, { content: true, size: item.size, ...(base !== undefined ? { base } : {}) });
   }
 
   /** A rename or move: `from` is where the item was before (kept when the row already says where the server has it). */
@@ -186,6 +186,7 @@ export class UploadJournal {
       deleted?: boolean;
       size?: number;
       from?: { parentId: ItemId; name: string };
+      base?: ETag;
     },
   ): JournalEntry {
     return this.db.transaction(() => {
@@ -194,7 +195,7 @@ export class UploadJournal {
       const e: JournalEntry = {
         itemId: item.id,
         kind: item.kind,
-        baseEtag: old ? old.baseEtag : known ? item.etag : undefined,
+        baseEtag: old ? old.baseEtag : known ? (change.base ?? item.etag) : undefined,
         remoteParent: old ? old.remoteParent : known ? (change.from?.parentId ?? item.parentId) : undefined,
         remoteName: old ? old.remoteName : known ? (change.from?.name ?? item.name) : undefined,
         content: change.content ?? old?.content ?? false,

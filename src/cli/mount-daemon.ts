@@ -91,6 +91,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       store,
       logger,
       activity,
+      lookup: client,
       ownIdentity: client.customIdentity,
       localChanges: store.journal,
       onRootStored: () => rootStored(),

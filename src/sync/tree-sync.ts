@@ -7,6 +7,7 @@ import type {
   ChangePage,
   ChangesQuery,
   FileSyncApi,
+  FileSyncWriteApi,
   Policy,
   RemoteItem,
   RequestPriority,
@@ -34,6 +35,8 @@ export interface TreeSyncOptions {
   onRemoteConflict?: RemoteConflictHandler;
   /** The mount's foreground activity: the background pass steps aside for it (default: none). */
   activity?: ForegroundActivity;
+  /** Looks one item up (E12): refreshes items whose changes were skipped while a local writer had them open. */
+  lookup?: Pick<FileSyncWriteApi, 'item'>;
 }
 
 export interface SyncResult {
@@ -97,6 +100,7 @@ export class TreeSync {
   }
 
   private async runOnce(): Promise<SyncResult> {
+    await this.refreshMissed();
     const state = this.store.getSyncState();
     if (state?.token != null && state.libraryKey === this.libraryKey()) {
       this.policy ??= await this.api.policy();
@@ -107,6 +111,22 @@ export class TreeSync {
     }
     await this.fullPass();
     return { items: this.store.countItems(), mode: 'full' };
+  }
+
+  /** Items whose server changes were skipped while a local writer had them open: their current server state. */
+  private async refreshMissed(): Promise<void> {
+    const lookup = this.hold.lookup;
+    if (lookup === undefined) return;
+    for (const id of this.store.takeMissed()) {
+      const since = this.store.changeGeneration();
+      try {
+        const r = await lookup.item(id);
+        this.store.applyBatch([toStoredItem(r)], [], undefined, since);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        this.store.applyBatch([], [id], undefined, since);
+      }
+    }
   }
 
   /** Follows the change feed from `state.token`; false when the server demands a full pass instead. */

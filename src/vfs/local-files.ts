@@ -8,7 +8,7 @@ import type { DirtyFiles } from '../cache/dirty-files';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { isLocalId } from '../cache/upload-journal';
 import type { RemoteItem } from '../protocol/types';
-import type { ItemId } from '../shared/ids';
+import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import type { Hydrator } from '../sync/hydrator';
 
@@ -27,6 +27,8 @@ export interface LocalFile {
   changed: boolean;
   /** The item was unlinked while open: the file goes when the last handle closes. */
   unlinked: boolean;
+  /** The server version the copy started from: a change recorded at close is based on it. */
+  base: ETag;
 }
 
 export type LocalSource = 'existing' | 'empty' | 'server';
@@ -96,16 +98,16 @@ export class LocalFiles {
       f = await p;
     }
     f.opens++;
-    if (writer) f.writers++;
+    if (writer && f.writers++ === 0) this.o.store.hold(f.id);
     return f;
   }
 
   /** Closes one handle; returns true when it was the last one. */
   release(f: LocalFile, writer: boolean): boolean {
     f.opens--;
-    if (writer) {
-      f.writers--;
-      if (f.writers === 0) this.o.onWriterClosed?.(f.id);
+    if (writer && --f.writers === 0) {
+      this.o.store.unhold(f.id);
+      this.o.onWriterClosed?.(f.id);
     }
     if (f.opens > 0) return false;
     fs.closeSync(f.fd);
@@ -211,6 +213,7 @@ export class LocalFiles {
       writers: 0,
       changed: false,
       unlinked: false,
+      base: item.etag,
     };
     this.live.set(item.id, f);
     return f;

@@ -100,7 +100,7 @@ export class SpfsFilesystem implements Filesystem {
     return this.handles.add({ item, content });
   }
 
-  async create(path: string): Promise<number> {
+  async create(path: string, _mode?: number): Promise<number> {
     return this.handles.add(await this.o.ops.create(await this.slot(path)));
   }
 
@@ -157,7 +157,7 @@ export class SpfsFilesystem implements Filesystem {
     this.o.ops.rename(src, await this.slot(to), from);
   }
 
-  async mkdir(path: string): Promise<void> {
+  async mkdir(path: string, _mode?: number): Promise<void> {
     this.o.ops.mkdir(await this.slot(path));
   }
 

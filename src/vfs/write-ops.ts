@@ -118,7 +118,7 @@ export class WriteOps {
         store.putLocalItem(updated);
         f.item = updated;
         if (!isLocalId(item.id) || store.journal.hasPendingChange(item.id) || !isLocalOnlyName(item.name))
-          store.journal.recordContent(updated);
+          store.journal.recordContent(updated, local.base);
       }),
     );
     this.o.onChange?.();

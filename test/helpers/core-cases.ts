@@ -1,0 +1,256 @@
+// The filesystem's core cases, written once against a small driver and run twice (like rclone's vfstest): in
+// process against src/vfs on the real reference server (test/vfs/core-cases.test.ts) and through a real FUSE mount
+// served by a child process (test/e2e/core-cases.test.ts). What the server ends up with is read by an observer
+// with an empty cache of its own, i.e. another machine.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ContentCache } from '../../src/cache/content-cache';
+import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
+import { SpClient } from '../../src/protocol/sp-client';
+import type { ItemId } from '../../src/shared/ids';
+import { silentLogger } from '../../src/shared/logger';
+import { Hydrator } from '../../src/sync/hydrator';
+import { TreeSync } from '../../src/sync/tree-sync';
+
+/** What a case may do to the filesystem under test. Paths are relative to the library root, '/'-separated. */
+export interface CoreDriver {
+  writeFile(path: string, data: Buffer): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  /** Opens for writing (O_WRONLY, plus O_TRUNC when asked); the handle writes at offsets and closes. */
+  openWrite(path: string, truncate: boolean): Promise<WriteHandle>;
+  openRead(path: string): Promise<ReadHandle>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  mkdir(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  stat(path: string): Promise<{ size: number; mtimeMs: number; folder: boolean; nlink: number }>;
+  /** Errno name of what `op` threw, or 'none'. */
+  errnoOf(op: () => Promise<unknown>): Promise<string>;
+  /** Every pending upload is on the server (`spfs flush`, or Uploader.drain in process). */
+  flush(): Promise<void>;
+  /** Waits until `check` holds on the filesystem under test after a remote change (sync, or change feed). */
+  seeRemote(check: () => Promise<boolean>, what: string): Promise<void>;
+  /** A change made by another user through the reference server's admin endpoint. */
+  remote(change: Record<string, unknown>): Promise<void>;
+  /** Milliseconds to let pass while a handle stays open (longer than the mount's write-back delay). */
+  pause(ms: number): Promise<void>;
+}
+
+export interface WriteHandle {
+  write(data: Buffer, position: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ReadHandle {
+  read(length: number, position: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** The server's view: every path with its item and bytes, from a fresh client with an empty store. */
+export interface ServerView {
+  files: Map<string, { item: StoredItem; bytes: Buffer }>;
+  folders: Set<string>;
+}
+
+export interface ServerAccess {
+  url: string;
+  user: string;
+  password: string;
+}
+
+export async function serverView(access: ServerAccess): Promise<ServerView> {
+  const dir = mkdtempSync(join(tmpdir(), 'spfs-observer-'));
+  const api = await SpClient.connect({
+    url: access.url,
+    credentials: { user: access.user, password: access.password },
+  });
+  const logger = silentLogger();
+  const store = MetadataStore.open(join(dir, 'meta.db'), { logger });
+  try {
+    await new TreeSync({ api, store, logger }).initialSync();
+    const cache = await ContentCache.open({ dir: join(dir, 'content'), store, maxBytes: 1 << 30, logger });
+    const hydrator = new Hydrator({ api, store, cache, logger });
+    const view: ServerView = { files: new Map(), folders: new Set() };
+    const walk = async (id: ItemId, prefix: string): Promise<void> => {
+      for (const child of store.listChildren(id)) {
+        const p = prefix === '' ? child.name : `${prefix}/${child.name}`;
+        if (child.kind === 'folder') {
+          view.folders.add(p);
+          await walk(child.id, p);
+          continue;
+        }
+        const h = await hydrator.open(child);
+        const bytes = Buffer.alloc(child.size);
+        for (let at = 0; at < child.size;) {
+          const n = await h.read(bytes.subarray(at), child.size - at, at);
+          if (n <= 0) break;
+          at += n;
+        }
+        await h.close();
+        view.files.set(p, { item: child, bytes });
+      }
+    };
+    await walk(store.rootId() as ItemId, '');
+    await hydrator.close();
+    return view;
+  } finally {
+    store.close();
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The ETag's version number (`"{GUID},N"`). */
+export function versionOf(item: StoredItem): number {
+  return Number(/,(\d+)"?$/.exec(item.etag)?.[1] ?? NaN);
+}
+
+const CONFLICT = /\(conflict from /;
+
+export interface CoreCase {
+  name: string;
+  run(d: CoreDriver, server: () => Promise<ServerView>, dir: string): Promise<void>;
+}
+
+/**
+ * Every case works in its own folder `dir` (created by the runner), so cases share one library and one mount.
+ * `expect` comes from jest's globals.
+ */
+export const CORE_CASES: CoreCase[] = [
+  {
+    name: 'create, write, close: the server has the bytes, and the folder mtime moved',
+    async run(d, server, dir) {
+      const before = (await d.stat(dir)).mtimeMs;
+      await d.pause(20);
+      await d.writeFile(`${dir}/a.txt`, Buffer.from('hello'));
+      expect((await d.stat(dir)).mtimeMs).toBeGreaterThan(before);
+      expect((await d.stat(dir)).nlink).toBeGreaterThanOrEqual(1);
+      expect((await d.readFile(`${dir}/a.txt`)).toString()).toBe('hello');
+      await d.flush();
+      expect((await server()).files.get(`${dir}/a.txt`)?.bytes.toString()).toBe('hello');
+    },
+  },
+  {
+    name: 'a rewrite (O_TRUNC, pause, write, close) goes up once, whole: one new version, never an empty one',
+    async run(d, server, dir) {
+      await d.writeFile(`${dir}/r.txt`, Buffer.from('first version'));
+      await d.flush();
+      const v0 = versionOf((await server()).files.get(`${dir}/r.txt`)!.item);
+      const h = await d.openWrite(`${dir}/r.txt`, true);
+      await d.pause(1500); // longer than the write-back delay: nothing may go up while the file is open
+      await h.write(Buffer.from('second!'), 0);
+      await h.close();
+      await d.flush();
+      const after = (await server()).files.get(`${dir}/r.txt`)!;
+      expect(after.bytes.toString()).toBe('second!');
+      expect(versionOf(after.item)).toBe(v0 + 1);
+    },
+  },
+  {
+    name: 'saving by rename-over keeps the document (same ResourceID) and takes the new bytes',
+    async run(d, server, dir) {
+      await d.writeFile(`${dir}/doc.txt`, Buffer.from('v1'));
+      await d.flush();
+      const id = (await server()).files.get(`${dir}/doc.txt`)!.item.id;
+      await d.writeFile(`${dir}/.doc.txt.swx-new`, Buffer.from('v2 saved'));
+      await d.rename(`${dir}/.doc.txt.swx-new`, `${dir}/doc.txt`);
+      expect((await d.readFile(`${dir}/doc.txt`)).toString()).toBe('v2 saved');
+      await d.flush();
+      const view = await server();
+      expect(view.files.get(`${dir}/doc.txt`)?.item.id).toBe(id);
+      expect(view.files.get(`${dir}/doc.txt`)?.bytes.toString()).toBe('v2 saved');
+      expect([...view.files.keys()].filter((p) => p.startsWith(`${dir}/`))).toEqual([`${dir}/doc.txt`]);
+    },
+  },
+  {
+    name: 'unlink while open: the open handle still reads, the name is gone at once and from the server',
+    async run(d, server, dir) {
+      await d.writeFile(`${dir}/u.txt`, Buffer.from('still here'));
+      await d.flush();
+      const h = await d.openRead(`${dir}/u.txt`);
+      await d.unlink(`${dir}/u.txt`);
+      expect(await d.readdir(dir)).not.toContain('u.txt');
+      expect((await h.read(10, 0)).toString()).toBe('still here');
+      await h.close();
+      await d.flush();
+      expect((await server()).files.has(`${dir}/u.txt`)).toBe(false);
+    },
+  },
+  {
+    name: 'delete and re-create under the same name (git checkout): one file, no conflict copy',
+    async run(d, server, dir) {
+      await d.writeFile(`${dir}/g.txt`, Buffer.from('branch a'));
+      await d.flush();
+      for (let i = 0; i < 3; i++) {
+        await d.unlink(`${dir}/g.txt`);
+        await d.writeFile(`${dir}/g.txt`, Buffer.from(`branch ${i}`));
+      }
+      await d.flush();
+      const names = [...(await server()).files.keys()].filter((p) => p.startsWith(`${dir}/`));
+      expect(names).toEqual([`${dir}/g.txt`]);
+      expect((await server()).files.get(`${dir}/g.txt`)?.bytes.toString()).toBe('branch 2');
+      expect((await d.readdir(dir)).filter((n) => CONFLICT.test(n))).toEqual([]);
+    },
+  },
+  {
+    name: 'move into another folder and edit before the upload: no conflict copy, the edit lands at the new place',
+    async run(d, server, dir) {
+      await d.mkdir(`${dir}/sub`);
+      await d.writeFile(`${dir}/m.txt`, Buffer.from('before'));
+      await d.flush();
+      await d.rename(`${dir}/m.txt`, `${dir}/sub/m.txt`);
+      await d.writeFile(`${dir}/sub/m.txt`, Buffer.from('after the move'));
+      await d.flush();
+      const view = await server();
+      expect(view.files.get(`${dir}/sub/m.txt`)?.bytes.toString()).toBe('after the move');
+      expect([...view.files.keys()].filter((p) => p.startsWith(`${dir}/`))).toEqual([`${dir}/sub/m.txt`]);
+    },
+  },
+  {
+    name: 'rmdir of a non-empty folder is ENOTEMPTY; an empty one goes',
+    async run(d, server, dir) {
+      await d.mkdir(`${dir}/full`);
+      await d.writeFile(`${dir}/full/x`, Buffer.from('x'));
+      expect(await d.errnoOf(() => d.rmdir(`${dir}/full`))).toBe('ENOTEMPTY');
+      await d.unlink(`${dir}/full/x`);
+      await d.rmdir(`${dir}/full`);
+      await d.flush();
+      expect((await server()).folders.has(`${dir}/full`)).toBe(false);
+    },
+  },
+  {
+    name: 'a remote edit while a local edit is pending: both kept, ours as one conflict copy',
+    async run(d, server, dir) {
+      await d.writeFile(`${dir}/c.txt`, Buffer.from('base'));
+      await d.flush();
+      const h = await d.openWrite(`${dir}/c.txt`, true);
+      await h.write(Buffer.from('ours'), 0);
+      await d.remote({ op: 'edit-file', path: `${dir}/c.txt`, content: 'theirs' });
+      await h.close();
+      await d.flush();
+      const view = await server();
+      expect(view.files.get(`${dir}/c.txt`)?.bytes.toString()).toBe('theirs');
+      const copies = [...view.files.entries()].filter(([p]) => p.startsWith(`${dir}/`) && CONFLICT.test(p));
+      expect(copies.map(([, f]) => f.bytes.toString())).toEqual(['ours']);
+    },
+  },
+  {
+    name: 'a remote rename and a remote delete are seen; a remote delete of a file edited here keeps the edit',
+    async run(d, server, dir) {
+      await d.writeFile(`${dir}/k.txt`, Buffer.from('keep me'));
+      await d.writeFile(`${dir}/r1.txt`, Buffer.from('renamed remotely'));
+      await d.flush();
+      await d.remote({ op: 'rename', path: `${dir}/r1.txt`, to: 'r2.txt' });
+      await d.seeRemote(async () => (await d.readdir(dir)).includes('r2.txt'), 'the remote rename');
+      expect((await d.readFile(`${dir}/r2.txt`)).toString()).toBe('renamed remotely');
+      const h = await d.openWrite(`${dir}/k.txt`, true);
+      await h.write(Buffer.from('edited here'), 0);
+      await d.remote({ op: 'delete', path: `${dir}/k.txt` });
+      await h.close();
+      await d.flush();
+      expect((await server()).files.get(`${dir}/k.txt`)?.bytes.toString()).toBe('edited here');
+    },
+  },
+];

@@ -1,0 +1,162 @@
+// The core cases (test/helpers/core-cases.ts) in process: src/vfs with the real uploader, SQLite store and content
+// cache, on the real reference server over HTTP, without a mount. test/e2e/core-cases.test.ts runs the same cases
+// through a real FUSE mount.
+import { constants } from 'node:fs';
+import * as path from 'node:path';
+import { buildWritePath, type WritePath } from '../../src/cli/write-path';
+import { ContentCache } from '../../src/cache/content-cache';
+import { MetadataStore } from '../../src/cache/metadata-store';
+import { SpClient } from '../../src/protocol/sp-client';
+import { systemClock } from '../../src/shared/clock';
+import { silentLogger } from '../../src/shared/logger';
+import { ForegroundActivity } from '../../src/sync/foreground-activity';
+import { Hydrator } from '../../src/sync/hydrator';
+import { TreeSync } from '../../src/sync/tree-sync';
+import { toErrnoName } from '../../src/vfs/errors';
+import { adminPost } from '../helpers/admin-endpoint';
+import { CORE_CASES, serverView, type CoreDriver, type ServerAccess } from '../helpers/core-cases';
+import { Harness, USER } from '../server/server-harness';
+
+const TOKEN = `core-${Math.random().toString(36).slice(2)}-admin-token`;
+const harness = new Harness();
+const closers: Array<() => Promise<void> | void> = [];
+let driver: CoreDriver;
+let access: ServerAccess;
+let w: WritePath;
+
+beforeAll(async () => {
+  const work = await harness.tempDir('spfs-core-');
+  const srv = await harness.start({ dataDir: path.join(work, 'server'), adminToken: TOKEN });
+  access = { url: srv.siteUrl, user: USER.name, password: USER.password };
+  const port = new URL(srv.siteUrl).port;
+  const api = await SpClient.connect({
+    url: srv.siteUrl,
+    credentials: { user: USER.name, password: USER.password },
+  });
+  closers.push(() => api.close());
+  const logger = silentLogger();
+  const store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
+  closers.push(() => store.close());
+  const tree = new TreeSync({
+    api,
+    store,
+    logger,
+    localChanges: store.journal,
+    lookup: api,
+    ownIdentity: api.customIdentity,
+  });
+  await tree.initialSync();
+  const cache = await ContentCache.open({
+    dir: path.join(work, 'content'),
+    store,
+    maxBytes: 1 << 30,
+    logger,
+  });
+  const hydrator = new Hydrator({ api, store, cache, logger });
+  closers.push(() => hydrator.close());
+  w = buildWritePath({
+    cacheDir: work,
+    store,
+    cache,
+    hydrator,
+    api,
+    logger,
+    clock: systemClock,
+    activity: new ForegroundActivity(),
+    writeBackMs: 1000,
+  });
+  closers.push(() => w.stop());
+  const fs = w.fs;
+  const p = (rel: string): string => `/${rel}`;
+  const openW = async (rel: string, truncate: boolean) => {
+    const fh = await fs.open(p(rel), constants.O_WRONLY | (truncate ? constants.O_TRUNC : 0));
+    return {
+      write: async (data: Buffer, position: number) => void (await fs.write(fh, data, data.length, position)),
+      close: async () => {
+        await fs.flush(fh);
+        await fs.release(fh);
+      },
+    };
+  };
+  driver = {
+    async writeFile(rel, data) {
+      const fh = await fs.getattr(p(rel)).then(
+        () => fs.open(p(rel), constants.O_WRONLY | constants.O_TRUNC),
+        () => fs.create(p(rel), 0o644),
+      );
+      await fs.write(fh, data, data.length, 0);
+      await fs.flush(fh);
+      await fs.release(fh);
+    },
+    async readFile(rel) {
+      const size = (await fs.getattr(p(rel))).size;
+      const fh = await fs.open(p(rel), constants.O_RDONLY);
+      const buf = Buffer.alloc(size);
+      const n = await fs.read(fh, buf, size, 0);
+      await fs.release(fh);
+      return buf.subarray(0, n);
+    },
+    openWrite: openW,
+    async openRead(rel) {
+      const fh = await fs.open(p(rel), constants.O_RDONLY);
+      return {
+        read: async (length, position) => {
+          const buf = Buffer.alloc(length);
+          return buf.subarray(0, await fs.read(fh, buf, length, position));
+        },
+        close: () => fs.release(fh),
+      };
+    },
+    rename: (a, b) => fs.rename(p(a), p(b)),
+    unlink: (rel) => fs.unlink(p(rel)),
+    mkdir: (rel) => fs.mkdir(p(rel), 0o755),
+    rmdir: (rel) => fs.rmdir(p(rel)),
+    readdir: async (rel) => (await fs.readdir(p(rel))).map((e) => e.name),
+    async stat(rel) {
+      const a = await fs.getattr(p(rel));
+      return {
+        size: a.size,
+        mtimeMs: a.mtime.getTime(),
+        folder: (a.mode & constants.S_IFDIR) !== 0,
+        nlink: a.nlink,
+      };
+    },
+    async errnoOf(op) {
+      try {
+        await op();
+        return 'none';
+      } catch (err) {
+        return toErrnoName(err);
+      }
+    },
+    async flush() {
+      const left = await w.uploader.drain(
+        undefined,
+        () => undefined,
+        () => false,
+      );
+      if (left.length > 0) throw new Error(`uploads left: ${JSON.stringify(left)}`);
+    },
+    async seeRemote(check, what) {
+      await tree.sync();
+      if (!(await check())) throw new Error(`not seen after a sync: ${what}`);
+    },
+    remote: async (change) => void (await adminPost(port, TOKEN, '/changes', { user: USER.name, ...change })),
+    pause: (ms) => new Promise((r) => setTimeout(r, ms)),
+  };
+});
+
+afterAll(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+  await harness.cleanup();
+});
+
+describe('core cases in process (src/vfs, real server, no mount)', () => {
+  CORE_CASES.forEach((c, i) => {
+    it(c.name, async () => {
+      const dir = `case${i}`;
+      await driver.mkdir(dir);
+      await c.run(driver, () => serverView(access), dir);
+    });
+  });
+});
