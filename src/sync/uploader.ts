@@ -379,7 +379,7 @@ export class Uploader {
       return await this.o.api.createFile(item.parentId, item.name, source);
     } catch (err) {
       if (!(err instanceof WriteRejectedError && err.status === 'NameConflict')) throw err;
-      const found = err.current;
+      const found = err.current ?? (await this.holderOf(item.parentId, item.name));
       if (
         found?.kind === 'document' &&
         this.ours(found) &&
@@ -398,6 +398,17 @@ export class Uploader {
       const copy = await this.o.api.createFile(item.parentId, name, source);
       this.o.store.putLocalItem({ ...item, name });
       return copy;
+    }
+  }
+
+  /** The server's item holding `name` in the folder (a NameConflict answer need not name it). */
+  private async holderOf(parentId: ItemId, name: string): Promise<RemoteItem | undefined> {
+    const key = foldName(name);
+    for (let offset = 0; ;) {
+      const page = await this.o.api.children(parentId, { foldersOnly: false, offset, count: 500, depth: 0 });
+      const hit = page.items.find((i) => !i.deleted && i.parentId === parentId && foldName(i.name) === key);
+      if (hit !== undefined || !page.hasMore || page.items.length === 0) return hit;
+      offset += page.items.length;
     }
   }
 

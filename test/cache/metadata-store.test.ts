@@ -169,4 +169,58 @@ describe('MetadataStore', () => {
       quota: { state: 'Nearing', used: 90, granted: 100 },
     });
   });
+
+  it('a page fetched before a local change (or an upload result) cannot undo it', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const doc = item(root, 'doc.txt');
+    const gone = item(root, 'gone.txt');
+    const moved = item(root, 'old-name.txt');
+    s.applyBatch([doc, gone, moved], [], { token: 't1' });
+    const since = s.changeGeneration(); // a change enumeration starts here...
+    // ...meanwhile our upload lands (new ETag, journal closed), a delete goes up, a rename goes up
+    s.putLocalItem({ ...doc, etag: asETag(`"${doc.id},2"`), size: 9 });
+    s.removeItem(gone.id);
+    s.putLocalItem({ ...moved, name: 'new-name.txt' });
+    // ...and the page, built before those reached the server, is applied afterwards
+    s.applyBatch([doc, gone, moved], [], { token: 't2' }, since);
+    expect(s.getItem(doc.id)?.etag).toBe(`"${doc.id},2"`);
+    expect(s.getItem(gone.id)).toBeUndefined();
+    expect(s.getItem(moved.id)?.name).toBe('new-name.txt');
+    expect(s.getSyncState()?.token).toBe('t2');
+    // A page fetched after the change applies as usual.
+    s.applyBatch([{ ...doc, etag: asETag(`"${doc.id},3"`) }], [], undefined, s.changeGeneration());
+    expect(s.getItem(doc.id)?.etag).toBe(`"${doc.id},3"`);
+  });
+
+  it('server data never re-inserts an item deleted locally while the delete is pending, nor touches a held item', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const doc = item(root, 'doc.txt');
+    const open = item(root, 'open.txt');
+    s.applyBatch([doc, open], []);
+    s.transaction(() => {
+      s.removeItem(doc.id);
+      s.journal.recordDelete(doc);
+    });
+    s.hold(open.id);
+    const since = s.changeGeneration();
+    s.applyBatch([doc, { ...open, name: 'renamed-remotely.txt' }], [], undefined, since);
+    s.applyBatch([], [open.id], undefined, since);
+    expect(s.getItem(doc.id)).toBeUndefined();
+    expect(s.getItem(open.id)?.name).toBe('open.txt');
+    s.unhold(open.id);
+    expect(s.takeMissed()).toEqual([open.id]); // looked up again once the writer closed
+  });
+
+  it('the full pass keeps an item created here while it ran, though its pages never listed it', () => {
+    const s = openStore();
+    const root = withRoot(s);
+    s.beginFullPass();
+    const created = item(root, 'uploaded-during-pass.txt');
+    s.putLocalItem(created); // our upload's result, re-keyed to the server's id
+    s.applyBatch([s.getItem(root)!], []);
+    s.endFullPass({ token: 'new' });
+    expect(s.getItem(created.id)?.name).toBe('uploaded-during-pass.txt');
+  });
 });

@@ -33,7 +33,7 @@ describe('core cases through a real mount (FUSE, child processes)', () => {
     mkdirSync(join(base, 'data'));
     process.env[ADMIN_ENV] = ADMIN_TOKEN;
     server = await startServerProcess({ dataDir: join(base, 'data'), extraArgs: [...ADMIN_ARGS] });
-    mount = await mountUnder(server, base, 'a', ['--write-back', '1'], mountpoints);
+    mount = await mountUnder(server, base, 'a', ['--write-back', '0'], mountpoints);
     const port = new URL(server.url).port;
     const at = (rel: string): string => join(mount.mountpoint, rel);
     driver = {

@@ -139,7 +139,7 @@ export const CORE_CASES: CoreCase[] = [
       await d.flush();
       const v0 = versionOf((await server()).files.get(`${dir}/r.txt`)!.item);
       const h = await d.openWrite(`${dir}/r.txt`, true);
-      await d.pause(1500); // longer than the write-back delay: nothing may go up while the file is open
+      await d.pause(1500); // the runners use --write-back 0: nothing may go up while the file is open
       await h.write(Buffer.from('second!'), 0);
       await h.close();
       await d.flush();

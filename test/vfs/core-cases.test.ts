@@ -13,6 +13,7 @@ import { ForegroundActivity } from '../../src/sync/foreground-activity';
 import { Hydrator } from '../../src/sync/hydrator';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { toErrnoName } from '../../src/vfs/errors';
+import type { ItemId } from '../../src/shared/ids';
 import { adminPost } from '../helpers/admin-endpoint';
 import { CORE_CASES, serverView, type CoreDriver, type ServerAccess } from '../helpers/core-cases';
 import { Harness, USER } from '../server/server-harness';
@@ -23,19 +24,23 @@ const closers: Array<() => Promise<void> | void> = [];
 let driver: CoreDriver;
 let access: ServerAccess;
 let w: WritePath;
+let api: SpClient;
+let store: MetadataStore;
+let workDir: string;
 
 beforeAll(async () => {
   const work = await harness.tempDir('spfs-core-');
+  workDir = work;
   const srv = await harness.start({ dataDir: path.join(work, 'server'), adminToken: TOKEN });
   access = { url: srv.siteUrl, user: USER.name, password: USER.password };
   const port = new URL(srv.siteUrl).port;
-  const api = await SpClient.connect({
+  api = await SpClient.connect({
     url: srv.siteUrl,
     credentials: { user: USER.name, password: USER.password },
   });
   closers.push(() => api.close());
   const logger = silentLogger();
-  const store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
+  store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
   closers.push(() => store.close());
   const tree = new TreeSync({
     api,
@@ -63,7 +68,7 @@ beforeAll(async () => {
     logger,
     clock: systemClock,
     activity: new ForegroundActivity(),
-    writeBackMs: 1000,
+    writeBackMs: 0,
   });
   closers.push(() => w.stop());
   const fs = w.fs;
@@ -158,5 +163,52 @@ describe('core cases in process (src/vfs, real server, no mount)', () => {
       await driver.mkdir(dir);
       await c.run(driver, () => serverView(access), dir);
     });
+  });
+});
+
+// A kill between the server's reply and our journal commit leaves the journal as it was before the upload. That
+// instant can't be hit on purpose in process, so these tests make the upload themselves with the mount's own client
+// (same X-CustomIdentity) while a handle keeps the file open (so the uploader waits), and leave the journal as it
+// is: exactly the state such a kill leaves.
+describe('lost replies (the journal as a kill after the server answered leaves it)', () => {
+  const conflictCopies = (names: string[]): string[] => names.filter((n) => n.includes('(conflict from'));
+  const copyOf = (id: ItemId): string => path.join(workDir, 'dirty', store.copyOf(id)!);
+  const child = (folder: string, name: string) =>
+    store.getChild(store.getChild(store.rootId()!, folder)!.id, name)!;
+
+  it('an update the server took but we never recorded is our base, not a conflict', async () => {
+    await driver.mkdir('lost1');
+    await driver.writeFile('lost1/f.txt', Buffer.from('one'));
+    await driver.flush();
+    const fh = await w.fs.open('/lost1/f.txt', constants.O_WRONLY | constants.O_TRUNC);
+    await w.fs.write(fh, Buffer.from('two'), 3, 0);
+    await w.fs.flush(fh); // journaled against version 1
+    const item = child('lost1', 'f.txt');
+    const base = store.journal.get(item.id)!.baseEtag!;
+    await api.updateFile({ id: item.id, etag: base, kind: 'document' }, { path: copyOf(item.id) });
+    await w.fs.write(fh, Buffer.from('three'), 5, 0); // and the user went on editing
+    await w.fs.flush(fh);
+    await w.fs.release(fh);
+    await driver.flush();
+    const view = await serverView(access);
+    expect(view.files.get('lost1/f.txt')?.bytes.toString()).toBe('three');
+    expect(conflictCopies([...view.files.keys()].filter((p) => p.startsWith('lost1/')))).toEqual([]);
+  });
+
+  it('a create the server took but we never recorded is adopted, not copied under a conflict name', async () => {
+    await driver.mkdir('lost2');
+    await driver.flush();
+    const fh = await w.fs.create('/lost2/n.txt', 0o644);
+    await w.fs.write(fh, Buffer.from('new file'), 8, 0);
+    await w.fs.flush(fh);
+    const item = child('lost2', 'n.txt');
+    const created = await api.createFile(item.parentId, 'n.txt', { path: copyOf(item.id) });
+    await w.fs.release(fh);
+    await driver.flush();
+    const view = await serverView(access);
+    expect([...view.files.keys()].filter((p) => p.startsWith('lost2/'))).toEqual(['lost2/n.txt']);
+    expect(view.files.get('lost2/n.txt')?.item.id).toBe(created.id);
+    expect(view.files.get('lost2/n.txt')?.bytes.toString()).toBe('new file');
+    expect(child('lost2', 'n.txt').id).toBe(created.id);
   });
 });
