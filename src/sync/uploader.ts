@@ -437,6 +437,12 @@ export class Uploader {
   private finish(e: JournalEntry, item: StoredItem, remote: RemoteItem): void {
     const { store } = this.o;
     const done = store.transaction(() => {
+      if (store.getItem(item.id) === undefined) {
+        // Removed here while its upload ran (unlinked, or a save renamed another file over it): what the server
+        // just made is an orphan, so it goes too.
+        if (remote.id !== item.id) store.journal.recordDelete(toStoredItem(remote));
+        return false;
+      }
       if (remote.id !== item.id) store.rekeyItem(item.id, remote.id);
       const now = store.getItem(remote.id) ?? item;
       const j = store.journal.get(remote.id);
