@@ -78,7 +78,13 @@ export function buildWritePath(o: WritePathOptions): WritePath {
   const uploader: Uploader = new Uploader({
     api: o.api,
     store: o.store,
-    copies: local,
+    // Re-keys go through the filesystem, so inode numbers follow them as well as open copies.
+    copies: {
+      busy: (id) => local.busy(id),
+      sourceOf: (id) => local.sourceOf(id),
+      uploaded: (owner, remote, size) => local.uploaded(owner, remote, size),
+      rekey: (a, b) => fs.rekeyed(a, b),
+    },
     logger: o.logger,
     host: hostname(),
     ...(o.connectivity !== undefined ? { connectivity: o.connectivity } : {}),

@@ -13,6 +13,7 @@ import type { ForegroundActivity } from '../sync/foreground-activity';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
 import { FsError } from './errors';
 import { HandleTable } from './handle-table';
+import { InodeTable } from './inode-table';
 import type { LocalFiles } from './local-files';
 import { DEFAULT_LOOKUP_ENTRIES, LookupCache, type CachedEntry } from './lookup-cache';
 import type { DirEntry, FileAttr, Filesystem, FsStats } from './types';
@@ -50,8 +51,11 @@ type Handle = { item: StoredItem; content: ContentHandle } | OpenFile;
 export class SpfsFilesystem implements Filesystem {
   private readonly handles = new HandleTable<Handle>();
   private readonly lookups: LookupCache | undefined;
+  /** Inode numbers of the items seen (attrOf assigns them); followed through re-keys by rekeyed(). */
+  private readonly inodes: InodeTable;
 
   constructor(private readonly o: FilesystemOptions) {
+    this.inodes = new InodeTable(() => o.store.rootId());
     if (o.storeVersion !== undefined)
       this.lookups = new LookupCache({
         maxEntries: o.lookupEntries ?? DEFAULT_LOOKUP_ENTRIES,
@@ -199,6 +203,30 @@ export class SpfsFilesystem implements Filesystem {
     });
   }
 
+  async lookup(parentIno: number, name: string): Promise<FileAttr> {
+    const parent = this.pathOf(parentIno);
+    return this.getattr(parent === '' ? name : `${parent}/${name}`);
+  }
+
+  pathOf(ino: number): string {
+    const id = this.inodes.idOf(ino);
+    const rootId = this.o.store.rootId();
+    const names: string[] = [];
+    for (let cur = id === undefined ? undefined : this.o.store.getItem(id); cur !== undefined;) {
+      if (cur.id === rootId) return names.reverse().join('/');
+      names.push(cur.name);
+      if (names.length > 10_000) break; // a cycle in stored data
+      cur = this.o.store.getItem(cur.parentId);
+    }
+    throw new FsError('ENOENT', `no item for inode ${ino}`);
+  }
+
+  /** An item took the server's id (the uploader's re-key): open copies and inode numbers follow. */
+  rekeyed(oldId: ItemId, newId: ItemId): void {
+    this.o.local.rekey(oldId, newId);
+    this.inodes.rekey(oldId, newId);
+  }
+
   refuse(op: string, path: string): never {
     throw new FsError('EPERM', `${op} ${path}: not supported`);
   }
@@ -322,6 +350,7 @@ export class SpfsFilesystem implements Filesystem {
     const mtime = new Date(item.modifiedMs);
     const folder = item.kind === 'folder';
     return {
+      ino: this.inodes.inoOf(item.id),
       mode: folder ? DIR_MODE : FILE_MODE,
       size: folder ? BLOCK_SIZE : item.size,
       // A folder's link count is not known without counting its subfolders: 1 tells find/fts not to rely on it.

@@ -2,6 +2,8 @@
 // (mapped to errno only in vfs/errors.ts).
 
 export interface FileAttr {
+  /** Stable inode number (inode-table.ts): the root is 1, an item keeps its number across re-keys. */
+  ino: number;
   /** st_mode including the type bits (S_IFDIR / S_IFREG). */
   mode: number;
   size: number;
@@ -56,6 +58,10 @@ export interface Filesystem {
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
   statfs(): Promise<FsStats>;
+  /** Inode addressing (for an inode-based adapter): the entry `name` in folder `parentIno`. */
+  lookup(parentIno: number, name: string): Promise<FileAttr>;
+  /** The library-relative path of an inode the kernel holds (ENOENT once the item is gone). */
+  pathOf(ino: number): string;
   /** Operations SharePoint has no notion of (symlink, link, mknod): EPERM. */
   refuse(op: string, path: string): never;
 }

@@ -7,6 +7,7 @@ import { FsError } from '../../src/vfs/errors';
 import type { FileAttr, Filesystem } from '../../src/vfs/types';
 
 const attr: FileAttr = {
+  ino: 2,
   mode: constants.S_IFREG | 0o444,
   size: 42,
   nlink: 1,

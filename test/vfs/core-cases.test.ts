@@ -212,3 +212,22 @@ describe('lost replies (the journal as a kill after the server answered leaves i
     expect(child('lost2', 'n.txt').id).toBe(created.id);
   });
 });
+
+describe('inode addressing (what an inode-based adapter uses)', () => {
+  it('gives the root inode 1 and an item one stable number, kept when the server assigns its ResourceID', async () => {
+    await driver.mkdir('ino');
+    await driver.writeFile('ino/f.txt', Buffer.from('x'));
+    expect((await w.fs.getattr('/')).ino).toBe(1);
+    const before = await w.fs.getattr('/ino/f.txt');
+    const localId = store.getChild(store.getChild(store.rootId()!, 'ino')!.id, 'f.txt')!.id;
+    await driver.flush();
+    const serverId = store.getChild(store.getChild(store.rootId()!, 'ino')!.id, 'f.txt')!.id;
+    expect(serverId).not.toBe(localId); // re-keyed
+    expect((await w.fs.getattr('/ino/f.txt')).ino).toBe(before.ino);
+    const dir = await w.fs.lookup(1, 'ino');
+    expect((await w.fs.lookup(dir.ino, 'f.txt')).ino).toBe(before.ino);
+    expect(w.fs.pathOf(before.ino)).toBe('ino/f.txt');
+    await driver.unlink('ino/f.txt');
+    expect(() => w.fs.pathOf(before.ino)).toThrow(/no item for inode/);
+  });
+});
