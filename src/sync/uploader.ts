@@ -161,8 +161,8 @@ export class Uploader {
       await this.runUnits(deletes.map((e) => () => this.attempt(e)));
       return 0;
     }
-    const journal = this.o.store.journal.all();
-    const ready = due.filter((e) => this.ready(e, journal));
+    const held = this.heldNames(this.o.store.journal.all());
+    const ready = due.filter((e) => this.ready(e, held));
     if (ready.length === 0) return due.length > 0 ? FIRST_BACKOFF_MS : nextMs;
     // Small files in batches (one request per batch), then the rest one at a time, a few requests in parallel.
     const plan = planUploads(ready, this.o.store, (id) => this.o.copies.sourceOf(id));
@@ -188,20 +188,22 @@ export class Uploader {
    * An item can go once its parent exists on the server and the name it takes there is free: no other pending
    * change still holds that name on the server (a delete, or a move away from it, that has not gone up yet).
    */
-  private ready(e: JournalEntry, journal: readonly JournalEntry[]): boolean {
+  private ready(e: JournalEntry, held: ReadonlyMap<string, ItemId>): boolean {
     const item = this.o.store.getItem(e.itemId);
     if (item === undefined || isLocalId(item.parentId)) return false;
     if (e.remoteParent === item.parentId && e.remoteName === item.name) return true;
-    const slot = foldName(item.name);
-    return !journal.some(
-      (o) =>
-        o.itemId !== e.itemId &&
-        !o.permanent &&
-        o.remoteParent === item.parentId &&
-        o.remoteName !== undefined &&
-        foldName(o.remoteName) === slot &&
-        (o.deleted || this.movedAway(o)),
-    );
+    const holder = held.get(slotKey(item.parentId, item.name));
+    return holder === undefined || holder === e.itemId;
+  }
+
+  /** Server names (parent + folded name) that pending deletes and moves still hold, and by which item. */
+  private heldNames(journal: readonly JournalEntry[]): Map<string, ItemId> {
+    const held = new Map<string, ItemId>();
+    for (const o of journal) {
+      if (o.permanent || o.remoteParent === undefined || o.remoteName === undefined) continue;
+      if (o.deleted || this.movedAway(o)) held.set(slotKey(o.remoteParent, o.remoteName), o.itemId);
+    }
+    return held;
   }
 
   /** Whether a pending entry's item is no longer where the server has it. */
@@ -476,6 +478,10 @@ export class Uploader {
   pathOf(id: ItemId | undefined): string {
     return itemPath(this.o.store, id);
   }
+}
+
+function slotKey(parentId: ItemId, name: string): string {
+  return `${parentId}/${foldName(name)}`;
 }
 
 /** True when the error comes from reading a local source file that no longer exists (ENOENT anywhere in the causes). */

@@ -191,17 +191,19 @@ export class LocalFiles {
   private async make(item: StoredItem, source: LocalSource): Promise<LocalFile> {
     const { store, dirty } = this.o;
     let copy = store.copyOf(item.id);
-    if (copy === undefined || source !== 'existing' || !dirty.exists(copy)) {
+    let fd: number;
+    if (copy !== undefined && source === 'existing' && dirty.exists(copy)) {
+      fd = fs.openSync(dirty.pathOf(copy), 'r+');
+    } else {
       if (copy !== undefined) dirty.remove(copy); // replaced (O_TRUNC) or gone
+      if (source === 'existing')
+        this.o.logger.warn({ id: item.id }, 'local copy missing; starting from empty');
       copy = dirty.newName();
       const file = dirty.pathOf(copy);
       if (source === 'server') await this.copyFromServer(item, file);
-      else fs.closeSync(fs.openSync(file, 'w', 0o600));
-      if (source === 'existing')
-        this.o.logger.warn({ id: item.id }, 'local copy missing; starting from empty');
+      fd = fs.openSync(file, source === 'server' ? 'r+' : 'w+', 0o600);
       store.setCopy(item.id, copy);
     }
-    const fd = fs.openSync(dirty.pathOf(copy), 'r+');
     const st = fs.fstatSync(fd);
     const f: LocalFile = {
       id: item.id,
