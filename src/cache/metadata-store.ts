@@ -93,6 +93,8 @@ export class MetadataStore {
   private readonly held = new Set<ItemId>();
   /** Held items server data skipped: their server state is looked up again (takeMissed). */
   private readonly missed = new Set<ItemId>();
+  /** Unknown items server data put where a create of ours was sent (folder/name key): looked up again once it settled. */
+  private readonly atSentSlots = new Map<ItemId, string>();
   private readonly q: {
     get: Statement<[string], ItemRow>;
     child: Statement<[string, string], ItemRow>;
@@ -237,7 +239,27 @@ export class MetadataStore {
   takeMissed(): ItemId[] {
     const out = [...this.missed].filter((id) => !this.held.has(id) && !this.journal.hasPendingChange(id));
     for (const id of out) this.missed.delete(id);
+    if (this.atSentSlots.size > 0) {
+      const sent = this.journal.sentSlots(foldName);
+      for (const [id, slot] of this.atSentSlots) {
+        if (sent.has(slot)) continue;
+        this.atSentSlots.delete(id);
+        out.push(id);
+      }
+    }
     return out;
+  }
+
+  /**
+   * An item the store does not know, where a create of ours was sent and not confirmed: most likely that very create
+   * (its reply lost to a kill). The uploader adopts or removes it; until then server data does not add it as a copy.
+   */
+  private skipAtSentSlot(item: StoredItem, sent: ReadonlySet<string>): boolean {
+    if (sent.size === 0) return false;
+    const slot = `${item.parentId}/${foldName(item.name)}`;
+    if (!sent.has(slot) || this.q.get.get(item.id) !== undefined) return false;
+    this.atSentSlots.set(item.id, slot);
+    return true;
   }
 
   private skipHeld(id: ItemId): boolean {
@@ -383,8 +405,13 @@ export class MetadataStore {
         result.deleted += this.q.deleteTree.run(id).changes;
     // The local state wins while a change is pending (the SQL guard covers updates; this covers re-inserting a
     // locally deleted item) and over data fetched before a local change.
+    const sent = this.journal.sentSlots(foldName);
     items = items.filter(
-      (i) => !this.changedSince(i.id, since) && !this.journal.hasPendingChange(i.id) && !this.skipHeld(i.id),
+      (i) =>
+        !this.changedSince(i.id, since) &&
+        !this.journal.hasPendingChange(i.id) &&
+        !this.skipHeld(i.id) &&
+        !this.skipAtSentSlot(i, sent),
     );
     // Park every moved or renamed item first, so a batch that swaps two names (a→b, b→a) applies in any order.
     const parked = new Map<string, ItemRow>();

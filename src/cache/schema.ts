@@ -96,6 +96,12 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE items ADD COLUMN copy TEXT;    -- file name of the item's local copy in dirty/ (NULL: none)
   UPDATE items SET copy = id || '.bin' WHERE id IN (SELECT item_id FROM upload_journal WHERE content = 1);
   `,
+  // 5: where a create of a new item was sent (before the request goes out), so that after a kill that lost the
+  // server's reply the item found there is recognised as ours: adopted, moved, or deleted, never left as a copy.
+  `
+  ALTER TABLE upload_journal ADD COLUMN sent_parent TEXT;  -- a create of this new item went to this folder ...
+  ALTER TABLE upload_journal ADD COLUMN sent_name TEXT;    -- ... under this name (NULL: none sent)
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -25,6 +25,8 @@ export interface JournalEntry {
   nextTryMs: number;
   failure: string | undefined;
   permanent: boolean;
+  /** A create of this new item was sent there; the reply may have been lost (see markSent). */
+  sentTo: { parentId: ItemId; name: string } | undefined;
 }
 
 interface Row {
@@ -42,6 +44,8 @@ interface Row {
   next_try_ms: number;
   failure: string | null;
   permanent: number;
+  sent_parent: string | null;
+  sent_name: string | null;
 }
 
 /** Prefix of the ids of items created locally, before the server assigns a ResourceID. */
@@ -73,6 +77,8 @@ export class UploadJournal {
     fail: Statement<[string | null, number, number, number, string]>;
     totals: Statement<[], { files: number; bytes: number | null; failures: number | null }>;
     rekey: Statement<[string, string]>;
+    markSent: Statement<[string, string, string]>;
+    sentSlots: Statement<[], { sent_parent: string; sent_name: string }>;
   };
 
   constructor(
@@ -87,9 +93,10 @@ export class UploadJournal {
       ids: db.prepare('SELECT item_id FROM upload_journal'),
       put: db.prepare(`
         INSERT OR REPLACE INTO upload_journal (item_id, kind, base_etag, remote_parent, remote_name, content, deleted,
-                                               size, seq, changed_ms, attempts, next_try_ms, failure, permanent)
+                                               size, seq, changed_ms, attempts, next_try_ms, failure, permanent,
+                                               sent_parent, sent_name)
         VALUES (@item_id, @kind, @base_etag, @remote_parent, @remote_name, @content, @deleted, @size, @seq,
-                @changed_ms, @attempts, @next_try_ms, @failure, @permanent)`),
+                @changed_ms, @attempts, @next_try_ms, @failure, @permanent, @sent_parent, @sent_name)`),
       remove: db.prepare('DELETE FROM upload_journal WHERE item_id = ?'),
       removeIfSeq: db.prepare('DELETE FROM upload_journal WHERE item_id = ? AND seq = ?'),
       fail: db.prepare(
@@ -99,6 +106,10 @@ export class UploadJournal {
         'SELECT COUNT(*) AS files, SUM(size * content) AS bytes, SUM(failure IS NOT NULL) AS failures FROM upload_journal',
       ),
       rekey: db.prepare('UPDATE upload_journal SET item_id = ? WHERE item_id = ?'),
+      markSent: db.prepare('UPDATE upload_journal SET sent_parent = ?, sent_name = ? WHERE item_id = ?'),
+      sentSlots: db.prepare(
+        'SELECT sent_parent, sent_name FROM upload_journal WHERE sent_parent IS NOT NULL AND sent_name IS NOT NULL',
+      ),
     };
   }
 
@@ -141,10 +152,14 @@ export class UploadJournal {
     return this.write(item, { from });
   }
 
-  /** A delete. A local item the server never saw just leaves the journal. */
+  /**
+   * A delete. A local item the server never saw just leaves the journal, unless its create was sent: then the row
+   * stays as a delete of whatever of ours the server made there.
+   */
   recordDelete(item: StoredItem): void {
     const old = this.get(item.id);
-    if (old?.baseEtag === undefined && (old !== undefined || isLocalId(item.id))) {
+    const unseen = old?.baseEtag === undefined && (old !== undefined || isLocalId(item.id));
+    if (unseen && old?.sentTo === undefined) {
       this.forget(item.id);
       return;
     }
@@ -172,6 +187,19 @@ export class UploadJournal {
   /** Records a failed attempt; a permanent one is not retried until the item changes again. */
   fail(id: ItemId, seq: number, reason: string, permanent: boolean, nextTryMs: number): void {
     this.q.fail.run(reason, permanent ? 1 : 0, nextTryMs, seq, id);
+  }
+
+  /**
+   * A create of the new item is about to go to `parentId`/`name`; committed before the request, so a kill that loses
+   * the server's reply leaves the journal saying where to look for what the server made.
+   */
+  markSent(id: ItemId, parentId: ItemId, name: string): void {
+    this.q.markSent.run(parentId, name, id);
+  }
+
+  /** Every (folder, name) a create was sent to and not yet confirmed, as `folderId/folded name` keys. */
+  sentSlots(fold: (name: string) => string): Set<string> {
+    return new Set(this.q.sentSlots.all().map((r) => `${r.sent_parent}/${fold(r.sent_name)}`));
   }
 
   /** Moves a row to the id the server assigned (run inside the transaction that re-keys the item). */
@@ -207,6 +235,7 @@ export class UploadJournal {
         nextTryMs: 0,
         failure: undefined,
         permanent: false,
+        sentTo: old?.sentTo,
       };
       this.q.put.run(toRow(e));
       this.touched(item.id);
@@ -231,6 +260,10 @@ function toEntry(r: Row): JournalEntry {
     nextTryMs: r.next_try_ms,
     failure: r.failure ?? undefined,
     permanent: r.permanent === 1,
+    sentTo:
+      r.sent_parent !== null && r.sent_name !== null
+        ? { parentId: r.sent_parent as ItemId, name: r.sent_name }
+        : undefined,
   };
 }
 
@@ -250,5 +283,7 @@ function toRow(e: JournalEntry): Record<string, unknown> {
     next_try_ms: e.nextTryMs,
     failure: e.failure ?? null,
     permanent: e.permanent ? 1 : 0,
+    sent_parent: e.sentTo?.parentId ?? null,
+    sent_name: e.sentTo?.name ?? null,
   };
 }

@@ -37,7 +37,8 @@ function batchOp(
   if (path === undefined) return undefined; // the single path reports it
   const source = { path };
   if (isLocalId(item.id)) {
-    if (isLocalId(item.parentId)) return undefined;
+    // A create sent before (reply lost?) goes alone: the single path looks for what it made first.
+    if (isLocalId(item.parentId) || e.sentTo !== undefined) return undefined;
     return { entry: e, item, op: { op: 'createFile', parentId: item.parentId, name: item.name, source } };
   }
   // An update whose name and place match the server's: content only. A move goes alone (it needs two steps).

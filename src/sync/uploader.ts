@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger';
 import { conflictName } from './conflict-name';
 import type { Connectivity } from './connectivity';
 import { planUploads, type BatchMember } from './upload-batch';
+import { planDeletes, type ServerPlaces } from './upload-order';
 import { isPermanent, itemPath, matches, pendingUploads, type PendingUpload } from './upload-status';
 import { toStoredItem } from './item-screen';
 import { foldName } from '../shared/names';
@@ -156,21 +157,73 @@ export class Uploader {
     }
     // Deletes go first and alone: they free names that creates and moves in this cycle may take (git replaces files
     // by unlink + create all the time; racing them would make the server refuse the create as a name conflict).
-    const deletes = due.filter((e) => e.deleted);
-    if (deletes.length > 0) {
-      await this.runUnits(deletes.map((e) => () => this.attempt(e)));
+    // A folder delete waits while something inside it on the server has moved away here (upload-order.ts).
+    const journal = this.o.store.journal.all();
+    const { free, blocked } = planDeletes(due, journal, this.places(journal));
+    if (free.length > 0) {
+      await this.runUnits(free.map((e) => () => this.attempt(e)));
       return 0;
     }
-    const held = this.heldNames(this.o.store.journal.all());
+    const held = this.heldNames(journal);
     const ready = due.filter((e) => this.ready(e, held));
-    if (ready.length === 0) return due.length > 0 ? FIRST_BACKOFF_MS : nextMs;
+    // A move waiting for a name that only a waiting folder delete holds (`mv D/x t; rmdir D; mv t D`) would wait
+    // forever: it goes first under a temporary name; the delete follows, then the rename to its final name.
+    const blockers = new Set(blocked.map((b) => b.del.itemId));
+    const dueIds = new Set(due.map((e) => e.itemId));
+    const aside = blocked
+      .flatMap((b) => b.moves)
+      .filter((x) => dueIds.has(x.itemId) && this.waitsFor(x, held, blockers));
+    if (ready.length === 0 && aside.length === 0) return due.length > 0 ? FIRST_BACKOFF_MS : nextMs;
     // Small files in batches (one request per batch), then the rest one at a time, a few requests in parallel.
     const plan = planUploads(ready, this.o.store, (id) => this.o.copies.sourceOf(id));
     await this.runUnits([
+      ...aside.map((e) => () => this.moveAside(e)),
       ...plan.batches.map((b) => () => this.sendBatch(b)),
       ...plan.singles.map((e) => () => this.attempt(e)),
     ]);
     return 0; // look again at once: children of new folders may be ready now
+  }
+
+  /** Where the server has items, as far as this mount knows: the journal's record, else the local tree. */
+  private places(journal: readonly JournalEntry[]): ServerPlaces {
+    const byId = new Map(journal.map((e) => [e.itemId, e]));
+    return {
+      serverParentOf: (id) => byId.get(id)?.remoteParent ?? this.o.store.getItem(id)?.parentId,
+      movedAway: (e) => this.movedAway(e),
+    };
+  }
+
+  /** Whether the entry's item waits for a server name that one of `holders` keeps. */
+  private waitsFor(
+    e: JournalEntry,
+    held: ReadonlyMap<string, ItemId>,
+    holders: ReadonlySet<ItemId>,
+  ): boolean {
+    const item = this.o.store.getItem(e.itemId);
+    if (item === undefined || isLocalId(item.parentId)) return false;
+    const holder = held.get(slotKey(item.parentId, item.name));
+    return holder !== undefined && holder !== e.itemId && holders.has(holder);
+  }
+
+  /** Moves an item to its new folder under a temporary name (see cycle); the journal then says it is there. */
+  private async moveAside(e: JournalEntry): Promise<void> {
+    const { api, store } = this.o;
+    const item = store.getItem(e.itemId);
+    if (item === undefined) return;
+    try {
+      const remote = await api.item(item.id);
+      const name = `${item.name}.spfs-moving-${item.id.slice(0, 8)}`;
+      const moved = await api.move({ id: item.id, etag: remote.etag, kind: item.kind }, item.parentId, name);
+      store.transaction(() => {
+        const j = store.journal.get(item.id);
+        if (j === undefined) return;
+        // Our move made the server's new version; a base that was current stays current.
+        const baseEtag = j.baseEtag === remote.etag ? moved.etag : j.baseEtag;
+        store.journal.put({ ...j, baseEtag, remoteParent: moved.parentId, remoteName: moved.name });
+      });
+    } catch (err) {
+      this.failed(e, err);
+    }
   }
 
   private async runUnits(units: ReadonlyArray<() => Promise<void>>): Promise<void> {
@@ -229,6 +282,10 @@ export class Uploader {
   private async sendBatch(members: BatchMember[]): Promise<void> {
     let results: WriteResult[];
     try {
+      this.o.store.transaction(() => {
+        for (const m of members)
+          if (m.op.op === 'createFile') this.o.store.journal.markSent(m.item.id, m.op.parentId, m.op.name);
+      });
       results = await this.o.api.writeBatch(members.map((m) => m.op));
       this.unreachable = false;
     } catch (err) {
@@ -302,6 +359,10 @@ export class Uploader {
           )
             throw err;
         }
+      } else {
+        // Deleted before its create was confirmed: what that create made, if anything, goes too.
+        const orphan = await this.ownOrphan(e);
+        if (orphan !== undefined) await api.delete({ id: orphan.id, etag: orphan.etag, kind: orphan.kind });
       }
       journal.complete(e.itemId, e.seq);
       return;
@@ -362,45 +423,82 @@ export class Uploader {
   private async createNew(item: StoredItem, recreate = false): Promise<RemoteItem> {
     if (recreate)
       this.o.logger.warn({ id: item.id }, 'deleted on the server but edited here: uploading it again');
+    const { api, store } = this.o;
+    if (isLocalId(item.id)) {
+      const earlier = await this.earlierCreate(item);
+      if (earlier !== undefined) return earlier;
+      store.journal.markSent(item.id, item.parentId, item.name);
+    }
     if (item.kind === 'folder') {
       try {
-        return await this.o.api.createFolder(item.parentId, item.name);
+        return await api.createFolder(item.parentId, item.name);
       } catch (err) {
+        if (!(err instanceof WriteRejectedError && err.status === 'NameConflict')) throw err;
         // The server already has a folder of that name: ours merges into it.
-        if (
-          err instanceof WriteRejectedError &&
-          err.status === 'NameConflict' &&
-          err.current?.kind === 'folder'
-        )
-          return err.current;
+        const found = err.current ?? (await this.holderOf(item.parentId, item.name));
+        if (found?.kind === 'folder') return found;
         throw err;
       }
     }
     const source = this.source(item);
     try {
-      return await this.o.api.createFile(item.parentId, item.name, source);
+      return await api.createFile(item.parentId, item.name, source);
     } catch (err) {
       if (!(err instanceof WriteRejectedError && err.status === 'NameConflict')) throw err;
       const found = err.current ?? (await this.holderOf(item.parentId, item.name));
-      if (
-        found?.kind === 'document' &&
-        this.ours(found) &&
-        !this.o.store.journal.hasPendingChange(found.id)
-      ) {
+      if (found?.kind === 'document' && this.ours(found) && !store.journal.hasPendingChange(found.id)) {
         // Our own create whose reply we never recorded (killed in between): that document is this item. Our bytes go
         // on top of it (they may have changed since).
         this.o.logger.info({ path: this.pathOf(item.id), id: found.id }, 'adopting our own earlier upload');
-        return this.o.api.updateFile({ id: found.id, etag: found.etag, kind: 'document' }, source);
+        return api.updateFile({ id: found.id, etag: found.etag, kind: 'document' }, source);
       }
       const name = conflictName(item.name, this.o.host, new Date());
       this.o.logger.warn(
         { path: this.pathOf(item.id), copy: name },
         'the server has another file of this name: uploading ours as a conflict copy',
       );
-      const copy = await this.o.api.createFile(item.parentId, name, source);
-      this.o.store.putLocalItem({ ...item, name });
+      const copy = await api.createFile(item.parentId, name, source);
+      store.putLocalItem({ ...item, name });
       return copy;
     }
+  }
+
+  /**
+   * A create of this new item was sent before (the journal's sentTo) and its reply never recorded: what of ours the
+   * server made there is this item. It is adopted, moved to where the item is now, and gets the current bytes.
+   */
+  private async earlierCreate(item: StoredItem): Promise<RemoteItem | undefined> {
+    const found = await this.ownOrphan(this.o.store.journal.get(item.id));
+    if (found === undefined || found.kind !== item.kind) return undefined;
+    const { api } = this.o;
+    this.o.logger.info({ path: this.pathOf(item.id), id: found.id }, 'adopting our own earlier create');
+    let remote = found;
+    if (remote.parentId !== item.parentId || remote.name !== item.name)
+      remote = await api.move(
+        { id: remote.id, etag: remote.etag, kind: item.kind },
+        item.parentId,
+        item.name,
+      );
+    if (item.kind === 'document')
+      remote = await api.updateFile(
+        { id: remote.id, etag: remote.etag, kind: 'document' },
+        this.source(item),
+      );
+    return remote;
+  }
+
+  /** The server item at the entry's sentTo that we made and this mount does not know, if there is one. */
+  private async ownOrphan(e: JournalEntry | undefined): Promise<RemoteItem | undefined> {
+    const sent = e?.sentTo;
+    if (sent === undefined) return undefined;
+    const found = await this.holderOf(sent.parentId, sent.name).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined; // its folder is gone: so is what was made in it
+      throw err;
+    });
+    const { store } = this.o;
+    if (found === undefined || !this.ours(found)) return undefined;
+    if (store.getItem(found.id) !== undefined || store.journal.hasPendingChange(found.id)) return undefined;
+    return found;
   }
 
   /** The server's item holding `name` in the folder (a NameConflict answer need not name it). */
@@ -461,6 +559,7 @@ export class Uploader {
         baseEtag: remote.etag,
         remoteParent: remote.parentId,
         remoteName: remote.name,
+        sentTo: undefined,
       });
       return false;
     });
