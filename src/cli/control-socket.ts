@@ -3,11 +3,19 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { Logger } from '../shared/logger';
-import type { ConnectivityStatus } from '../sync/connectivity';
+import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload, Uploader } from '../sync/uploader';
 
-/** How long unmount keeps trying while the server cannot be reached before it detaches anyway. */
+/** How long the mount must have been offline before unmount stops waiting for uploads and detaches anyway. */
 export const UNREACHABLE_GIVE_UP_MS = 10_000;
+
+/** The mount's online state, as the control socket reads it (Connectivity is its only owner). */
+export type ControlConnectivity = Pick<Connectivity, 'online' | 'offlineForMs' | 'status'>;
+
+/** Whether `spfs unmount` (without --force) stops waiting: the mount has been offline long enough. */
+export function unmountGivesUp(c: ControlConnectivity | undefined): boolean {
+  return (c?.offlineForMs() ?? 0) >= UNREACHABLE_GIVE_UP_MS;
+}
 
 export interface ControlRequest {
   cmd: 'status' | 'flush' | 'unmount';
@@ -19,6 +27,7 @@ export interface ControlReply {
   /** Progress line (flush/unmount) or the final answer (`done: true`). */
   done: boolean;
   pending: PendingUpload[];
+  /** Final unmount/flush answer: the mount was offline (why uploads stayed pending). */
   unreachable?: boolean;
   /** Online/offline and since when (status only; absent when the daemon has no status provider). */
   connectivity?: ConnectivityStatus;
@@ -32,7 +41,7 @@ export function startControlSocket(
   path: string,
   uploader: Uploader,
   logger: Logger,
-  status?: () => ConnectivityStatus,
+  connectivity?: ControlConnectivity,
 ): ControlSocket {
   rmSync(path, { force: true });
   const server = createServer((sock) => {
@@ -56,21 +65,17 @@ export function startControlSocket(
   const handle = async (line: string, sock: Socket): Promise<void> => {
     const req = JSON.parse(line) as ControlRequest;
     if (req.cmd === 'status') {
-      const connectivity = status?.();
-      send(sock, { done: true, pending: uploader.pending(), ...(connectivity ? { connectivity } : {}) });
+      const status: ConnectivityStatus | undefined = connectivity?.status();
+      send(sock, { done: true, pending: uploader.pending(), ...(status ? { connectivity: status } : {}) });
       sock.end();
       return;
     }
-    let unreachableSince: number | undefined;
     const giveUp = (): boolean => {
       if (req.cmd !== 'unmount') return sock.destroyed;
-      if (req.force === true) return true;
-      if (!uploader.unreachable) unreachableSince = undefined;
-      else unreachableSince ??= Date.now();
-      return unreachableSince !== undefined && Date.now() - unreachableSince > UNREACHABLE_GIVE_UP_MS;
+      return req.force === true || unmountGivesUp(connectivity);
     };
     const left = await uploader.drain(req.paths, (p) => send(sock, { done: false, pending: p }), giveUp);
-    send(sock, { done: true, pending: left, unreachable: uploader.unreachable });
+    send(sock, { done: true, pending: left, unreachable: connectivity?.online === false });
     sock.end();
     if (req.cmd === 'unmount') {
       logger.info({ pending: left.length }, 'unmount requested');

@@ -71,14 +71,20 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let listing: ListingState | undefined;
   try {
     release = await lockCacheDir(o.cacheDir);
+    // Made first: every request of the client reports its failures here, the one online/offline state.
+    const connectivity = new Connectivity(systemClock, logger);
     // Offline at remount: the client is built from the saved library and the stored tree is served.
     const connected = await connectLibrary(
-      { url: o.url, ...(o.client ?? (o.credentials ? { credentials: o.credentials } : {})), logger },
+      {
+        url: o.url,
+        ...(o.client ?? (o.credentials ? { credentials: o.credentials } : {})),
+        logger,
+        reachability: connectivity,
+      },
       o.cacheDir,
       existsSync(join(o.cacheDir, 'metadata.db')),
     );
     client = connected.client;
-    const connectivity = new Connectivity(systemClock, logger);
     if (connected.offlineCause !== undefined) connectivity.reportFailure(connected.offlineCause);
     const dbFile = join(o.cacheDir, 'metadata.db');
     store = MetadataStore.open(dbFile, { logger });
@@ -138,7 +144,6 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       activity,
       lister: new FolderLister({ api: client, store, state: listing, logger }),
       storeVersion: listing.version.bind(listing),
-      status: () => connectivity.status(),
       connectivity,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
     });

@@ -8,7 +8,7 @@ import type { MetadataStore } from '../cache/metadata-store';
 import type { FileSyncWriteApi } from '../protocol/types';
 import type { Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
-import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
+import type { Connectivity } from '../sync/connectivity';
 import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
 import type { Hydrator } from '../sync/hydrator';
@@ -36,9 +36,10 @@ export interface WritePathOptions {
   lister?: FolderLister;
   storeVersion?: () => number;
   writeBackMs?: number;
-  /** Online/offline for `spfs status` (Connectivity.status). */
-  status?: () => ConnectivityStatus;
-  /** The mount's online state: uploads pause while offline and resume after the change enumeration caught up. */
+  /**
+   * The mount's online state: uploads pause while offline and resume after the change enumeration caught up;
+   * `spfs status` shows it and `spfs unmount` gives up waiting on it.
+   */
   connectivity?: Connectivity;
   /** Start the control socket (the daemon does; in-process tests need none). */
   controlSocket?: boolean;
@@ -102,7 +103,7 @@ export function startWritePath(o: WritePathOptions): WritePath {
     join(o.cacheDir, 'control.sock'),
     w.uploader,
     o.logger,
-    o.status,
+    o.connectivity,
   );
   return {
     fs: w.fs,

@@ -155,6 +155,7 @@ export async function bitsUpload(
           retryDelayMs(err, failures, session.deps.random ?? Math.random),
           opts.signal,
         );
+        if (!session.mayRetry()) throw err; // the uploader tries again once the mount is online
       }
     }
     // Close-Session keeps the bytes until the E8 commit takes them (a successful commit spends the session).

@@ -46,6 +46,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from './types';
+import { alwaysReachable, type Reachability } from './reachability';
 import { DEFAULT_USER_AGENT } from './version';
 import { decodeChangeBody, decodeChangeHeaders } from './xml/change-page';
 import { decodeChildrenPage } from './xml/children-page';
@@ -82,6 +83,8 @@ export interface SpClientOptions {
   fragmentBytes?: number;
   /** A library found before (kept by the caller): skips discovery, so a client can be made while offline. */
   library?: LibraryRef;
+  /** The mount's online state (sync's Connectivity); default: always online, failures unheard. */
+  reachability?: Reachability;
 }
 
 /** A token arrives URL-encoded (X-SyncToken) and goes back verbatim; only characters that would break the query
@@ -155,6 +158,7 @@ export class SpClient implements FileSyncWriteApi {
       logger: opts.logger,
       random: opts.random,
       pacer: new Pacer({ clock, ...opts.pacer }),
+      reachability: opts.reachability ?? alwaysReachable,
     };
     try {
       const probe = new SpSession(start.base, deps);
@@ -282,7 +286,15 @@ export class SpClient implements FileSyncWriteApi {
         return toDownloadStream(res, r, target, signal);
       },
       range,
-      { clock, logger, random, signal, what: `GET ${redactUrl(target)}` },
+      {
+        clock,
+        logger,
+        random,
+        signal,
+        what: `GET ${redactUrl(target)}`,
+        mayRetry: () => this.session.mayRetry(),
+        onFailure: (err) => this.session.reportFailure(err, signal),
+      },
     );
   }
 

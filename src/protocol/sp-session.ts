@@ -11,6 +11,7 @@ import { redactUrl } from './http/redact';
 import { MAX_RETRY_AFTER_MS, withRetry } from './http/retry';
 import { errorForStatus } from './http/status';
 import type { HttpResponse, HttpTransport, RequestBody } from './http/transport';
+import type { Reachability } from './reachability';
 import type { ServerState } from './types';
 import { decodeContextInfo, validDigest } from './xml/context-info';
 
@@ -52,6 +53,8 @@ export interface SessionDeps {
   logger: Logger | undefined;
   random: (() => number) | undefined;
   pacer: Pacer;
+  /** The mount's online state: hears every failed attempt, and ends retries while the server is known gone. */
+  reachability: Reachability;
 }
 
 /** Parses `X-SP-SERVERSTATE: ReadOnly=1` (other keys ignored); undefined when the header says nothing. */
@@ -109,10 +112,26 @@ export class SpSession {
     return this.retrying(req, () => this.response(req));
   }
 
+  /** Whether a retry loop should repeat a request now (false while the server is known to be unreachable). */
+  mayRetry(): boolean {
+    return this.deps.reachability.online;
+  }
+
+  /** Reports a failed attempt at once (before any retry): a refused or reset connection is news for every caller. */
+  reportFailure(err: unknown, signal?: AbortSignal): void {
+    if (signal?.aborted !== true) this.deps.reachability.reportFailure(err);
+  }
+
   private retrying<T>(req: SpRequest, op: () => Promise<T>): Promise<T> {
     const { clock, logger, random } = this.deps;
-    if (req.method !== 'GET' && req.idempotent !== true) return op();
-    return withRetry(op, { clock, logger, random, signal: req.signal, what: req.what });
+    const observed = (): Promise<T> =>
+      op().catch((err: unknown) => {
+        this.reportFailure(err, req.signal);
+        throw err;
+      });
+    if (req.method !== 'GET' && req.idempotent !== true) return observed();
+    const mayRetry = (): boolean => this.mayRetry();
+    return withRetry(observed, { clock, logger, random, signal: req.signal, what: req.what, mayRetry });
   }
 
   /** One logical attempt: a 2xx (or okStatuses) response, or a typed error. */

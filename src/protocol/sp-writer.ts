@@ -161,7 +161,8 @@ export class SpWriter {
         pending.forEach((i, k) => (results[i] = got[k]));
         return results as WriteResult[];
       } catch (err) {
-        if (opts.signal?.aborted || attempt >= MAX_ATTEMPTS) throw err;
+        // Offline: the uploader keeps the journal row and, once online, recognises a lost reply by our identity.
+        if (opts.signal?.aborted || attempt >= MAX_ATTEMPTS || !this.cfg.session.mayRetry()) throw err;
         const delay = retryDelayMs(err, attempt, this.cfg.session.deps.random ?? Math.random);
         if (err instanceof ThrottledError) {
           // A throttled request was not processed: resend as is.

@@ -1,6 +1,7 @@
 // Keeps a mounted library current: a subscription's long-poll channel wakes a debounced incremental sync; without a
 // channel the change enumeration is polled at the policy interval, and a slow safety poll runs even with one.
-// Offline, the sync doubles as the reachability probe (with backoff); its success turns the mount online again.
+// Offline, the sync doubles as the reachability probe: at once when any caller turned the mount offline, then with
+// backoff; its success turns the mount online again.
 import { HttpStatusError, SubscriptionGoneError } from '../protocol/errors';
 import type { FileSyncWriteApi, Subscription } from '../protocol/types';
 import type { Clock } from '../shared/clock';
@@ -58,6 +59,7 @@ export class ChangeFeed {
   private offlineFailures = 0;
   private syncs = 0;
   private loops: Promise<void>[] = [];
+  private unwatch: (() => void) | undefined;
 
   constructor(opts: ChangeFeedOptions) {
     this.o = {
@@ -74,12 +76,18 @@ export class ChangeFeed {
   /** Starts the loops; the first sync runs at once (catch-up). */
   start(): void {
     this.nextPollAtMs = this.o.clock.now();
+    // Whoever saw the failure (a read, an upload, a listing), the probe runs now: a reset that was only a blip
+    // turns the mount online again within one request, before the callers' retries ask whether to go on.
+    this.unwatch = this.o.connectivity.onChange((s) => {
+      if (s.state === 'offline') this.probeNow();
+    });
     this.loops = [this.scheduleLoop()];
     if (this.o.useChannel) this.loops.push(this.channelLoop());
   }
 
   /** Stops both loops and drops the subscription (best effort). */
   async stop(): Promise<void> {
+    this.unwatch?.();
     this.stopCtl.abort(new Error('change feed stopped'));
     this.wakeCtl.abort();
     await Promise.allSettled(this.loops);
@@ -91,6 +99,12 @@ export class ChangeFeed {
   /** Asks for a sync within the debounce window (a notification, or a caller that knows something changed). */
   trigger(): void {
     this.dueAtMs ??= this.o.clock.now() + this.o.debounceMs;
+    this.wakeCtl.abort();
+  }
+
+  /** The next sync runs at once (no debounce); a sync that is running sets its own next time when it ends. */
+  private probeNow(): void {
+    this.nextPollAtMs = Math.min(this.nextPollAtMs, this.o.clock.now());
     this.wakeCtl.abort();
   }
 

@@ -1,5 +1,7 @@
-// Online/offline state of the mount: set offline by network failures anywhere, set online only by the change feed
-// after a change enumeration succeeded (so catch-up runs before anything waiting on `online`, e.g. the uploader).
+// Online/offline state of the mount, its only owner. Set offline by the first refused, reset or timed-out request
+// attempt from any caller (the protocol client reports every failed attempt, before its retries, as Reachability),
+// set online only by the change feed, which probes at once when the mount goes offline and then with backoff: after
+// a change enumeration succeeded, so catch-up runs before anything waiting on `online` (the uploader).
 import { NetworkError, TruncatedBodyError } from '../protocol/errors';
 import type { Clock } from '../shared/clock';
 import { SpfsError, errorMessage } from '../shared/errors';
@@ -50,6 +52,11 @@ export class Connectivity {
 
   get online(): boolean {
     return this.state === 'online';
+  }
+
+  /** How long the mount has been offline (ms), or undefined while online. */
+  offlineForMs(): number | undefined {
+    return this.state === 'offline' ? this.clock.now() - this.sinceMs : undefined;
   }
 
   status(): ConnectivityStatus {

@@ -71,7 +71,7 @@ export class Hydrator {
         f.handles--;
         this.maybeClose(f);
       },
-      (err) => net?.reportFailure(err),
+      net,
     );
   }
 
@@ -109,7 +109,17 @@ export class Hydrator {
     const started = (async () => {
       const file = await this.opts.cache.openSparse(item.id, item.etag, item.size);
       const { api, cache, logger } = this.opts;
-      const f = new VersionFetcher(item, file, url, api, cache, logger, this.counters);
+      const net = this.opts.connectivity;
+      const f = new VersionFetcher(
+        item,
+        file,
+        url,
+        api,
+        cache,
+        logger,
+        this.counters,
+        () => net?.online ?? true,
+      );
       this.live.set(k, f);
       return f;
     })();
@@ -179,7 +189,7 @@ class RangeHandle implements ContentHandle {
     private readonly f: VersionFetcher,
     private readonly readAhead: ReadAhead,
     private readonly onClose: () => void,
-    private readonly onFailure: (err: unknown) => void,
+    private readonly net: HydratorOptions['connectivity'],
   ) {}
 
   read(buffer: Buffer, length: number, position: number): Promise<number> {
@@ -199,10 +209,16 @@ class RangeHandle implements ContentHandle {
     end: number,
     ahead: number,
   ): Promise<number> {
+    // Bytes that are not here while offline fail at once, as an open of uncached content does (the kernel reads
+    // again after a failed read-ahead; that read must not start a fetch nobody can answer).
+    if (this.net !== undefined && !this.net.online)
+      throw new OfflineError(
+        `${this.f.item.name}: this part is not available offline (the server is unreachable)`,
+      );
     try {
       await this.f.ensure(position, end, ahead);
     } catch (err) {
-      this.onFailure(err);
+      this.net?.reportFailure(err);
       throw err;
     }
     return this.f.file.readSync(buffer, end - position, position);

@@ -61,8 +61,6 @@ export class Uploader {
   /** Ignore the settle delay (flush/unmount asked). */
   private urgent = 0;
   private progressWaiters: Array<() => void> = [];
-  /** The last attempt failed because the server could not be reached (or answered 5xx). */
-  unreachable = false;
 
   constructor(private readonly o: UploaderOptions) {
     this.writeBackMs = o.writeBackMs ?? DEFAULT_WRITE_BACK_MS;
@@ -272,7 +270,6 @@ export class Uploader {
   private async attempt(e: JournalEntry): Promise<void> {
     try {
       await this.send(e);
-      this.unreachable = false;
     } catch (err) {
       this.failed(e, err);
     }
@@ -287,7 +284,6 @@ export class Uploader {
           if (m.op.op === 'createFile') this.o.store.journal.markSent(m.item.id, m.op.parentId, m.op.name);
       });
       results = await this.o.api.writeBatch(members.map((m) => m.op));
-      this.unreachable = false;
     } catch (err) {
       for (const m of members) this.failed(m.entry, err);
       return;
@@ -317,7 +313,7 @@ export class Uploader {
       return;
     }
     const permanent = isPermanent(err);
-    this.unreachable = !permanent;
+    // Connectivity alone decides whether this means offline (a 5xx does not); the uploader keeps no such state.
     if (!permanent) this.o.connectivity?.reportFailure(err);
     const backoff = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** Math.min(e.attempts, 20));
     const retryAfter = err instanceof ThrottledError ? (err.retryAfterMs ?? 0) : 0;

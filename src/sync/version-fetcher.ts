@@ -64,6 +64,8 @@ export class VersionFetcher {
     private readonly cache: ContentCache,
     private readonly logger: Logger,
     private readonly counters: FetchCounters,
+    /** false while the server is known to be unreachable: a broken fetch is not started again. */
+    private readonly mayRetry: () => boolean = () => true,
   ) {
     this.contentOk = file.verified;
     this.hasher = new PrefixHasher(file, (digest) => this.onDigest(digest));
@@ -118,7 +120,7 @@ export class VersionFetcher {
         if (fetch.error !== undefined) throw fetch.error;
       } catch (err) {
         if (err instanceof IntegrityError || err instanceof CacheFullError) throw err;
-        if (this.closed || retries++ >= MAX_FETCH_RETRIES) throw err;
+        if (this.closed || retries++ >= MAX_FETCH_RETRIES || !this.mayRetry()) throw err;
         this.logger.warn(
           { id: this.item.id, offset: missing, err: errorMessage(err) },
           'range fetch broke; retrying',
@@ -141,7 +143,7 @@ export class VersionFetcher {
           await f.done;
           failures = 0;
         } catch (err) {
-          if (this.closed || ++failures > MAX_FETCH_RETRIES) {
+          if (this.closed || ++failures > MAX_FETCH_RETRIES || !this.mayRetry()) {
             this.logger.warn({ id: this.item.id, err: errorMessage(err) }, 'background hydration stopped');
             break;
           }

@@ -20,6 +20,10 @@ export interface ResumeContext {
   random?: (() => number) | undefined;
   signal?: AbortSignal | undefined;
   what: string;
+  /** Asked after each backoff: false ends the download with the last failure (the server is known gone). */
+  mayRetry?: (() => boolean) | undefined;
+  /** Hears a broken body at once, before any resume is tried. */
+  onFailure?: ((err: unknown) => void) | undefined;
 }
 
 /** Bytes the stream should deliver, when known. */
@@ -58,8 +62,10 @@ export async function resumableDownload(
         failure = err;
       }
       if (stopped || ctx.signal?.aborted) throw failure;
+      ctx.onFailure?.(failure);
       if (!isRetryable(failure) || current.etag === undefined || ++failures >= MAX_ATTEMPTS) throw failure;
       await ctx.clock.sleep(retryDelayMs(failure, failures, ctx.random ?? Math.random), ctx.signal);
+      if (ctx.mayRetry?.() === false) throw failure;
       const next: ByteRange = { start: start + delivered };
       if (range?.end !== undefined) next.end = range.end;
       ctx.logger?.debug({ what: ctx.what, from: next.start }, 'resuming download');

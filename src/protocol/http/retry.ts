@@ -18,6 +18,8 @@ export interface RetryContext {
   random?: (() => number) | undefined;
   /** What is being retried, for the log line. */
   what: string;
+  /** Asked after each backoff: false (the server is known to be gone) ends the retries with the last failure. */
+  mayRetry?: (() => boolean) | undefined;
 }
 
 /** Retry-After as delta-seconds or an HTTP-date → milliseconds from `nowMs`; undefined when unusable. */
@@ -53,6 +55,8 @@ export async function withRetry<T>(op: (attempt: number) => Promise<T>, ctx: Ret
         'retrying request',
       );
       await ctx.clock.sleep(delay, ctx.signal);
+      // Asked after the sleep, not before: a reset the probe has meanwhile shown to be a blip is still retried.
+      if (ctx.mayRetry?.() === false) throw err;
     }
   }
 }
