@@ -28,7 +28,8 @@ export class OfflineError extends SpfsError {
 export function isUnreachable(err: unknown): boolean {
   if (err instanceof OfflineError) return true;
   if (err instanceof TruncatedBodyError) return false;
-  if (err instanceof NetworkError) return true;
+  // 'other' is not the network's doing: a request body that could not be read (its local file replaced meanwhile).
+  if (err instanceof NetworkError) return err.kind !== 'other';
   return err instanceof SpfsError && err.cause !== undefined && err.cause !== err && isUnreachable(err.cause);
 }
 

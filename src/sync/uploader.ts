@@ -153,6 +153,8 @@ export class Uploader {
       if (at > now) nextMs = Math.min(nextMs, at - now);
       else if (!this.o.copies.busy(e.itemId)) due.push(e);
     }
+    // Every local change wakes the loop: with nothing due yet it must cost no more than the scan above.
+    if (due.length === 0) return nextMs;
     // Deletes go first and alone: they free names that creates and moves in this cycle may take (git replaces files
     // by unlink + create all the time; racing them would make the server refuse the create as a name conflict).
     // A folder delete waits while something inside it on the server has moved away here (upload-order.ts).
@@ -324,9 +326,23 @@ export class Uploader {
     else this.o.logger.warn({ path, reason, attempt: e.attempts + 1 }, `upload failed; will retry: ${path}`);
   }
 
-  private async send(e: JournalEntry): Promise<void> {
+  private async send(planned: JournalEntry): Promise<void> {
     const { api, store } = this.o;
     const journal = store.journal;
+    // The cycle planned from a snapshot; the item may have changed since (an unlink turns it into a delete).
+    const e = journal.get(planned.itemId);
+    if (e === undefined) return;
+    this.o.logger.debug(
+      {
+        id: e.itemId,
+        seq: e.seq,
+        deleted: e.deleted,
+        content: e.content,
+        base: e.baseEtag,
+        sentTo: e.sentTo,
+      },
+      `upload: ${this.pathOf(e.itemId)}`,
+    );
     if (e.deleted) {
       if (e.baseEtag !== undefined) {
         try {
@@ -365,7 +381,7 @@ export class Uploader {
     }
     const item = store.getItem(e.itemId);
     if (item === undefined) {
-      journal.forget(e.itemId);
+      journal.complete(e.itemId, e.seq); // a row without its item (nothing to send); a newer change keeps it
       return;
     }
     let remote: RemoteItem;
@@ -532,6 +548,7 @@ export class Uploader {
    */
   private finish(e: JournalEntry, item: StoredItem, remote: RemoteItem): void {
     const { store } = this.o;
+    this.o.logger.debug({ id: item.id, remote: remote.id, etag: remote.etag, seq: e.seq }, 'uploaded');
     const done = store.transaction(() => {
       if (store.getItem(item.id) === undefined) {
         // Removed here while its upload ran (unlinked, or a save renamed another file over it): what the server
@@ -543,13 +560,15 @@ export class Uploader {
       const now = store.getItem(remote.id) ?? item;
       const j = store.journal.get(remote.id);
       const finished = j === undefined || j.seq === e.seq;
-      // The server's place, unless the item moved again while this upload ran (the next upload sends that move).
-      const place = finished ? remote : now;
-      store.putLocalItem({ ...toStoredItem(remote), parentId: place.parentId, name: place.name });
       if (finished) {
+        store.putLocalItem(toStoredItem(remote));
         store.journal.forget(remote.id);
         return true;
       }
+      // Changed again while this upload ran (written, resized, moved): the row keeps what the local copy and tree
+      // say (its size above all: a kill before the next upload must not show the new bytes cut to the old length)
+      // and only learns the server's version, the base of the next upload.
+      store.putLocalItem({ ...now, id: remote.id, etag: remote.etag });
       store.journal.put({
         ...j,
         baseEtag: remote.etag,

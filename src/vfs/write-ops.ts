@@ -199,7 +199,7 @@ export class WriteOps {
     const committed = store.durably(() =>
       store.transaction(() => {
         store.removeItem(src.id);
-        store.journal.forget(src.id);
+        store.journal.recordDelete(src); // nothing to send, unless a create of src went up (its reply lost)
         const updated: StoredItem = { ...target, size, modifiedMs: src.modifiedMs };
         store.putLocalItem(updated);
         store.journal.recordContent(updated);

@@ -51,6 +51,37 @@ describe('UploadJournal', () => {
     expect(store.journal.hasPendingChange(item.id)).toBe(false);
   });
 
+  it('keeps a sent create across a kill: a delete of the local item then stays as a delete of what it made', () => {
+    const local = { ...doc('local-1', 'new.txt'), id: 'local-1' as ItemId };
+    store.putLocalItem(local);
+    store.journal.recordCreate(local);
+    // Never sent: the delete just drops the row.
+    store.journal.recordDelete(local);
+    expect(store.journal.get(local.id)).toBeUndefined();
+    store.journal.recordCreate(local);
+    store.journal.markSent(local.id, ROOT, 'new.txt');
+    store.journal.recordContent({ ...local, size: 7 }); // later saves keep it
+    expect(store.journal.get(local.id)?.sentTo).toEqual({ parentId: ROOT, name: 'new.txt' });
+    store.journal.recordDelete(local);
+    expect(store.journal.get(local.id)).toMatchObject({
+      deleted: true,
+      sentTo: { parentId: ROOT, name: 'new.txt' },
+    });
+  });
+
+  it('keeps server data off a name where a create of ours was sent, and looks the item up again once it settled', () => {
+    const local = { ...doc('local-2', 'x.txt'), id: 'local-2' as ItemId };
+    store.putLocalItem({ ...local, name: 'moved.txt' }); // renamed after the create went up
+    store.journal.recordCreate(local);
+    store.journal.markSent(local.id, ROOT, 'x.txt');
+    const orphan = doc('c'.repeat(32), 'X.TXT', '"9"');
+    expect(store.applyBatch([orphan], []).upserted).toBe(0);
+    expect(store.getItem(orphan.id)).toBeUndefined();
+    expect(store.takeMissed()).toEqual([]);
+    store.journal.forget(local.id);
+    expect(store.takeMissed()).toEqual([orphan.id]);
+  });
+
   it('remembers where the server has a moved item', () => {
     const item = doc('b'.repeat(32), 'b.txt');
     const e = store.journal.recordMove(item, { parentId: ROOT, name: 'a.txt' });

@@ -13,8 +13,9 @@ import {
   type ServerProcess,
 } from '../helpers/spfs-processes';
 
-const SEED = Number(process.env['SPFS_CRASH_SEED'] ?? 1402);
-const CYCLES = Number(process.env['SPFS_CRASH_CYCLES'] ?? 8);
+// Seed 99's first ten cycles hit a folder delete racing a move out of it and creates whose reply a kill lost.
+const SEED = Number(process.env['SPFS_CRASH_SEED'] ?? 99);
+const CYCLES = Number(process.env['SPFS_CRASH_CYCLES'] ?? 10);
 const MIB = 1024 * 1024;
 
 describe('crash loop (SIGKILL of the daemon at random points, real mounts, child processes)', () => {

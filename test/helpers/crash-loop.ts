@@ -92,7 +92,19 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopCounts
   };
 
   const mountAgain = async (name: string, writeBack: string): Promise<MountProcess> =>
-    mountUnder(o.server, o.work, name, ['--write-back', writeBack, '--poll-interval', '1'], o.track);
+    mountUnder(
+      o.server,
+      o.work,
+      name,
+      [
+        '--write-back',
+        writeBack,
+        '--poll-interval',
+        '1',
+        ...(process.env['SPFS_KEEP_WORK'] ? ['--log-level', 'debug'] : []),
+      ],
+      o.track,
+    );
 
   for (let cycle = 0; cycle < o.cycles; cycle++) {
     workload.cycle = cycle;

@@ -39,6 +39,17 @@ async function resettingServer(): Promise<{ origin: string; connections: () => n
 }
 
 describe('Connectivity, the one online/offline state', () => {
+  test('a request that failed on our side (its upload source vanished) does not turn it offline', () => {
+    const connectivity = new Connectivity(manualClock(), silentLogger());
+    const local = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+    expect(
+      connectivity.reportFailure(new NetworkError('POST /x: failed (ENOENT)', 'other', { cause: local })),
+    ).toBe(false);
+    expect(connectivity.online).toBe(true);
+    expect(connectivity.reportFailure(new NetworkError('POST /x: unreachable', 'unreachable'))).toBe(true);
+    expect(connectivity.online).toBe(false);
+  });
+
   test('a reset connection turns it offline on the first attempt, and the request is not retried while offline', async () => {
     const clock = manualClock();
     const connectivity = new Connectivity(clock, silentLogger());

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `npm run reliability`: the long versions of the crash and model tests (the README's test command runs a short
+# fixed-seed slice of each). Seeds are random unless SPFS_CRASH_SEED is given; each part prints its counts, and the
+# summary goes to reliability/results/<date>-<commit>.md. Any loss or mismatch fails the run and names the seed.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/ensure-deps.sh || exit 1
+
+cycles="${SPFS_CRASH_CYCLES:-60}"
+runs="${SPFS_CRASH_RUNS:-3}"
+out="reliability/results/$(date -u +%Y-%m-%d)-$(git rev-parse --short HEAD 2>/dev/null || echo nogit).md"
+mkdir -p reliability/results
+{
+  echo "# Reliability run $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "| part | seed | counts |"
+  echo "|---|---|---|"
+} >"$out"
+
+failed=0
+for i in $(seq "$runs"); do
+  seed="${SPFS_CRASH_SEED:-$((RANDOM * 32768 + RANDOM))}"
+  log=$(mktemp)
+  SPFS_CRASH_SEED="$seed" SPFS_CRASH_CYCLES="$cycles" npx jest test/e2e/crash-loop.test.ts 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -o 'crash loop seed [0-9]*: .*refused' "$log" | head -1)
+  echo "| crash loop ($cycles kills) | $seed | ${line#*: } |" >>"$out"
+  if [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1))
+    echo "FAILED: crash loop seed $seed; replay: SPFS_CRASH_SEED=$seed SPFS_CRASH_CYCLES=$cycles npx jest test/e2e/crash-loop.test.ts"
+  fi
+  rm -f "$log"
+done
+echo "summary: $out"
+cat "$out"
+[ "$failed" -eq 0 ]
