@@ -78,6 +78,8 @@ export class UploadJournal {
     totals: Statement<[], { files: number; bytes: number | null; failures: number | null }>;
     rekey: Statement<[string, string]>;
     markSent: Statement<[string, string, string]>;
+    due: Statement<[number, number], Row>;
+    nextDue: Statement<[number, number, number], { at: number | null }>;
     sentSlots: Statement<[], { sent_parent: string; sent_name: string }>;
   };
 
@@ -106,6 +108,12 @@ export class UploadJournal {
         'SELECT COUNT(*) AS files, SUM(size * content) AS bytes, SUM(failure IS NOT NULL) AS failures FROM upload_journal',
       ),
       rekey: db.prepare('UPDATE upload_journal SET item_id = ? WHERE item_id = ?'),
+      due: db.prepare(
+        'SELECT * FROM upload_journal WHERE permanent = 0 AND MAX(changed_ms + ?, next_try_ms) <= ? ORDER BY changed_ms, item_id',
+      ),
+      nextDue: db.prepare(
+        'SELECT MIN(MAX(changed_ms + ?, next_try_ms)) AS at FROM upload_journal WHERE permanent = 0 AND MAX(changed_ms + ?, next_try_ms) > ?',
+      ),
       markSent: db.prepare('UPDATE upload_journal SET sent_parent = ?, sent_name = ? WHERE item_id = ?'),
       sentSlots: db.prepare(
         'SELECT sent_parent, sent_name FROM upload_journal WHERE sent_parent IS NOT NULL AND sent_name IS NOT NULL',
@@ -126,6 +134,16 @@ export class UploadJournal {
   get(id: ItemId): JournalEntry | undefined {
     const r = this.q.get.get(id);
     return r && toEntry(r);
+  }
+
+  /** Rows to send now: settled `settleMs` after their last change and past their retry time, oldest first. */
+  due(nowMs: number, settleMs: number): JournalEntry[] {
+    return this.q.due.all(settleMs, nowMs).map(toEntry);
+  }
+
+  /** When the next row that is not due at `nowMs` becomes due (undefined: none). */
+  nextDueMs(nowMs: number, settleMs: number): number | undefined {
+    return this.q.nextDue.get(settleMs, settleMs, nowMs)?.at ?? undefined;
   }
 
   all(): JournalEntry[] {

@@ -145,15 +145,10 @@ export class Uploader {
   private async cycle(): Promise<number> {
     const now = Date.now();
     const settle = this.urgent > 0 ? 0 : this.writeBackMs;
-    let nextMs = IDLE_CHECK_MS;
-    const due: JournalEntry[] = [];
-    for (const e of this.o.store.journal.all()) {
-      if (e.permanent) continue;
-      const at = Math.max(e.changedMs + settle, e.nextTryMs);
-      if (at > now) nextMs = Math.min(nextMs, at - now);
-      else if (!this.o.copies.busy(e.itemId)) due.push(e);
-    }
-    // Every local change wakes the loop: with nothing due yet it must cost no more than the scan above.
+    // Every local change wakes the loop: what is not due yet is found by SQLite, without a row each in JS.
+    const due = this.o.store.journal.due(now, settle).filter((e) => !this.o.copies.busy(e.itemId));
+    const next = this.o.store.journal.nextDueMs(now, settle);
+    const nextMs = next === undefined ? IDLE_CHECK_MS : Math.min(IDLE_CHECK_MS, next - now);
     if (due.length === 0) return nextMs;
     // Deletes go first and alone: they free names that creates and moves in this cycle may take (git replaces files
     // by unlink + create all the time; racing them would make the server refuse the create as a name conflict).
