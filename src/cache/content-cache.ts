@@ -57,6 +57,8 @@ export class ContentCache {
   private readonly clock: Clock;
   private readonly freeBytes: (dir: string) => number;
   private readonly pins = new Map<string, number>();
+  /** Stale versions dropStale skipped because they were open: dropped when their last pin goes. */
+  private readonly staleOpen = new Set<string>();
   /** Bytes promised to fetches in flight (not yet in any entry's allocated size). */
   private reserved = 0;
 
@@ -165,8 +167,13 @@ export class ContentCache {
       if (done) return;
       done = true;
       const n = (this.pins.get(key) ?? 1) - 1;
-      if (n <= 0) this.pins.delete(key);
-      else this.pins.set(key, n);
+      if (n > 0) {
+        this.pins.set(key, n);
+        return;
+      }
+      this.pins.delete(key);
+      // The kernel's release comes after close() returns: a version superseded meanwhile goes now, not at the next sync.
+      if (this.staleOpen.delete(key)) this.dropStale();
     };
   }
 
@@ -263,7 +270,11 @@ export class ContentCache {
   dropStale(): number {
     let n = 0;
     for (const entry of this.index.stale()) {
-      if (this.pins.has(pinKey(entry.id, entry.etag))) continue;
+      const key = pinKey(entry.id, entry.etag);
+      if (this.pins.has(key)) {
+        this.staleOpen.add(key);
+        continue;
+      }
       this.removeEntry(entry.id, entry.etag, entry.file);
       n++;
     }

@@ -177,6 +177,20 @@ describe('ContentCache (sparse files, range index, bound)', () => {
     expect(cache.presentRanges(partial.id, partial.etag).list()).toEqual([[4 * KIB, 8 * KIB]]);
   });
 
+  it('drops a superseded version skipped while open as soon as its last pin goes (the kernel releases after close)', async () => {
+    const d = version(newId());
+    const { store, cache, dir } = await setup(1 << 30, [d]);
+    await writeRange(cache, d, 0, Buffer.alloc(SIZE, 1));
+    const unpin = cache.pin(d.id, d.etag);
+    const item = store.getItem(d.id);
+    if (item === undefined) throw new Error('no item');
+    store.applyBatch([{ ...item, etag: documentETag(d.id, 2) }], []); // a remote edit applied
+    expect(cache.dropStale()).toBe(0);
+    expect(fs.readdirSync(dir)).toContain(cacheFileName(d.id, d.etag));
+    unpin();
+    expect(fs.readdirSync(dir)).not.toContain(cacheFileName(d.id, d.etag));
+  });
+
   it('names files from the ResourceID and ETag only, and refuses ids that are not 32 hex', () => {
     const id = newId();
     expect(cacheFileName(id, documentETag(id, 3))).toMatch(new RegExp(`^${id}\\.3\\.[0-9a-f]{12}\\.bin$`));

@@ -20,6 +20,8 @@ export function versionOf(bytes: Buffer): FileVersion {
 export class TreeModel {
   readonly dirs = new Set<string>();
   readonly files = new Map<string, { version: FileVersion; bytes?: Buffer }>();
+  /** Conflict copies the rules call for: `stem (conflict from <host> <time>)ext` in `dir`, holding `hash`. */
+  readonly conflictCopies: Array<{ dir: string; stem: string; ext: string; hash: string }> = [];
   /** Every hash ever closed under each path (stale versions are recognised, not just "wrong"). */
   private readonly history = new Map<string, Set<string>>();
 
@@ -52,6 +54,7 @@ export class TreeModel {
         this.dirs.add(n);
       }
     }
+    for (const c of this.conflictCopies) c.dir = moved(c.dir) ?? c.dir;
     for (const [p, v] of [...this.files]) {
       const n = moved(p);
       if (n !== undefined) {
@@ -91,7 +94,7 @@ export interface TreeDiff {
   lost: string[];
   /** Present with other bytes than the model's (an older version of that path counts here too, marked stale). */
   wrong: string[];
-  /** `… (conflict from …)` copies: no other writer takes part, so every one is unexplained. */
+  /** `… (conflict from …)` copies the model does not call for (with no other writer, every one). */
   conflicts: string[];
   /** Anything else the model does not have (a deleted file back, a folder left behind). */
   unexpected: string[];
@@ -104,6 +107,7 @@ export async function compareTree(root: string, model: TreeModel): Promise<TreeD
   const diff = emptyDiff();
   const seenFiles = new Set<string>();
   const seenDirs = new Set<string>();
+  const expected = [...model.conflictCopies];
   const walk = async (rel: string): Promise<void> => {
     for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
       const p = rel === '' ? e.name : `${rel}/${e.name}`;
@@ -115,7 +119,16 @@ export async function compareTree(root: string, model: TreeModel): Promise<TreeD
       }
       seenFiles.add(p);
       if (e.name.includes(CONFLICT_MARK)) {
-        diff.conflicts.push(p);
+        const hash = versionOf(await readFile(join(root, p))).hash;
+        const i = expected.findIndex(
+          (c) =>
+            c.dir === rel &&
+            c.hash === hash &&
+            e.name.startsWith(`${c.stem}${CONFLICT_MARK}`) &&
+            e.name.endsWith(`)${c.ext}`),
+        );
+        if (i >= 0) expected.splice(i, 1);
+        else diff.conflicts.push(p);
         continue;
       }
       const want = model.files.get(p);
@@ -133,6 +146,8 @@ export async function compareTree(root: string, model: TreeModel): Promise<TreeD
   await walk('');
   for (const p of model.files.keys()) if (!seenFiles.has(p)) diff.lost.push(p);
   for (const d of model.dirs) if (!seenDirs.has(d)) diff.lost.push(`${d}/`);
+  for (const c of expected)
+    diff.lost.push(`${c.dir === '' ? '' : `${c.dir}/`}${c.stem}${CONFLICT_MARK}…)${c.ext}`);
   return diff;
 }
 
