@@ -46,6 +46,18 @@ if [ "$rc" -ne 0 ]; then
 fi
 rm -f "$log"
 
+# Two mounts: B polling what A rewrites sees only whole closed versions. Not yet true with fuse-native (libfuse 2 has
+# no kernel invalidation: the kernel may keep the previous version's size for up to 1 s); kept here, out of the
+# test command, as the measurement the libfuse3 adapter must turn clean.
+log=$(mktemp)
+npx jest --testMatch '<rootDir>/test/reliability/**/*.reliability.ts' 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+counts=$(grep -o 'not a closed version' "$log" | wc -l)
+bad=$(grep -o '[0-9]* not a closed version' "$log" | awk '{s += $1} END {print s + 0}')
+echo "| two mounts, --write-back 0/0.2/1/3 | - | $counts write-back values, $bad reads on B that were not a closed version |" >>"$out"
+[ "$rc" -eq 0 ] || { failed=$((failed + 1)); echo "FAILED: two mounts: B read a version A never closed"; }
+rm -f "$log"
+
 echo "summary: $out"
 cat "$out"
 [ "$failed" -eq 0 ]

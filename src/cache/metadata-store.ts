@@ -72,7 +72,10 @@ const UPSERT_ITEM_SQL = `
     parent_id = excluded.parent_id, name = excluded.name, name_folded = excluded.name_folded,
     kind = excluded.kind, size = excluded.size, etag = excluded.etag, hash = excluded.hash,
     download_url = excluded.download_url, mime = excluded.mime, created_ms = excluded.created_ms,
-    modified_ms = excluded.modified_ms,
+    -- A folder's mtime never goes back: our own touches (create, unlink, rename inside it) are newer than the
+    -- server's second-resolution time of the same moment, which an upload result or a change page brings later.
+    modified_ms = CASE WHEN excluded.kind = 'folder' THEN MAX(items.modified_ms, excluded.modified_ms)
+                       ELSE excluded.modified_ms END,
     hydration = CASE WHEN items.etag = excluded.etag THEN items.hydration ELSE 'online' END`;
 
 export class MetadataStore {

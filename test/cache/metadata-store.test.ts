@@ -84,6 +84,21 @@ describe('MetadataStore', () => {
     expect(s.countItems()).toBe(3);
   });
 
+  it("never moves a folder's mtime back (our touch beats the server's coarser time of the same moment)", () => {
+    const s = openStore();
+    const root = withRoot(s);
+    const dir = { ...item(root, 'Docs', 'folder'), modifiedMs: 5_000 };
+    s.applyBatch([dir], []);
+    s.putLocalItem({ ...dir, modifiedMs: 7_393 }); // a file created inside it
+    s.putLocalItem({ ...dir, modifiedMs: 7_000 }); // the folder's upload result
+    s.applyBatch([{ ...dir, modifiedMs: 7_000 }], []); // a change page
+    expect(s.getItem(dir.id)?.modifiedMs).toBe(7_393);
+    const f = { ...item(root, 'f.txt'), modifiedMs: 9_000 };
+    s.applyBatch([f], []);
+    s.applyBatch([{ ...f, modifiedMs: 8_000, etag: asETag('"f,2"') }], []); // files follow the server
+    expect(s.getItem(f.id)?.modifiedMs).toBe(8_000);
+  });
+
   it('finds children case-insensitively', () => {
     const s = openStore();
     const root = withRoot(s);
