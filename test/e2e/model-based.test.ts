@@ -5,22 +5,19 @@
 // tree plus the conflict rule (only someone else's change makes a copy, and the server's version keeps the name).
 // The fixed-seed slice runs in the test suite; SPFS_MODEL_RUNS / SPFS_MODEL_SEED for longer runs (a failing seed and
 // path are printed by fast-check and replay with SPFS_MODEL_SEED + SPFS_MODEL_PATH).
-import { execFileSync } from 'node:child_process';
 import { mkdir, open, rename, rmdir, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
+import { killDaemon } from '../helpers/crash-loop';
 import { eventually, readOr } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
-  daemonPids,
   forceCleanup,
-  isMounted,
   makeTempDir,
   mountUnder,
   runSpfs,
   startServerProcess,
-  waitForExit,
   type MountProcess,
   type ServerProcess,
 } from '../helpers/spfs-processes';
@@ -333,10 +330,7 @@ class Kill implements fc.AsyncCommand<Model, Real> {
     return true;
   }
   async run(m: Model, r: Real): Promise<void> {
-    const pids = daemonPids(r.mount.cacheDir);
-    for (const pid of pids) process.kill(pid, 'SIGKILL');
-    await waitForExit(pids, 10_000);
-    if (isMounted(r.mount.mountpoint)) execFileSync('fusermount', ['-u', '-z', r.mount.mountpoint]);
+    await killDaemon(r.mount);
     r.mount = await mountMain(r);
     await check(m, r, r.mount.mountpoint, 'after the restart');
   }

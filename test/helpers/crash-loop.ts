@@ -132,7 +132,7 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopCounts
       }
     }
     await sleep(rng.int(0, large ? 2500 : 400));
-    await kill(mount);
+    await killDaemon(mount);
     counts.kills++;
   }
 
@@ -168,7 +168,7 @@ const stateEnv = (m: MountProcess): NodeJS.ProcessEnv => ({
 });
 
 /** SIGKILL of the daemon (no chance to flush or unmount), then the lazy detach a user would do. */
-async function kill(m: MountProcess): Promise<void> {
+export async function killDaemon(m: MountProcess): Promise<void> {
   const pids = daemonPids(m.cacheDir);
   if (pids.length === 0) throw new Error(`no daemon found for ${m.cacheDir}`);
   for (const pid of pids) process.kill(pid, 'SIGKILL');
