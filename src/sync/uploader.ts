@@ -464,9 +464,12 @@ export class Uploader {
         { path: this.pathOf(item.id), copy: name },
         'the server has another file of this name: uploading ours as a conflict copy',
       );
-      const copy = await api.createFile(item.parentId, name, source);
-      store.putLocalItem({ ...item, name });
-      return copy;
+      // Renamed and recorded first: a kill before the reply leaves a create of the copy to adopt, not to repeat.
+      store.transaction(() => {
+        store.putLocalItem({ ...item, name });
+        store.journal.markSent(item.id, item.parentId, name);
+      });
+      return api.createFile(item.parentId, name, source);
     }
   }
 
@@ -521,10 +524,17 @@ export class Uploader {
 
   /** Conflict: the server's version stays under the name, ours goes next to it under a conflict name. */
   private async keepBoth(e: JournalEntry, item: StoredItem, err: WriteRejectedError): Promise<void> {
-    const name = conflictName(item.name, this.o.host, new Date());
-    const copy = await this.o.api.createFile(item.parentId, name, this.source(item));
-    const current = err.current ?? (await this.o.api.item(item.id));
-    const { store } = this.o;
+    const { api, store } = this.o;
+    // A copy made before a kill lost its reply (recorded in sentTo first) is this copy: it gets our bytes again.
+    let copy = await this.ownOrphan(store.journal.get(item.id));
+    const name = copy?.name ?? conflictName(item.name, this.o.host, new Date());
+    if (copy?.kind === 'document') {
+      copy = await api.updateFile({ id: copy.id, etag: copy.etag, kind: 'document' }, this.source(item));
+    } else {
+      store.journal.markSent(item.id, item.parentId, name);
+      copy = await api.createFile(item.parentId, name, this.source(item));
+    }
+    const current = err.current ?? (await api.item(item.id));
     store.transaction(() => {
       store.journal.forget(item.id);
       store.putLocalItem({ ...toStoredItem(current), parentId: item.parentId, name: item.name });

@@ -211,6 +211,61 @@ describe('lost replies (the journal as a kill after the server answered leaves i
     expect(view.files.get('lost2/n.txt')?.bytes.toString()).toBe('new file');
     expect(child('lost2', 'n.txt').id).toBe(created.id);
   });
+
+  it('a create whose reply was lost, then renamed and moved here, is adopted and moved: nothing stays at the old name', async () => {
+    await driver.mkdir('lost3');
+    await driver.mkdir('lost3/sub');
+    await driver.flush();
+    const fh = await w.fs.create('/lost3/a.txt', 0o644);
+    await w.fs.write(fh, Buffer.from('abc'), 3, 0);
+    await w.fs.flush(fh);
+    const item = child('lost3', 'a.txt');
+    store.journal.markSent(item.id, item.parentId, 'a.txt'); // what the uploader commits before sending
+    const created = await api.createFile(item.parentId, 'a.txt', { path: copyOf(item.id) });
+    await w.fs.release(fh);
+    await driver.rename('lost3/a.txt', 'lost3/sub/b.txt');
+    await driver.flush();
+    const view = await serverView(access);
+    expect([...view.files.keys()].filter((p) => p.startsWith('lost3/'))).toEqual(['lost3/sub/b.txt']);
+    expect(view.files.get('lost3/sub/b.txt')?.item.id).toBe(created.id);
+  });
+
+  it('a create whose reply was lost, then deleted here, leaves nothing on the server', async () => {
+    await driver.mkdir('lost4');
+    await driver.flush();
+    const fh = await w.fs.create('/lost4/gone.txt', 0o644);
+    await w.fs.write(fh, Buffer.from('x'), 1, 0);
+    await w.fs.flush(fh);
+    const item = child('lost4', 'gone.txt');
+    store.journal.markSent(item.id, item.parentId, 'gone.txt');
+    await api.createFile(item.parentId, 'gone.txt', { path: copyOf(item.id) });
+    await w.fs.release(fh);
+    await driver.unlink('lost4/gone.txt');
+    await driver.flush();
+    const view = await serverView(access);
+    expect([...view.files.keys()].filter((p) => p.startsWith('lost4/'))).toEqual([]);
+  });
+
+  it('a conflict copy whose reply was lost is not made twice', async () => {
+    await driver.mkdir('lost5');
+    await driver.writeFile('lost5/c.txt', Buffer.from('base'));
+    await driver.flush();
+    const fh = await w.fs.open('/lost5/c.txt', constants.O_WRONLY | constants.O_TRUNC);
+    await w.fs.write(fh, Buffer.from('ours'), 4, 0);
+    await w.fs.flush(fh);
+    await driver.remote({ op: 'edit-file', path: 'lost5/c.txt', content: 'theirs' });
+    const item = child('lost5', 'c.txt');
+    const name = 'c (conflict from elsewhere 2026-01-01 0000).txt';
+    store.journal.markSent(item.id, item.parentId, name); // keepBoth's record, then its create, then the kill
+    await api.createFile(item.parentId, name, { path: copyOf(item.id) });
+    await w.fs.release(fh);
+    await driver.flush();
+    const view = await serverView(access);
+    const names = [...view.files.keys()].filter((p) => p.startsWith('lost5/'));
+    expect(names.sort()).toEqual([`lost5/${name}`, 'lost5/c.txt']);
+    expect(view.files.get('lost5/c.txt')?.bytes.toString()).toBe('theirs');
+    expect(view.files.get(`lost5/${name}`)?.bytes.toString()).toBe('ours');
+  });
 });
 
 describe('inode addressing (what an inode-based adapter uses)', () => {
