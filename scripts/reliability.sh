@@ -52,7 +52,7 @@ rm -f "$log"
 log=$(mktemp)
 npx jest --testMatch '<rootDir>/test/reliability/**/*.reliability.ts' 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
-counts=$(grep -o 'not a closed version' "$log" | wc -l)
+counts=$(grep -c 'close → first read on B' "$log")
 bad=$(grep -o '[0-9]* not a closed version' "$log" | awk '{s += $1} END {print s + 0}')
 echo "| two mounts, --write-back 0/0.2/1/3 | - | $counts write-back values, $bad reads on B that were not a closed version |" >>"$out"
 [ "$rc" -eq 0 ] || { failed=$((failed + 1)); echo "FAILED: two mounts: B read a version A never closed"; }
