@@ -98,6 +98,8 @@ export class MetadataStore {
   private readonly missed = new Set<ItemId>();
   /** Unknown items server data put where a create of ours was sent (folder/name key): looked up again once it settled. */
   private readonly atSentSlots = new Map<ItemId, string>();
+  /** rootId()'s answer; null: not read since the sync state last changed. */
+  private knownRoot: ItemId | undefined | null = null;
   private readonly q: {
     get: Statement<[string], ItemRow>;
     child: Statement<[string, string], ItemRow>;
@@ -175,8 +177,10 @@ export class MetadataStore {
     return new MetadataStore(openDatabase(file), opts);
   }
 
+  /** The library root's id, remembered: every attribute reply asks (its inode is 1). */
   rootId(): ItemId | undefined {
-    return this.q.state.get()?.root_id as ItemId | undefined;
+    if (this.knownRoot === null) this.knownRoot = this.q.state.get()?.root_id as ItemId | undefined;
+    return this.knownRoot;
   }
 
   getItem(id: ItemId): StoredItem | undefined {
@@ -465,6 +469,7 @@ export class MetadataStore {
   }
 
   private putState(patch: Partial<SyncState>): void {
+    this.knownRoot = null; // read again after this (its transaction may still roll back)
     const old = this.getSyncState();
     const merged = { ...old, ...patch };
     if (merged.libraryKey === undefined || merged.listId === undefined || merged.rootId === undefined) {
