@@ -327,17 +327,19 @@ export class Uploader {
     // The cycle planned from a snapshot; the item may have changed since (an unlink turns it into a delete).
     const e = journal.get(planned.itemId);
     if (e === undefined) return;
-    this.o.logger.debug(
-      {
-        id: e.itemId,
-        seq: e.seq,
-        deleted: e.deleted,
-        content: e.content,
-        base: e.baseEtag,
-        sentTo: e.sentTo,
-      },
-      `upload: ${this.pathOf(e.itemId)}`,
-    );
+    // pathOf walks the parents in SQLite: only when someone reads debug lines.
+    if (this.o.logger.isLevelEnabled('debug'))
+      this.o.logger.debug(
+        {
+          id: e.itemId,
+          seq: e.seq,
+          deleted: e.deleted,
+          content: e.content,
+          base: e.baseEtag,
+          sentTo: e.sentTo,
+        },
+        `upload: ${this.pathOf(e.itemId)}`,
+      );
     if (e.deleted) {
       if (e.baseEtag !== undefined) {
         try {

@@ -4,7 +4,7 @@
 // slice here runs in the test suite; `npm run reliability` runs a long one (SPFS_CRASH_CYCLES, SPFS_CRASH_SEED).
 import { join } from 'node:path';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN } from '../helpers/admin-endpoint';
-import { describeCounts, runCrashLoop } from '../helpers/crash-loop';
+import { describeCounts, NO_PROBLEMS, runCrashLoop } from '../helpers/crash-loop';
 import {
   assertE2EPrerequisites,
   forceCleanup,
@@ -55,17 +55,7 @@ describe('crash loop (SIGKILL of the daemon at random points, real mounts, child
       const line = describeCounts(counts);
       console.log(line);
       const problems = counts.details.length > 0 ? `\n${counts.details.join('\n')}` : '';
-      expect(`${line}${problems}`).toBe(
-        describeCounts({
-          ...counts,
-          lost: 0,
-          wrong: 0,
-          conflicts: 0,
-          unexpected: 0,
-          refused: 0,
-          details: [],
-        }),
-      );
+      expect(`${line}${problems}`).toBe(describeCounts({ ...counts, ...NO_PROBLEMS, details: [] }));
       expect(counts.kills).toBe(CYCLES);
     },
     CYCLES * 30_000 + 120_000,

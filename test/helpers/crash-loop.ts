@@ -45,6 +45,9 @@ export interface CrashLoopCounts {
   details: string[];
 }
 
+/** The counts of a clean run: what the test expects. */
+export const NO_PROBLEMS = { lost: 0, wrong: 0, conflicts: 0, unexpected: 0, refused: 0 } as const;
+
 export function describeCounts(c: CrashLoopCounts): string {
   return (
     `crash loop seed ${c.seed}: ${c.cycles} cycles, ${c.operations} operations, ${c.kills} kills: ` +
@@ -66,11 +69,7 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopCounts
     cycles: o.cycles,
     operations: 0,
     kills: 0,
-    lost: 0,
-    wrong: 0,
-    conflicts: 0,
-    unexpected: 0,
-    refused: 0,
+    ...NO_PROBLEMS,
     details: [],
   };
   // One problem is counted once even when several checks see it.
