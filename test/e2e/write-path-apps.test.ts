@@ -17,7 +17,8 @@ import {
 jest.setTimeout(180_000);
 
 const sh = (cmd: string, args: string[], cwd?: string): string =>
-  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  // A program that fails its write may wait for input forever (vim -es): the timeout makes that a failure, not a hang.
+  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
 
 /** Relative path -> content (base64) of every file under `dir`, folders as entries ending in `/`. */
 function snapshot(dir: string, skip: (rel: string) => boolean = () => false): Map<string, string> {
