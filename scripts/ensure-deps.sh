@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what spfs needs on Debian/Ubuntu, idempotently: FUSE (fuse, libfuse2), npm packages, the TypeScript
-# build. Sourced by scripts/demo.sh and scripts/test.sh; safe to run any number of times.
+# Installs what spfs needs on Debian/Ubuntu, idempotently: FUSE (fuse3, libfuse2, libfuse3-dev), npm packages, the
+# TypeScript build and the libfuse3 addon. Sourced by scripts/demo.sh and scripts/test.sh; safe to run any number of times.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,14 +12,21 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-have_fuse() { command -v fusermount >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2'; }
-if ! have_fuse; then
-  say "installing FUSE (Debian packages fuse, libfuse2)"
+# FUSE: fuse3 (fusermount3, and fusermount for libfuse 2), libfuse2 for the fuse-native fallback adapter, and what
+# the libfuse3 adapter is built with (libfuse3-dev, pkg-config, a compiler, python3 for node-gyp).
+packages=()
+command -v fusermount3 >/dev/null 2>&1 || packages+=(fuse3)
+ldconfig -p 2>/dev/null | grep -q 'libfuse\.so\.2' || packages+=(libfuse2)
+pkg-config --exists fuse3 2>/dev/null || packages+=(libfuse3-dev pkg-config)
+command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || packages+=(build-essential)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+if [ "${#packages[@]}" -gt 0 ]; then
+  say "installing ${packages[*]} (Debian packages)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
-    echo "FUSE is missing and neither root nor sudo is available: install the packages fuse and libfuse2" >&2; exit 1
+    echo "missing ${packages[*]} and neither root nor sudo is available: install them" >&2; exit 1
   fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fuse libfuse2 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 if [ ! -e /dev/fuse ]; then
   if [ "$(id -u)" -eq 0 ]; then modprobe fuse 2>/dev/null || true; else sudo modprobe fuse 2>/dev/null || true; fi
@@ -46,3 +53,4 @@ fi
 
 say "building (tsc)"
 npx tsc -p tsconfig.build.json
+bash scripts/build-addon.sh

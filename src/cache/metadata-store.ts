@@ -47,7 +47,12 @@ export interface BatchResult {
   deleted: number;
   /** Items left out because their (parent, folded name) slot belongs to another item. */
   skipped: ItemId[];
+  /** Items already stored that this batch moved, renamed, changed or deleted (what a kernel may hold stale). */
+  touched: ItemId[];
 }
+
+/** Told after a commit which stored items changed under the kernel's feet ('all' after a full pass swept some). */
+export type ItemsChangedListener = (ids: readonly ItemId[] | 'all') => void;
 
 export interface MetadataStoreOptions {
   logger?: Logger;
@@ -94,6 +99,8 @@ export class MetadataStore {
   private passSince = 0;
   /** Items open for writing here: server data leaves them alone until the last writer closed (see hold()). */
   private readonly held = new Set<ItemId>();
+  private itemsChanged: ItemsChangedListener | undefined;
+  private pendingAnnounce: ItemId[] | 'all' = [];
   /** Held items server data skipped: their server state is looked up again (takeMissed). */
   private readonly missed = new Set<ItemId>();
   /** Unknown items server data put where a create of ours was sent (folder/name key): looked up again once it settled. */
@@ -358,11 +365,45 @@ export class MetadataStore {
     state?: Partial<SyncState>,
     since?: number,
   ): BatchResult {
-    return this.db.transaction(() => {
-      const result = this.applyItems(items, deletes, since);
+    const result = this.db.transaction(() => {
+      const r = this.applyItems(items, deletes, since);
       if (state) this.putState(state);
-      return result;
+      return r;
     })();
+    this.announceAfterCommit(result.touched);
+    return result;
+  }
+
+  /** One listener (the mount's kernel invalidation) for items changed other than through the kernel. */
+  onItemsChanged(listener: ItemsChangedListener | undefined): void {
+    this.itemsChanged = listener;
+  }
+
+  /**
+   * The daemon changed these items on its own (a conflict copy, a local version replaced by the server's): tell the
+   * listener once the surrounding transaction has committed (now, outside one).
+   */
+  announce(ids: readonly ItemId[] | 'all'): void {
+    this.announceAfterCommit(ids);
+  }
+
+  private announceAfterCommit(ids: readonly ItemId[] | 'all'): void {
+    if (this.itemsChanged === undefined || ids.length === 0) return;
+    if (this.db.inTransaction) {
+      // Inside an outer transaction (the uploader's): wait for it, so a reader never meets the old row again.
+      if (ids === 'all') this.pendingAnnounce = 'all';
+      else if (this.pendingAnnounce !== 'all') this.pendingAnnounce.push(...ids);
+      queueMicrotask(() => this.flushAnnounce());
+      return;
+    }
+    this.itemsChanged(ids);
+  }
+
+  private flushAnnounce(): void {
+    if (this.db.inTransaction) return void queueMicrotask(() => this.flushAnnounce());
+    const ids = this.pendingAnnounce;
+    this.pendingAnnounce = [];
+    if (ids === 'all' || ids.length > 0) this.itemsChanged?.(ids);
   }
 
   /** Starts a full (FullData) pass: items written until endFullPass are marked as seen by it. */
@@ -384,12 +425,14 @@ export class MetadataStore {
       const r = this.applyItems(items, deletes, since);
       // Items created or changed here while the pass ran may be missing from its pages: not gone from the server.
       for (const [id, c] of this.localChanges) if (c.gen > this.passSince) this.q.mark.run(gen, id);
-      r.deleted += this.q.sweep.run(gen).changes;
+      const swept = this.q.sweep.run(gen).changes;
+      r.deleted += swept;
       this.putState(state);
-      return r;
+      return { r, swept };
     })();
     this.passGen = undefined;
-    return result;
+    this.announceAfterCommit(result.swept > 0 ? 'all' : result.r.touched);
+    return result.r;
   }
 
   /** Forgets an unfinished pass (its marks are harmless: the next pass uses a higher generation). */
@@ -406,10 +449,13 @@ export class MetadataStore {
     deletes: readonly ItemId[],
     since: number | undefined,
   ): BatchResult {
-    const result: BatchResult = { upserted: 0, deleted: 0, skipped: [] };
+    const result: BatchResult = { upserted: 0, deleted: 0, skipped: [], touched: [] };
     for (const id of deletes)
-      if (!this.changedSince(id, since) && !this.skipHeld(id))
-        result.deleted += this.q.deleteTree.run(id).changes;
+      if (!this.changedSince(id, since) && !this.skipHeld(id)) {
+        const n = this.q.deleteTree.run(id).changes;
+        result.deleted += n;
+        if (n > 0) result.touched.push(id);
+      }
     // The local state wins while a change is pending (the SQL guard covers updates; this covers re-inserting a
     // locally deleted item) and over data fetched before a local change.
     const sent = this.journal.sentSlots(foldName);
@@ -449,9 +495,11 @@ export class MetadataStore {
           continue;
         }
       }
+      const before = parked.get(item.id) ?? this.q.get.get(item.id);
       this.q.upsert.run(toRow(item, folded, mark));
       parked.delete(item.id);
       result.upserted++;
+      if (before !== undefined && differs(before, item, folded)) result.touched.push(item.id);
     }
     return result;
   }
@@ -503,6 +551,18 @@ function toItem(r: ItemRow): StoredItem {
   if (r.download_url !== null) item.downloadUrl = r.download_url;
   if (r.mime !== null) item.mimeType = r.mime;
   return item;
+}
+
+/** Whether what a kernel may have cached of the item (name, place, size, time, version) changed. */
+function differs(old: ItemRow, item: StoredItem, folded: string): boolean {
+  return (
+    old.parent_id !== item.parentId ||
+    old.name !== item.name ||
+    old.name_folded !== folded ||
+    old.etag !== item.etag ||
+    old.size !== item.size ||
+    old.modified_ms !== item.modifiedMs
+  );
 }
 
 function toRow(item: StoredItem, folded: string, mark: number): Record<string, unknown> {

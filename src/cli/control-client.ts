@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import type { ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload } from '../sync/uploader';
-import type { ControlReply, ControlRequest } from './control-socket';
+import type { ControlReply, ControlRequest, FuseStatus } from './control-socket';
 import { readMountRecord } from './mount-registry';
 import { EXIT, UsageError } from './usage-error';
 
@@ -62,6 +62,15 @@ export function describeConnectivity(c: ConnectivityStatus): string {
   return `server: ${c.state} since ${since}${why}`;
 }
 
+function describeFuse(f: FuseStatus): string {
+  const head = `fuse: ${f.adapter}, kernel caches names and attributes for ${f.kernelCacheS} s`;
+  if (f.requests === undefined) return head;
+  const served = Object.entries(f.requests)
+    .filter(([, n]) => n > 0)
+    .map(([op, n]) => `${op} ${n}`);
+  return `${head}\nfuse requests: ${served.join(', ') || 'none'}`;
+}
+
 function summary(left: readonly PendingUpload[]): string {
   const bytes = left.reduce((n, p) => n + p.bytes, 0);
   return `${left.length} files, ${bytes} bytes`;
@@ -72,6 +81,7 @@ export async function statusCommand(dir: string): Promise<number> {
   const r = await ask(sock, { cmd: 'status' }, () => undefined);
   const failed = r.pending.filter((p) => p.failure !== undefined);
   if (r.connectivity !== undefined) process.stdout.write(`${describeConnectivity(r.connectivity)}\n`);
+  if (r.fuse !== undefined) process.stdout.write(`${describeFuse(r.fuse)}\n`);
   process.stdout.write(`pending uploads: ${summary(r.pending)}\n`);
   if (failed.length > 0) process.stdout.write(`failures: ${failed.length}\n`);
   for (const p of r.pending) process.stdout.write(`${describe(p)}\n`);

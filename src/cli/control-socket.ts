@@ -31,9 +31,21 @@ export interface ControlReply {
   unreachable?: boolean;
   /** Online/offline and since when (status only; absent when the daemon has no status provider). */
   connectivity?: ConnectivityStatus;
+  /** Which FUSE adapter serves the mount, and what it counted (status only, once mounted). */
+  fuse?: FuseStatus;
+}
+
+export interface FuseStatus {
+  adapter: string;
+  /** How long the kernel keeps names and attributes (s). */
+  kernelCacheS: number;
+  /** Requests served per operation since mount (libfuse3 only). */
+  requests?: Record<string, number>;
 }
 
 export interface ControlSocket {
+  /** Once mounted: what `spfs status` says of the FUSE side. */
+  describeFuse(provider: () => FuseStatus): void;
   close(): Promise<void>;
 }
 
@@ -59,6 +71,7 @@ export function startControlSocket(
     });
     sock.on('error', () => undefined);
   });
+  let fuse: (() => FuseStatus) | undefined;
   const send = (sock: Socket, reply: ControlReply): void => {
     if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
   };
@@ -66,7 +79,13 @@ export function startControlSocket(
     const req = JSON.parse(line) as ControlRequest;
     if (req.cmd === 'status') {
       const status: ConnectivityStatus | undefined = connectivity?.status();
-      send(sock, { done: true, pending: uploader.pending(), ...(status ? { connectivity: status } : {}) });
+      const f = fuse?.();
+      send(sock, {
+        done: true,
+        pending: uploader.pending(),
+        ...(status ? { connectivity: status } : {}),
+        ...(f ? { fuse: f } : {}),
+      });
       sock.end();
       return;
     }
@@ -84,6 +103,9 @@ export function startControlSocket(
   };
   server.listen(path, () => chmodSync(path, 0o600));
   return {
+    describeFuse: (provider) => {
+      fuse = provider;
+    },
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());

@@ -49,6 +49,10 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--foreground', 'stay attached instead of detaching once mounted')
     .option('--log-level <level>', 'trace, debug, info, warn, error (log: <cache-dir>/spfs.log)')
     .option('--debug-fuse', 'log every FUSE request (very verbose)')
+    .option(
+      '--fuse <adapter>',
+      'auto (libfuse3 where its addon is built and fusermount3 exists, else fuse-native), 3 or 2 (env SPFS_FUSE)',
+    )
     .addOption(new Option('--notify-fd <fd>').hideHelp())
     .action(async (url: string, dir: string, o: MountCommandOptions) =>
       setExit(await mountCommand(url, dir, o)),

@@ -29,6 +29,7 @@ export interface MountCommandOptions extends AuthCliOptions {
   foreground?: boolean;
   logLevel?: string;
   debugFuse?: boolean;
+  fuse?: string;
   /** Internal: the daemon child reports to this fd. */
   notifyFd?: string;
 }
@@ -55,6 +56,9 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
     throw new UsageError('--cache-size must be positive');
   const cacheMinFreeBytes =
     o.cacheMinFree !== undefined ? parseSize(o.cacheMinFree, '--cache-min-free') : undefined;
+
+  const fuse = o.fuse ?? process.env.SPFS_FUSE ?? 'auto';
+  if (fuse !== 'auto' && fuse !== '3' && fuse !== '2') throw new UsageError('--fuse must be auto, 3 or 2');
 
   const pollIntervalS = o.pollInterval !== undefined ? Number(o.pollInterval) : undefined;
   if (pollIntervalS !== undefined && !(Number.isInteger(pollIntervalS) && pollIntervalS >= 1))
@@ -89,6 +93,7 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       ...(writeBackMs !== undefined ? { writeBackMs } : {}),
       ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
       ...(o.debugFuse ? { debugFuse: true } : {}),
+      fuse,
       notify: (msg) => {
         if (notifyFd !== undefined) {
           writeSync(notifyFd, JSON.stringify(msg) + '\n');
@@ -149,6 +154,7 @@ function spawnDaemon(
   if (o.pollInterval !== undefined) args.push('--poll-interval', o.pollInterval);
   if (o.writeBack !== undefined) args.push('--write-back', o.writeBack);
   if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
+  if (o.fuse !== undefined) args.push('--fuse', o.fuse);
   const env = { ...process.env };
   if (credentials !== undefined) env[CHILD_PASSWORD_ENV] = credentials.password;
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env });

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ContentCache } from '../cache/content-cache';
 import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
-import { mountFilesystem, type MountedFilesystem } from '../fuse/mount';
+import { mountFilesystem, type AdapterChoice, type MountedFilesystem } from '../fuse/mount';
 import type { SpClient, SpClientOptions } from '../protocol/sp-client';
 import { systemClock } from '../shared/clock';
 import { errorMessage } from '../shared/errors';
@@ -45,6 +45,8 @@ export interface DaemonOptions {
   /** Log to this file instead of stderr. */
   logFile?: string;
   debugFuse?: boolean;
+  /** `--fuse auto|3|2`: which FUSE adapter serves the mount. */
+  fuse?: AdapterChoice;
   /** Change-enumeration poll interval when no notification channel works (--poll-interval). Default 120 s. */
   pollIntervalS?: number;
   /** Settle delay before a change is uploaded (--write-back), ms. Default 3000. */
@@ -147,7 +149,17 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       connectivity,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
     });
-    mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, { debug: o.debugFuse ?? false });
+    mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, {
+      debug: o.debugFuse ?? false,
+      adapter: o.fuse ?? 'auto',
+    });
+    const m = mounted;
+    // Remote changes (and the daemon's own conflict copies) reach the kernel's caches by inode, not by timeout.
+    store.onItemsChanged((ids) => m.invalidate(ids));
+    writePath.control?.describeFuse(() => {
+      const requests = m.requestCounts();
+      return { adapter: m.adapter, kernelCacheS: m.kernelCacheS, ...(requests ? { requests } : {}) };
+    });
     writeMountRecord({
       pid: process.pid,
       mountpoint: o.mountpoint,

@@ -21,6 +21,8 @@ import { startControlSocket, type ControlSocket } from './control-socket';
 export interface WritePath {
   fs: SpfsFilesystem;
   uploader: Uploader;
+  /** The control socket, when started: told about the mount's FUSE side once mounted. */
+  control?: ControlSocket;
   stop(): Promise<void>;
 }
 
@@ -108,6 +110,7 @@ export function startWritePath(o: WritePathOptions): WritePath {
   return {
     fs: w.fs,
     uploader: w.uploader,
+    control,
     stop: async () => {
       await control.close();
       await w.stop();

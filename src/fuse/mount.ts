@@ -1,9 +1,18 @@
-// Mount lifecycle: builds the fuse-native instance with deliberate options (research/fuse-baseline.md), mounts,
-// and unmounts. Options fuse-native does not expose are appended through its private _fuseOptions().
+// Mount lifecycle and the choice of adapter: the libfuse3 low-level adapter (native/fuse3) where it is built and
+// fusermount3 exists, else fuse-native (libfuse 2), built with deliberate options (research/fuse-baseline.md).
+// Options fuse-native does not expose are appended through its private _fuseOptions().
+import { execFileSync } from 'node:child_process';
 import Fuse from 'fuse-native';
+import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import type { Filesystem } from '../vfs/types';
+import { loadFuse3 } from './fuse3-addon';
+import { mountFuse3 } from './fuse3-mount';
 import { createFuseOps } from './fuse-ops';
+
+/** `--fuse`: auto picks libfuse3 when it can run, 3 insists on it, 2 is fuse-native. */
+export type AdapterChoice = 'auto' | '3' | '2';
+export type AdapterName = 'libfuse3' | 'fuse-native';
 
 export interface MountOptions {
   /** Kernel attribute/entry cache lifetime, seconds. */
@@ -14,6 +23,12 @@ export interface MountOptions {
   /** Raw libfuse `-o` options fuse-native hides (e.g. max_readahead). */
   extraOptions: string[];
   debug: boolean;
+  adapter: AdapterChoice;
+  /**
+   * libfuse3 only: how long the kernel keeps names and attributes. Long, because the change feed invalidates
+   * exactly the items a remote change touched (fuse-native cannot, so it keeps attrTimeoutS).
+   */
+  invalidatedTimeoutS: number;
 }
 
 export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
@@ -25,11 +40,32 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   // (and, with --write-back 0, an upload of an empty version while the writer still has the file open).
   extraOptions: ['big_writes', 'max_write=131072', 'atomic_o_trunc'],
   debug: false,
+  adapter: 'auto',
+  invalidatedTimeoutS: 60,
 };
 
 export interface MountedFilesystem {
   readonly mountpoint: string;
+  readonly adapter: AdapterName;
+  /** Kernel cache lifetime of names and attributes on this mount (seconds). */
+  readonly kernelCacheS: number;
+  /** Requests served per operation (libfuse3 only; fuse-native does not count). */
+  requestCounts(): Record<string, number> | undefined;
+  /** The kernel drops what it cached of these items (libfuse3; a no-op on fuse-native, which relies on timeouts). */
+  invalidate(ids: readonly ItemId[] | 'all'): void;
   unmount(): Promise<void>;
+}
+
+/** Why the libfuse3 adapter cannot run here, or undefined when it can. */
+export function fuse3Unavailable(): string | undefined {
+  const addon = loadFuse3();
+  if (addon instanceof Error) return addon.message;
+  try {
+    execFileSync('fusermount3', ['-V'], { stdio: 'ignore' });
+  } catch {
+    return 'fusermount3 is not installed (Debian package fuse3)';
+  }
+  return undefined;
 }
 
 class TunedFuse extends Fuse {
@@ -48,13 +84,46 @@ class TunedFuse extends Fuse {
   }
 }
 
-export function mountFilesystem(
+export async function mountFilesystem(
   mountpoint: string,
   fs: Filesystem,
   logger: Logger,
   options: Partial<MountOptions> = {},
 ): Promise<MountedFilesystem> {
   const o = { ...DEFAULT_MOUNT_OPTIONS, ...options };
+  if (o.adapter !== '2') {
+    const why = fuse3Unavailable();
+    const addon = loadFuse3();
+    if (why === undefined && !(addon instanceof Error)) {
+      const m = await mountFuse3(addon, mountpoint, fs, logger, {
+        entryTimeoutS: o.invalidatedTimeoutS,
+        negativeTimeoutS: o.attrTimeoutS,
+        opTimeoutMs: o.opTimeoutMs,
+        readTimeoutMs: o.readTimeoutMs,
+        debug: o.debug,
+      });
+      return {
+        mountpoint,
+        adapter: 'libfuse3',
+        kernelCacheS: o.invalidatedTimeoutS,
+        requestCounts: () => ({ ...m.ops.counts }),
+        invalidate: (ids) => m.invalidate(ids),
+        unmount: () => m.unmount(),
+      };
+    }
+    if (o.adapter === '3')
+      throw new Error(`--fuse 3: the libfuse3 adapter cannot run: ${why ?? 'not loaded'}`);
+    logger.warn({ reason: why }, 'libfuse3 adapter unavailable; mounting with fuse-native (libfuse 2)');
+  }
+  return mountFuseNative(mountpoint, fs, logger, o);
+}
+
+function mountFuseNative(
+  mountpoint: string,
+  fs: Filesystem,
+  logger: Logger,
+  o: MountOptions,
+): Promise<MountedFilesystem> {
   const fuse = new TunedFuse(
     mountpoint,
     createFuseOps(fs, logger),
@@ -83,6 +152,10 @@ export function mountFilesystem(
       logger.info({ mountpoint }, 'mounted');
       resolve({
         mountpoint,
+        adapter: 'fuse-native',
+        kernelCacheS: o.attrTimeoutS,
+        requestCounts: () => undefined,
+        invalidate: () => undefined,
         unmount: () =>
           new Promise<void>((res, rej) => {
             fuse.unmount((e) => (e ? rej(e) : res()));

@@ -471,6 +471,7 @@ export class Uploader {
         store.putLocalItem({ ...item, name });
         store.journal.markSent(item.id, item.parentId, name);
       });
+      store.announce([item.id]); // the kernel still has it under its old name
       return api.createFile(item.parentId, name, source);
     }
   }
@@ -542,6 +543,7 @@ export class Uploader {
       store.putLocalItem({ ...toStoredItem(current), parentId: item.parentId, name: item.name });
       store.putLocalItem({ ...toStoredItem(copy), parentId: item.parentId });
     });
+    store.announce([item.id]); // the name now shows the server's version
     this.o.copies.uploaded(item.id, copy, e.size);
     this.o.logger.warn(
       { path: this.pathOf(item.id), copy: name },

@@ -23,6 +23,11 @@ export class InodeTable {
     return ino;
   }
 
+  /** The number `id` has, without giving it one. */
+  peek(id: ItemId): number | undefined {
+    return id === this.rootId() ? ROOT_INO : this.byId.get(id);
+  }
+
   idOf(ino: number): ItemId | undefined {
     return ino === ROOT_INO ? this.rootId() : this.byIno.get(ino);
   }

@@ -221,6 +221,10 @@ export class SpfsFilesystem implements Filesystem {
     throw new FsError('ENOENT', `no item for inode ${ino}`);
   }
 
+  knownIno(id: ItemId): number | undefined {
+    return this.inodes.peek(id);
+  }
+
   /** An item took the server's id (the uploader's re-key): open copies and inode numbers follow. */
   rekeyed(oldId: ItemId, newId: ItemId): void {
     this.o.local.rekey(oldId, newId);

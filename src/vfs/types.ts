@@ -1,5 +1,6 @@
 // The filesystem's contract with its FUSE adapter: path-based operations, plain data in and out, typed errors
 // (mapped to errno only in vfs/errors.ts).
+import type { ItemId } from '../shared/ids';
 
 export interface FileAttr {
   /** Stable inode number (inode-table.ts): the root is 1, an item keeps its number across re-keys. */
@@ -62,6 +63,8 @@ export interface Filesystem {
   lookup(parentIno: number, name: string): Promise<FileAttr>;
   /** The library-relative path of an inode the kernel holds (ENOENT once the item is gone). */
   pathOf(ino: number): string;
+  /** The inode number an item was given, if it was given one (no number is assigned here). */
+  knownIno(id: ItemId): number | undefined;
   /** Operations SharePoint has no notion of (symlink, link, mknod): EPERM. */
   refuse(op: string, path: string): never;
 }

@@ -1,0 +1,411 @@
+// Thin adapter from libfuse3's low-level requests (posted by native/fuse3) to the vfs Filesystem. Inode numbers are
+// the core's (InodeTable: the root is 1, an item keeps its number across re-keys); the kernel's lookup counts and
+// dentry names are kept in KernelInodes so that remote changes invalidate exactly what the kernel cached. Every
+// request gets exactly one reply: `replied` holds the requests still owed one, a late result after a timeout or a
+// shutdown is dropped. No filesystem logic lives here.
+import { constants } from 'node:os';
+import type { ItemId } from '../shared/ids';
+import type { Logger } from '../shared/logger';
+import { FsError, toErrnoName } from '../vfs/errors';
+import type { DirEntry, FileAttr, Filesystem } from '../vfs/types';
+import {
+  NOTIFY,
+  OP,
+  OP_NAMES,
+  OPEN_FLAGS,
+  STAT_FIELDS,
+  type Extra,
+  type Fuse3Addon,
+  type Session,
+} from './fuse3-addon';
+import { KernelInodes } from './kernel-inodes';
+
+export interface Fuse3Timeouts {
+  /** Kernel cache lifetime of names and attributes the change feed invalidates (seconds). */
+  entryS: number;
+  /** Lifetime of a cached "no such name" (seconds): names created by the daemon itself are not invalidated. */
+  negativeS: number;
+  /** Per-request limits (ms): past them the caller gets ETIMEDOUT, as under fuse-native. */
+  opMs: number;
+  readMs: number;
+}
+
+/** setattr's `valid` bits (FUSE_SET_ATTR_*). */
+const SET = { mode: 1, uid: 2, gid: 4, size: 8, atime: 16, mtime: 32, atimeNow: 128, mtimeNow: 256 } as const;
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
+const ROOT_INO = 1;
+
+/** Operations that may wait on the network for content (open hydrates, truncate and flush may too). */
+const SLOW_OPS = new Set<number>([OP.read, OP.open, OP.create, OP.setattr, OP.flush, OP.release, OP.fsync]);
+
+interface DirHandle {
+  ino: number;
+  entries: DirEntry[];
+}
+
+export class Fuse3Ops {
+  readonly kernel = new KernelInodes();
+  /** Requests per operation name, for `spfs status` and the request-count tests. */
+  readonly counts: Record<string, number> = {};
+  private readonly owed = new Map<number, NodeJS.Timeout>();
+  private readonly dirs = new Map<number, DirHandle>();
+  private nextDir = 1;
+  /** size:mtime of each inode at its last open, for keep_cache (auto_cache: pages kept while the version is). */
+  private readonly openedAs = new Map<number, string>();
+  private session: Session | undefined;
+  private exited: ((rc: number) => void) | undefined;
+
+  constructor(
+    private readonly fs: Filesystem,
+    private readonly addon: Fuse3Addon,
+    private readonly logger: Logger,
+    private readonly t: Fuse3Timeouts,
+  ) {
+    for (const n of OP_NAMES) this.counts[n] = 0;
+  }
+
+  attach(session: Session, onExit: (rc: number) => void): void {
+    this.session = session;
+    this.exited = onExit;
+  }
+
+  /** Requests not answered yet. */
+  get pending(): number {
+    return this.owed.size;
+  }
+
+  /** Answers every request still owed one with EIO (shutdown: the kernel connection is gone or going). */
+  abandonPending(): void {
+    for (const [req, timer] of this.owed) {
+      clearTimeout(timer);
+      this.addon.replyErr(req, constants.errno.EIO);
+    }
+    this.owed.clear();
+  }
+
+  /**
+   * The items a remote change touched (or the daemon changed on its own, like a conflict copy): the kernel drops
+   * their attributes, pages and dentries now instead of serving them until a timeout. Runs on the addon's notify
+   * thread, never inside a request.
+   */
+  invalidate(ids: readonly ItemId[] | 'all'): void {
+    const s = this.session;
+    if (s === undefined) return;
+    const inos = ids === 'all' ? this.kernel.all() : ids.map((id) => this.fs.knownIno(id));
+    for (const ino of inos) {
+      if (ino === undefined) continue;
+      this.openedAs.delete(ino);
+      if (!this.kernel.held(ino)) continue;
+      this.addon.notify(s, NOTIFY.inode, ino, 0, '');
+      const name = this.kernel.nameOf(ino);
+      if (name !== undefined && ino !== ROOT_INO)
+        this.addon.notify(s, NOTIFY.entry, 0, name.parent, name.name);
+    }
+  }
+
+  readonly dispatch = (
+    op: number,
+    req: number,
+    ino: number,
+    fh: number,
+    off: number,
+    size: number,
+    flags: number,
+    mode: number,
+    name: string | undefined,
+    name2: string | undefined,
+    ino2: number,
+    data: Buffer | undefined,
+    extra: Extra,
+  ): void => {
+    const opName = OP_NAMES[op - 1] ?? 'unknown';
+    this.counts[opName] = (this.counts[opName] ?? 0) + 1;
+    if (op === OP.forget) return this.kernel.forget(ino, extra[5] ?? 0);
+    if (op === OP.exit) return this.exited?.(off);
+    this.owe(req, op);
+    // A handler that throws before its first await fails the request the same way as one that rejects.
+    Promise.resolve()
+      .then(() =>
+        this.serve(op, req, ino, fh, off, size, flags, mode, name ?? '', name2 ?? '', ino2, data, extra),
+      )
+      .catch((err: unknown) => this.fail(req, opName, ino, name, err));
+  };
+
+  private serve(
+    op: number,
+    req: number,
+    ino: number,
+    fh: number,
+    off: number,
+    size: number,
+    flags: number,
+    mode: number,
+    name: string,
+    name2: string,
+    ino2: number,
+    data: Buffer | undefined,
+    extra: Extra,
+  ): Promise<void> {
+    const fs = this.fs;
+    switch (op) {
+      case OP.lookup:
+        return this.lookup(req, ino, name);
+      case OP.getattr:
+        return (flags !== 0 ? fs.fgetattr(fh, fs.pathOf(ino)) : fs.getattr(fs.pathOf(ino))).then((a) =>
+          this.replyAttr(req, a),
+        );
+      case OP.setattr:
+        return this.setattr(req, ino, flags !== 0 ? fh : undefined, extra, mode, size);
+      case OP.opendir:
+        return this.opendir(req, ino);
+      case OP.readdir:
+      case OP.readdirplus:
+        return Promise.resolve(this.readdir(req, fh, off, size, op === OP.readdirplus));
+      case OP.releasedir:
+        this.dirs.delete(fh);
+        return Promise.resolve(this.ok(req));
+      case OP.open:
+        return this.open(req, ino, flags);
+      case OP.read: {
+        const buf = Buffer.allocUnsafe(size);
+        return fs.read(fh, buf, size, off).then((n) => {
+          if (this.settle(req)) this.addon.replyBuf(req, buf, n);
+        });
+      }
+      case OP.write: {
+        const bytes = data ?? Buffer.alloc(0);
+        return fs.write(fh, bytes, bytes.length, off).then((n) => {
+          if (this.settle(req)) this.addon.replyWrite(req, n);
+        });
+      }
+      case OP.flush:
+        return fs.flush(fh).then(() => this.ok(req));
+      case OP.release:
+        return fs.release(fh).then(() => this.ok(req));
+      case OP.fsync:
+        return fs.fsync(fh).then(() => this.ok(req));
+      case OP.create:
+        return this.create(req, ino, name, mode);
+      case OP.mkdir: {
+        const path = this.child(ino, name);
+        return fs
+          .mkdir(path, mode)
+          .then(() => fs.getattr(path))
+          .then((a) => this.replyEntry(req, ino, name, a));
+      }
+      case OP.unlink:
+      case OP.rmdir: {
+        const path = this.child(ino, name);
+        return (op === OP.unlink ? fs.unlink(path) : fs.rmdir(path)).then(() => {
+          this.kernel.unlinked(ino, name);
+          this.ok(req);
+        });
+      }
+      case OP.rename:
+        return this.rename(req, ino, name, ino2, name2, flags);
+      case OP.statfs:
+        return fs.statfs().then((s) => {
+          if (!this.settle(req)) return;
+          const f = [s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, s.namemax];
+          this.addon.replyStatfs(req, Float64Array.from(f));
+        });
+      case OP.refused:
+        return Promise.resolve(fs.refuse(name2, this.child(ino, name)));
+      default:
+        throw new FsError('EINVAL', `operation ${op} is not served`);
+    }
+  }
+
+  private async lookup(req: number, parent: number, name: string): Promise<void> {
+    try {
+      const a = await this.fs.lookup(parent, name);
+      this.replyEntry(req, parent, name, a);
+    } catch (err) {
+      if (toErrnoName(err) !== 'ENOENT') throw err;
+      // A cached "no such name", briefly: names the daemon makes on its own (a conflict copy) are not invalidated.
+      if (this.settle(req)) this.addon.replyEntry(req, new Float64Array(STAT_FIELDS), this.t.negativeS, 0);
+    }
+  }
+
+  private async setattr(
+    req: number,
+    ino: number,
+    fh: number | undefined,
+    extra: Extra,
+    mode: number,
+    size: number,
+  ): Promise<void> {
+    const fs = this.fs;
+    const path = fs.pathOf(ino);
+    const valid = extra[0] ?? 0;
+    if (valid & SET.size) await (fh !== undefined ? fs.ftruncate(fh, size) : fs.truncate(path, size));
+    if (valid & SET.mode) await fs.chmod(path, mode);
+    if (valid & (SET.uid | SET.gid)) await fs.chown(path, extra[1] ?? 0, extra[2] ?? 0);
+    if (valid & (SET.atime | SET.mtime | SET.atimeNow | SET.mtimeNow)) {
+      const now = Date.now();
+      const atime = new Date(valid & SET.atimeNow ? now : (extra[3] ?? now));
+      const mtime = new Date(valid & SET.mtimeNow ? now : (extra[4] ?? now));
+      // Only the time asked for changes: the other keeps the current value.
+      const cur = await fs.getattr(path);
+      await fs.utimens(
+        path,
+        valid & (SET.atime | SET.atimeNow) ? atime : cur.atime,
+        valid & (SET.mtime | SET.mtimeNow) ? mtime : cur.mtime,
+      );
+    }
+    this.replyAttr(req, await (fh !== undefined ? fs.fgetattr(fh, path) : fs.getattr(path)));
+  }
+
+  private async opendir(req: number, ino: number): Promise<void> {
+    const path = this.fs.pathOf(ino);
+    const listed = await this.fs.readdir(path);
+    const self = await this.fs.getattr(path);
+    const up = this.kernel.nameOf(ino)?.parent ?? ROOT_INO;
+    const dot = (n: string, i: number): DirEntry => ({ name: n, attr: { ...self, ino: i } });
+    const fh = this.nextDir++;
+    this.dirs.set(fh, { ino, entries: [dot('.', ino), dot('..', up), ...listed] });
+    if (this.settle(req)) this.addon.replyOpen(req, fh, 0);
+  }
+
+  /** Serves entries from `off` (an index into the listing taken at opendir) that fit in `size` bytes. */
+  private readdir(req: number, fh: number, off: number, size: number, plus: boolean): void {
+    const dir = this.dirs.get(fh);
+    if (dir === undefined) throw new FsError('EBADF', `unknown folder handle ${fh}`);
+    // An entry takes at least 24 bytes (readdir) or 152 (readdirplus), so no more than this can fit.
+    const most = Math.ceil(size / (plus ? 152 : 24));
+    const slice = dir.entries.slice(off, off + most);
+    const stats = new Float64Array(slice.length * STAT_FIELDS);
+    slice.forEach((e, i) => {
+      const dots = off + i < 2; // "." and "..": no entry for the kernel's cache, no lookup reference
+      writeStat(stats, i * STAT_FIELDS, e.attr, plus && dots ? 0 : e.attr.ino);
+    });
+    if (!this.settle(req)) return;
+    const names = slice.map((e) => e.name);
+    const t = this.t.entryS;
+    const added = this.addon.replyDirents(req, size, off, names, stats, plus ? 1 : 0, t, t);
+    if (!plus) return;
+    for (let i = 0; i < added; i++) {
+      if (off + i < 2) continue;
+      const e = slice[i] as DirEntry;
+      this.kernel.looked(e.attr.ino, dir.ino, e.name);
+    }
+  }
+
+  private async open(req: number, ino: number, flags: number): Promise<void> {
+    const path = this.fs.pathOf(ino);
+    const fh = await this.fs.open(path, flags);
+    let a: FileAttr;
+    try {
+      a = await this.fs.fgetattr(fh, path);
+    } catch (err) {
+      await this.fs.release(fh);
+      throw err;
+    }
+    if (!this.settle(req)) return void this.fs.release(fh);
+    const version = `${a.size}:${a.mtime.getTime()}`;
+    const keep = this.openedAs.get(ino) === version;
+    this.openedAs.set(ino, version);
+    this.addon.replyOpen(req, fh, keep ? OPEN_FLAGS.keepCache : 0);
+  }
+
+  private async create(req: number, parent: number, name: string, mode: number): Promise<void> {
+    const path = this.child(parent, name);
+    const fh = await this.fs.create(path, mode);
+    const a = await this.fs.fgetattr(fh, path);
+    if (!this.settle(req)) return void this.fs.release(fh);
+    this.kernel.looked(a.ino, parent, name);
+    const t = this.t.entryS;
+    this.addon.replyCreate(req, statOf(a), t, t, fh, 0);
+  }
+
+  private async rename(
+    req: number,
+    parent: number,
+    name: string,
+    newParent: number,
+    newName: string,
+    flags: number,
+  ): Promise<void> {
+    const from = this.child(parent, name);
+    const to = this.child(newParent, newName);
+    if (flags & RENAME_EXCHANGE) throw new FsError('EINVAL', 'rename with RENAME_EXCHANGE is not supported');
+    if (flags & RENAME_NOREPLACE) {
+      const exists = await this.fs.getattr(to).then(
+        () => true,
+        () => false,
+      );
+      if (exists) throw new FsError('EEXIST', `rename: ${to} exists`);
+    }
+    await this.fs.rename(from, to);
+    const moved = await this.fs.getattr(to).catch(() => undefined);
+    this.kernel.unlinked(newParent, newName);
+    if (moved !== undefined) this.kernel.moved(moved.ino, newParent, newName);
+    this.ok(req);
+  }
+
+  private child(parent: number, name: string): string {
+    const dir = this.fs.pathOf(parent);
+    return dir === '' ? name : `${dir}/${name}`;
+  }
+
+  private replyEntry(req: number, parent: number, name: string, a: FileAttr): void {
+    if (!this.settle(req)) return;
+    this.kernel.looked(a.ino, parent, name);
+    this.addon.replyEntry(req, statOf(a), this.t.entryS, this.t.entryS);
+  }
+
+  private replyAttr(req: number, a: FileAttr): void {
+    if (this.settle(req)) this.addon.replyAttr(req, statOf(a), this.t.entryS);
+  }
+
+  private ok(req: number): void {
+    if (this.settle(req)) this.addon.replyErr(req, 0);
+  }
+
+  private owe(req: number, op: number): void {
+    const ms = SLOW_OPS.has(op) ? this.t.readMs : this.t.opMs;
+    const timer = setTimeout(() => {
+      if (!this.settle(req)) return;
+      this.logger.warn({ op: OP_NAMES[op - 1] }, 'operation timed out');
+      this.addon.replyErr(req, constants.errno.ETIMEDOUT);
+    }, ms);
+    timer.unref();
+    this.owed.set(req, timer);
+  }
+
+  /** True (once) when `req` is still owed its reply: the caller sends it. */
+  private settle(req: number): boolean {
+    const timer = this.owed.get(req);
+    if (timer === undefined) return false;
+    clearTimeout(timer);
+    this.owed.delete(req);
+    return true;
+  }
+
+  private fail(req: number, op: string, ino: number, name: string | undefined, err: unknown): void {
+    const errno = toErrnoName(err);
+    if (errno === 'EIO') this.logger.warn({ op, ino, name, err }, 'operation failed with EIO');
+    else this.logger.debug({ op, ino, name, errno }, 'operation failed');
+    if (this.settle(req)) this.addon.replyErr(req, constants.errno[errno]);
+  }
+}
+
+function writeStat(out: Float64Array, at: number, a: FileAttr, nodeid: number): void {
+  out[at] = nodeid;
+  out[at + 1] = a.ino;
+  out[at + 2] = a.mode;
+  out[at + 3] = a.nlink;
+  out[at + 4] = a.uid;
+  out[at + 5] = a.gid;
+  out[at + 6] = a.size;
+  out[at + 7] = a.atime.getTime();
+  out[at + 8] = a.mtime.getTime();
+  out[at + 9] = a.ctime.getTime();
+}
+
+function statOf(a: FileAttr): Float64Array {
+  const out = new Float64Array(STAT_FIELDS);
+  writeStat(out, 0, a, a.ino);
+  return out;
+}
