@@ -126,7 +126,7 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
       run(
         'fgetattr',
         path,
-        () => w.fgetattr(fd, path),
+        () => w.fgetattr(fd, () => path),
         (a) => cb(0, toStat(a)),
         (e) => cb(e),
       ),

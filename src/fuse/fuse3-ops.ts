@@ -152,9 +152,7 @@ export class Fuse3Ops {
       case OP.lookup:
         return this.lookup(req, ino, name);
       case OP.getattr:
-        return (flags !== 0 ? fs.fgetattr(fh, fs.pathOf(ino)) : fs.getattr(fs.pathOf(ino))).then((a) =>
-          this.replyAttr(req, a),
-        );
+        return this.attrOf(ino, flags !== 0 ? fh : undefined).then((a) => this.replyAttr(req, a));
       case OP.setattr:
         return this.setattr(req, ino, flags !== 0 ? fh : undefined, extra, mode, size);
       case OP.opendir:
@@ -237,24 +235,30 @@ export class Fuse3Ops {
     size: number,
   ): Promise<void> {
     const fs = this.fs;
-    const path = fs.pathOf(ino);
+    // Asked for only when needed: ftruncate of a file whose name was unlinked has a handle and no path.
+    const path = (): string => fs.pathOf(ino);
     const valid = extra[0] ?? 0;
-    if (valid & SET.size) await (fh !== undefined ? fs.ftruncate(fh, size) : fs.truncate(path, size));
-    if (valid & SET.mode) await fs.chmod(path, mode);
-    if (valid & (SET.uid | SET.gid)) await fs.chown(path, extra[1] ?? 0, extra[2] ?? 0);
+    if (valid & SET.size) await (fh !== undefined ? fs.ftruncate(fh, size) : fs.truncate(path(), size));
+    if (valid & SET.mode) await fs.chmod(path(), mode);
+    if (valid & (SET.uid | SET.gid)) await fs.chown(path(), extra[1] ?? 0, extra[2] ?? 0);
     if (valid & (SET.atime | SET.mtime | SET.atimeNow | SET.mtimeNow)) {
       const now = Date.now();
       const atime = new Date(valid & SET.atimeNow ? now : (extra[3] ?? now));
       const mtime = new Date(valid & SET.mtimeNow ? now : (extra[4] ?? now));
       // Only the time asked for changes: the other keeps the current value.
-      const cur = await fs.getattr(path);
+      const cur = await this.attrOf(ino, fh);
       await fs.utimens(
-        path,
+        path(),
         valid & (SET.atime | SET.atimeNow) ? atime : cur.atime,
         valid & (SET.mtime | SET.mtimeNow) ? mtime : cur.mtime,
       );
     }
-    this.replyAttr(req, await (fh !== undefined ? fs.fgetattr(fh, path) : fs.getattr(path)));
+    this.replyAttr(req, await this.attrOf(ino, fh));
+  }
+
+  private attrOf(ino: number, fh: number | undefined): Promise<FileAttr> {
+    const path = (): string => this.fs.pathOf(ino);
+    return fh !== undefined ? this.fs.fgetattr(fh, path) : this.fs.getattr(path());
   }
 
   private async opendir(req: number, ino: number): Promise<void> {
@@ -297,7 +301,7 @@ export class Fuse3Ops {
     const fh = await this.fs.open(path, flags);
     let a: FileAttr;
     try {
-      a = await this.fs.fgetattr(fh, path);
+      a = await this.fs.fgetattr(fh, () => path);
     } catch (err) {
       await this.fs.release(fh);
       throw err;
@@ -312,7 +316,7 @@ export class Fuse3Ops {
   private async create(req: number, parent: number, name: string, mode: number): Promise<void> {
     const path = this.child(parent, name);
     const fh = await this.fs.create(path, mode);
-    const a = await this.fs.fgetattr(fh, path);
+    const a = await this.fs.fgetattr(fh, () => path);
     if (!this.settle(req)) return void this.fs.release(fh);
     this.kernel.looked(a.ino, parent, name);
     const t = this.t.entryS;

@@ -32,6 +32,21 @@ export class InodeTable {
     return ino === ROOT_INO ? this.rootId() : this.byIno.get(ino);
   }
 
+  /**
+   * A rename over `targetId` kept the target's item and dropped the source's (saving by rename-over): the kernel's
+   * dentry now names the source's inode, so the target takes that number; its old one is gone, as a replaced
+   * file's inode is.
+   */
+  takeOver(sourceId: ItemId, targetId: ItemId): void {
+    const ino = this.byId.get(sourceId);
+    if (ino === undefined) return;
+    const old = this.byId.get(targetId);
+    if (old !== undefined) this.byIno.delete(old);
+    this.byId.delete(sourceId);
+    this.byId.set(targetId, ino);
+    this.byIno.set(ino, targetId);
+  }
+
   /** The item took the server's id: same inode. */
   rekey(oldId: ItemId, newId: ItemId): void {
     const ino = this.byId.get(oldId);

@@ -70,10 +70,10 @@ export class SpfsFilesystem implements Filesystem {
     return this.withLocal(entry.item, entry.attr);
   }
 
-  fgetattr(fh: number, path: string): Promise<FileAttr> {
+  async fgetattr(fh: number, path: () => string): Promise<FileAttr> {
     const h = this.handles.get(fh);
-    if (h === undefined) return this.getattr(path);
-    return Promise.resolve(this.withLocal(h.item, this.attrOf(h.item)));
+    if (h === undefined) return this.getattr(path());
+    return this.withLocal(h.item, this.attrOf(h.item));
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
@@ -158,7 +158,14 @@ export class SpfsFilesystem implements Filesystem {
 
   async rename(from: string, to: string): Promise<void> {
     const src = await this.item(from);
-    this.o.ops.rename(src, await this.slot(to), from);
+    const slot = await this.slot(to);
+    this.o.ops.rename(src, slot, from);
+    // Saving by rename-over keeps the target's item and drops the source's: the kernel now knows the name by the
+    // source's inode (the target's was replaced), so the target's item takes that number.
+    const target = slot.existing;
+    const { store } = this.o;
+    if (target !== undefined && store.getItem(src.id) === undefined && store.getItem(target.id) !== undefined)
+      this.inodes.takeOver(src.id, target.id);
   }
 
   async mkdir(path: string, _mode?: number): Promise<void> {

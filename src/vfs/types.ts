@@ -36,7 +36,8 @@ export interface FsStats {
 /** The operations a mount serves. Every method may throw a typed error; the adapter maps it through errors.ts. */
 export interface Filesystem {
   getattr(path: string): Promise<FileAttr>;
-  fgetattr(fh: number, path: string): Promise<FileAttr>;
+  /** The open file's attributes, also after its name was unlinked; `path` is asked for only if `fh` is unknown. */
+  fgetattr(fh: number, path: () => string): Promise<FileAttr>;
   readdir(path: string): Promise<DirEntry[]>;
   /** Returns a file handle number. `flags` are the open(2) flags (O_TRUNC arrives here: atomic_o_trunc). */
   open(path: string, flags: number): Promise<number>;

@@ -238,4 +238,60 @@ describe('MetadataStore', () => {
     s.endFullPass({ token: 'new' });
     expect(s.getItem(created.id)?.name).toBe('uploaded-during-pass.txt');
   });
+
+  describe('announcing what changed under the kernel', () => {
+    function listen(s: MetadataStore): Array<readonly ItemId[] | 'all'> {
+      const heard: Array<readonly ItemId[] | 'all'> = [];
+      s.onItemsChanged((ids) => heard.push(ids));
+      return heard;
+    }
+
+    it('names exactly the stored items a batch renamed, edited or deleted; new and unchanged items are not', () => {
+      const s = openStore();
+      const root = withRoot(s);
+      const [kept, renamed, edited, deleted] = ['kept', 'renamed', 'edited', 'deleted'].map((n) =>
+        item(root, n),
+      );
+      s.applyBatch([kept!, renamed!, edited!, deleted!], []);
+      const heard = listen(s);
+      const added = item(root, 'added');
+      s.applyBatch(
+        [kept!, { ...renamed!, name: 'renamed-2' }, { ...edited!, size: 9, etag: asETag('"e,2"') }, added],
+        [deleted!.id],
+      );
+      expect(heard).toHaveLength(1);
+      expect([...(heard[0] as ItemId[])].sort()).toEqual([renamed!.id, edited!.id, deleted!.id].sort());
+      s.applyBatch([kept!], []);
+      expect(heard).toHaveLength(1);
+    });
+
+    it('a full pass that swept items announces all (what it removed was never named)', () => {
+      const s = openStore();
+      const root = withRoot(s);
+      const gone = item(root, 'gone');
+      s.applyBatch([gone], []);
+      const heard = listen(s);
+      s.beginFullPass();
+      s.applyBatch([s.getItem(root)!], []);
+      s.endFullPass({ token: 't2' });
+      expect(heard).toEqual(['all']);
+      expect(s.getItem(gone.id)).toBeUndefined();
+    });
+
+    it('an announcement made inside a transaction is heard only after it committed', async () => {
+      const s = openStore();
+      const root = withRoot(s);
+      const doc = item(root, 'doc');
+      s.applyBatch([doc], []);
+      const heard: Array<{ ids: readonly ItemId[] | 'all'; name: string | undefined }> = [];
+      s.onItemsChanged((ids) => heard.push({ ids, name: s.getItem(doc.id)?.name }));
+      s.transaction(() => {
+        s.putLocalItem({ ...doc, name: 'doc (conflict)' });
+        s.announce([doc.id]);
+        expect(heard).toEqual([]);
+      });
+      await Promise.resolve();
+      expect(heard).toEqual([{ ids: [doc.id], name: 'doc (conflict)' }]);
+    });
+  });
 });

@@ -1,6 +1,6 @@
-// The core cases (test/helpers/core-cases.ts) through a real FUSE mount: `spfs serve` and `spfs mount` as child
-// processes, the cases doing plain file I/O on the mountpoint. test/vfs/core-cases.test.ts runs the same cases in
-// process.
+// The core cases (test/helpers/core-cases.ts) through a real FUSE mount on each adapter (libfuse3, the default, and
+// fuse-native, the fallback): `spfs serve` and `spfs mount` as child processes, the cases doing plain file I/O on the
+// mountpoint. test/vfs/core-cases.test.ts runs the same cases in process.
 import { constants, promises as fsp } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +20,12 @@ import {
 
 jest.setTimeout(120_000);
 
-describe('core cases through a real mount (FUSE, child processes)', () => {
+const ADAPTERS: ReadonlyArray<[string, string]> = [
+  ['libfuse3', '3'],
+  ['fuse-native', '2'],
+];
+
+describe.each(ADAPTERS)('core cases through a real mount on %s (FUSE, child processes)', (_adapter, fuse) => {
   let base: string;
   let server: ServerProcess;
   let mount: MountProcess;
@@ -33,7 +38,7 @@ describe('core cases through a real mount (FUSE, child processes)', () => {
     mkdirSync(join(base, 'data'));
     process.env[ADMIN_ENV] = ADMIN_TOKEN;
     server = await startServerProcess({ dataDir: join(base, 'data'), extraArgs: [...ADMIN_ARGS] });
-    mount = await mountUnder(server, base, 'a', ['--write-back', '0'], mountpoints);
+    mount = await mountUnder(server, base, 'a', ['--write-back', '0', '--fuse', fuse], mountpoints);
     const port = new URL(server.url).port;
     const at = (rel: string): string => join(mount.mountpoint, rel);
     driver = {

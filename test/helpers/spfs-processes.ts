@@ -277,3 +277,16 @@ export function daemonPids(cacheDir: string): number[] {
     })
     .map((d) => d.pid);
 }
+
+/** The daemon's FUSE request counts by operation, from `spfs status` (libfuse3 adapter only; {} otherwise). */
+export async function fuseRequestCounts(m: MountProcess): Promise<Record<string, number>> {
+  const r = await runSpfs(['status', m.mountpoint], { SPFS_STATE_DIR: join(m.cacheDir, '..', 'state') });
+  if (r.code !== 0) throw new Error(`spfs status failed (${r.code}): ${r.stderr}`);
+  const line = r.stdout.split('\n').find((l) => l.startsWith('fuse requests: '));
+  const counts: Record<string, number> = {};
+  for (const part of line?.slice('fuse requests: '.length).split(', ') ?? []) {
+    const [op, n] = part.split(' ');
+    if (op !== undefined && n !== undefined && op !== 'none') counts[op] = Number(n);
+  }
+  return counts;
+}

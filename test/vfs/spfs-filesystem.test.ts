@@ -155,4 +155,39 @@ describe('SpfsFilesystem (no mount)', () => {
     expect((st.blocks - st.bfree) * st.bsize).toBeGreaterThanOrEqual(used - st.bsize);
     expect(st.files).toBe(8); // 4 folders (root, Docs, Nested, Empty Folder) + 4 documents
   });
+
+  describe('addressed by inode (the libfuse3 adapter)', () => {
+    it('a lookup by parent inode finds the child, and its inode leads back to its path', async () => {
+      const docs = await fs.getattr('/Docs');
+      const report = await fs.lookup(docs.ino, 'Report Q1.txt');
+      expect(fs.pathOf(report.ino)).toBe('Docs/Report Q1.txt');
+      expect(await errnoOf(() => fs.pathOf(987_654))).toBe('ENOENT');
+    });
+
+    it('after saving by rename-over, the inode the kernel moved (the new file) addresses the kept document', async () => {
+      const before = await fs.getattr('/README.txt');
+      const fh = await fs.create('/.README.txt.new', 0o644);
+      const bytes = Buffer.from('hello again');
+      await fs.write(fh, bytes, bytes.length, 0);
+      await fs.release(fh);
+      const moved = (await fs.getattr('/.README.txt.new')).ino;
+      await fs.rename('/.README.txt.new', '/README.txt');
+      expect(fs.pathOf(moved)).toBe('README.txt');
+      const after = await fs.getattr(fs.pathOf(moved));
+      expect(after.ino).toBe(moved);
+      expect(after.size).toBe(bytes.length);
+      expect(await errnoOf(() => fs.pathOf(before.ino))).toBe('ENOENT'); // replaced, as a local file's inode is
+    });
+
+    it('an open file whose name was unlinked still has attributes by handle, without a path', async () => {
+      const fh = await fs.create('/Docs/scratch.tmp', 0o644);
+      await fs.write(fh, Buffer.from('abc'), 3, 0);
+      await fs.unlink('/Docs/scratch.tmp');
+      const noPath = (): string => {
+        throw new FsError('ENOENT', 'unlinked');
+      };
+      expect((await fs.fgetattr(fh, noPath)).size).toBe(3);
+      await fs.release(fh);
+    });
+  });
 });

@@ -1,0 +1,146 @@
+// End to end on the libfuse3 adapter (--fuse 3): what it changes in the kernel's traffic and caches, measured in
+// requests the daemon counted (`spfs status`), not in time. A 256 MiB read in 1 MiB requests, `ls -lR` answered by
+// readdirplus without per-file lookups, and remote changes reaching the kernel's 60 s caches by inode invalidation.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync, promises as fsp, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
+import { eventually } from '../helpers/eventually';
+import {
+  assertE2EPrerequisites,
+  cleanupMounts,
+  fuseRequestCounts,
+  makeTempDir,
+  mountUnder,
+  runSpfs,
+  startServerProcess,
+  type MountProcess,
+  type ServerProcess,
+} from '../helpers/spfs-processes';
+
+jest.setTimeout(180_000);
+
+const BIG_MIB = 256;
+const FOLDERS = 10;
+const FILES_PER_FOLDER = 100;
+/** Guards against a hang only: without invalidation the kernel would serve the old state for 60 s. */
+const SEEN_WITHIN_MS = 20_000;
+
+function sha256(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path, { highWaterMark: 1 << 20 })
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+const delta = (after: Record<string, number>, before: Record<string, number>, op: string): number =>
+  (after[op] ?? 0) - (before[op] ?? 0);
+
+describe('libfuse3 adapter (real mount, request counts from the daemon)', () => {
+  let work: string;
+  let server: ServerProcess;
+  let mount: MountProcess;
+  let bigSha: string;
+  const mounts: MountProcess[] = [];
+  const change = (c: Record<string, unknown>): Promise<unknown> =>
+    adminPost(new URL(server.url).port, ADMIN_TOKEN, '/changes', { user: 'bob', ...c });
+
+  beforeAll(async () => {
+    assertE2EPrerequisites();
+    process.env[ADMIN_ENV] = ADMIN_TOKEN;
+    work = makeTempDir('fuse3');
+    const seed = join(work, 'seed');
+    for (let f = 0; f < FOLDERS; f++) {
+      mkdirSync(join(seed, 'many', `f${f}`), { recursive: true });
+      for (let i = 0; i < FILES_PER_FOLDER; i++)
+        writeFileSync(join(seed, 'many', `f${f}`, `n${i}.txt`), `${f}/${i}`);
+    }
+    mkdirSync(join(seed, 'big'));
+    const chunk = randomBytes(1 << 20);
+    const big = await fsp.open(join(seed, 'big', 'big.bin'), 'w');
+    for (let i = 0; i < BIG_MIB; i++) {
+      chunk[0] = i; // no two MiB alike
+      await big.write(chunk);
+    }
+    await big.close();
+    bigSha = await sha256(join(seed, 'big', 'big.bin'));
+    writeFileSync(join(seed, 'edited.txt'), 'v1');
+    writeFileSync(join(seed, 'deleted.txt'), 'soon gone');
+    writeFileSync(join(seed, 'renamed.txt'), 'moving');
+    mkdirSync(join(work, 'data'));
+    server = await startServerProcess({
+      dataDir: join(work, 'data'),
+      seedDir: seed,
+      extraArgs: [...ADMIN_ARGS],
+    });
+    mount = await mountUnder(server, work, 'a', ['--fuse', '3']);
+    mounts.push(mount);
+  }, 180_000);
+
+  afterAll(async () => {
+    await cleanupMounts(mounts, [work], [server]);
+    delete process.env[ADMIN_ENV];
+  }, 60_000);
+
+  test('spfs status names the adapter and its 60 s kernel cache', async () => {
+    const r = await runSpfs(['status', mount.mountpoint], {
+      SPFS_STATE_DIR: join(mount.cacheDir, '..', 'state'),
+    });
+    expect(r.stdout).toMatch(/^fuse: libfuse3, kernel caches names and attributes for 60 s$/m);
+  });
+
+  test(`a cold ${BIG_MIB} MiB read takes at most 300 read requests and returns the right bytes`, async () => {
+    const before = await fuseRequestCounts(mount);
+    expect(await sha256(join(mount.mountpoint, 'big', 'big.bin'))).toBe(bigSha);
+    const reads = delta(await fuseRequestCounts(mount), before, 'read');
+    expect(reads).toBeGreaterThanOrEqual(BIG_MIB); // each request is at most 1 MiB
+    expect(reads).toBeLessThanOrEqual(300);
+  });
+
+  test(`ls -lR of ${FOLDERS * FILES_PER_FOLDER} files takes no per-file lookups (readdirplus)`, async () => {
+    const before = await fuseRequestCounts(mount);
+    const out = execFileSync('ls', ['-lR', join(mount.mountpoint, 'many')], { encoding: 'utf8' });
+    expect(out.split('\n').filter((l) => /^-rw/.test(l))).toHaveLength(FOLDERS * FILES_PER_FOLDER);
+    const after = await fuseRequestCounts(mount);
+    const perFile = delta(after, before, 'lookup') + delta(after, before, 'getattr');
+    // At most a request or two per folder; a lookup per file would be over a thousand.
+    expect(perFile).toBeLessThanOrEqual(2 * (FOLDERS + 1));
+    expect(delta(after, before, 'readdirplus')).toBeGreaterThan(0);
+  });
+
+  test('a remote edit of a file the kernel has cached is read with its new bytes and size on the next open', async () => {
+    const file = join(mount.mountpoint, 'edited.txt');
+    expect(await fsp.readFile(file, 'utf8')).toBe('v1');
+    expect((await fsp.stat(file)).size).toBe(2);
+    const fresh = 'version two is longer than the first';
+    await change({ op: 'edit-file', path: 'edited.txt', content: fresh });
+    await eventually(
+      async () => ((await fsp.readFile(file, 'utf8')) === fresh ? true : undefined),
+      'the new content through the mount',
+      SEEN_WITHIN_MS,
+      100,
+    );
+    expect((await fsp.stat(file)).size).toBe(fresh.length);
+  });
+
+  test('a remote delete and rename drop the kernel entries it had cached', async () => {
+    const dir = mount.mountpoint;
+    await fsp.stat(join(dir, 'deleted.txt'));
+    await fsp.stat(join(dir, 'renamed.txt'));
+    await change({ op: 'delete', path: 'deleted.txt' });
+    await change({ op: 'rename', path: 'renamed.txt', to: 'renamed-2.txt' });
+    const gone = (p: string) => async (): Promise<true | undefined> =>
+      fsp.stat(join(dir, p)).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? true : undefined),
+      );
+    await eventually(gone('deleted.txt'), 'deleted.txt to be gone', SEEN_WITHIN_MS, 100);
+    await eventually(gone('renamed.txt'), 'renamed.txt to be gone', SEEN_WITHIN_MS, 100);
+    expect(await fsp.readFile(join(dir, 'renamed-2.txt'), 'utf8')).toBe('moving');
+    expect(readdirSync(dir)).not.toContain('deleted.txt');
+  });
+});

@@ -1,0 +1,54 @@
+import { KernelInodes } from '../../src/fuse/kernel-inodes';
+
+describe('KernelInodes (what the kernel holds, for invalidation by inode)', () => {
+  it('counts lookups and forgets: an inode is held until every reference is forgotten', () => {
+    const k = new KernelInodes();
+    k.looked(5, 1, 'a.txt');
+    k.looked(5, 1, 'a.txt');
+    expect(k.lookups(5)).toBe(2);
+    k.forget(5, 1);
+    expect(k.held(5)).toBe(true);
+    k.forget(5, 1);
+    expect(k.held(5)).toBe(false);
+    expect(k.nameOf(5)).toBeUndefined();
+    expect(k.size).toBe(0);
+  });
+
+  it('a batch forget larger than the count drops the inode (never a negative count)', () => {
+    const k = new KernelInodes();
+    k.looked(7, 1, 'x');
+    k.forget(7, 10);
+    expect(k.lookups(7)).toBe(0);
+    k.looked(7, 1, 'x');
+    expect(k.lookups(7)).toBe(1);
+  });
+
+  it('keeps the last name given, follows renames, and forgets the dentry of an unlink but not the inode', () => {
+    const k = new KernelInodes();
+    k.looked(9, 1, 'old');
+    k.moved(9, 3, 'new');
+    expect(k.nameOf(9)).toEqual({ parent: 3, name: 'new' });
+    k.unlinked(1, 'old'); // the old name is no longer this inode's
+    expect(k.nameOf(9)).toEqual({ parent: 3, name: 'new' });
+    k.unlinked(3, 'new');
+    expect(k.nameOf(9)).toBeUndefined();
+    expect(k.held(9)).toBe(true);
+  });
+
+  it('a rename of an inode the kernel does not hold records nothing', () => {
+    const k = new KernelInodes();
+    k.moved(4, 1, 'n');
+    expect(k.nameOf(4)).toBeUndefined();
+    expect(k.all()).toEqual([]);
+  });
+
+  it('a name reused by another inode belongs to the newer one', () => {
+    const k = new KernelInodes();
+    k.looked(2, 1, 'same');
+    k.looked(3, 1, 'same');
+    k.unlinked(1, 'same');
+    expect(k.nameOf(3)).toBeUndefined();
+    expect(k.nameOf(2)).toEqual({ parent: 1, name: 'same' });
+    expect(k.all().sort()).toEqual([2, 3]);
+  });
+});
