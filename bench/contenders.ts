@@ -14,8 +14,16 @@ const SPFS_BIN = join(SPFS_ROOT, 'bin', 'spfs');
 const MOUNT_TIMEOUT_MS = 600_000;
 const PASSWORD_ENV = 'SPFS_BENCH_PASSWORD';
 
-export type ContenderId = 'local' | 'bindfs' | 'bindfs-tuned' | 'rclone' | 'spfs';
-export const CONTENDER_IDS: readonly ContenderId[] = ['local', 'bindfs', 'bindfs-tuned', 'rclone', 'spfs'];
+/** `spfs` runs on its default adapter (libfuse3 where it is built), `spfs-fuse2` on the fuse-native fallback. */
+export type ContenderId = 'local' | 'bindfs' | 'bindfs-tuned' | 'rclone' | 'spfs' | 'spfs-fuse2';
+export const CONTENDER_IDS: readonly ContenderId[] = [
+  'local',
+  'bindfs',
+  'bindfs-tuned',
+  'rclone',
+  'spfs',
+  'spfs-fuse2',
+];
 
 /** name → size of the files directly in a folder as the server holds them; undefined when the folder is absent. */
 export type Listing = Map<string, number> | undefined;
@@ -33,6 +41,8 @@ export interface Contender {
   unmount(): Promise<void>;
   stop(): Promise<void>;
   daemonPid(): number | undefined;
+  /** The server process behind the mount, if the harness runs one (its CPU counts with the daemon's). */
+  serverPid(): number | undefined;
   /** The server's view of a folder (relative to the library root), for "until on the server". */
   serverListing(relDir: string): Promise<Listing>;
   /** Applies a change on the server side as another user would; undefined until the contender can. */
@@ -80,6 +90,7 @@ export function localContender(src: string): Contender {
     unmount: async () => {},
     stop: async () => {},
     daemonPid: () => undefined,
+    serverPid: () => undefined,
     serverListing: (rel) => Promise.resolve(localListing(join(src, rel))),
     remoteChange: undefined,
   };
@@ -109,6 +120,7 @@ export function bindfsContender(src: string, work: string, reg: Registry, tuned:
     },
     stop: async () => {},
     daemonPid: () => child?.pid,
+    serverPid: () => undefined,
     serverListing: (rel) => Promise.resolve(localListing(join(src, rel))),
     remoteChange: undefined,
   };
@@ -120,6 +132,7 @@ export function rcloneContender(src: string, work: string, reg: Registry): Conte
   let cacheN = 0;
   let cacheDir = join(work, 'rclone-cache-0');
   let child: ReturnType<typeof spawn> | undefined;
+  let serverPid: number | undefined;
   return {
     id: 'rclone',
     root: mnt,
@@ -131,6 +144,7 @@ export function rcloneContender(src: string, work: string, reg: Registry): Conte
         stdio: 'ignore',
       });
       reg.addChild(server);
+      serverPid = server.pid;
       url = `http://127.0.0.1:${port}/`;
       for (let i = 0; ; i++) {
         try {
@@ -170,6 +184,7 @@ export function rcloneContender(src: string, work: string, reg: Registry): Conte
     },
     stop: () => Promise.resolve(rmSync(cacheDir, { recursive: true, force: true })),
     daemonPid: () => child?.pid,
+    serverPid: () => serverPid,
     serverListing: (rel) => Promise.resolve(localListing(join(src, rel))),
     remoteChange: (rel, content) => Promise.resolve(writeFileSync(join(src, rel), content)),
   };
@@ -200,9 +215,17 @@ async function childrenOf(c: ClientLike, id: string): Promise<ItemLike[]> {
   }
 }
 
-export function spfsContender(src: string, work: string, reg: Registry, tag: string): Contender {
-  const mnt = join(work, `mnt-spfs-${tag}`);
-  const state = join(work, 'spfs-state');
+export function spfsContender(
+  src: string,
+  work: string,
+  reg: Registry,
+  tag: string,
+  id: 'spfs' | 'spfs-fuse2' = 'spfs',
+): Contender {
+  const fuse = id === 'spfs' ? 'auto' : '2';
+  tag = `${id}-${tag}`;
+  const mnt = join(work, `mnt-${tag}`);
+  const state = join(work, `${id}-state`);
   const password = `bench-${process.pid}`;
   const adminToken = `bench-admin-${process.pid}-${Date.now()}`;
   const env = { [PASSWORD_ENV]: password, SPFS_STATE_DIR: state, SPFS_BENCH_ADMIN_TOKEN: adminToken };
@@ -210,8 +233,9 @@ export function spfsContender(src: string, work: string, reg: Registry, tag: str
   let cacheN = 0;
   let cacheDir = join(work, `spfs-cache-${tag}-0`);
   let client: ClientLike | undefined;
+  let serverPid: number | undefined;
   return {
-    id: 'spfs',
+    id,
     root: mnt,
     remote: true,
     start: async () => {
@@ -225,6 +249,7 @@ export function spfsContender(src: string, work: string, reg: Registry, tag: str
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       reg.addChild(server);
+      serverPid = server.pid;
       url = await new Promise<string>((res, rej) => {
         createInterface({ input: server.stdout }).once('line', (l) => res(l.trim()));
         server.once('exit', (code) => rej(new Error(`spfs serve exited (${code}) before printing its URL`)));
@@ -246,6 +271,8 @@ export function spfsContender(src: string, work: string, reg: Registry, tag: str
         PASSWORD_ENV,
         '--cache-dir',
         cacheDir,
+        '--fuse',
+        fuse,
       ];
       await run(process.execPath, [SPFS_BIN, ...args], { env, timeoutMs: MOUNT_TIMEOUT_MS });
       for (const pid of pidsWithArgs(['--foreground', cacheDir])) reg.addPid(pid);
@@ -259,6 +286,7 @@ export function spfsContender(src: string, work: string, reg: Registry, tag: str
       rmSync(cacheDir, { recursive: true, force: true });
     },
     daemonPid: () => pidsWithArgs(['--foreground', cacheDir])[0],
+    serverPid: () => serverPid,
     serverListing: async (rel) => {
       if (client === undefined) {
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- the checkout under test is chosen at run time

@@ -25,7 +25,7 @@ import {
 } from './dataset';
 import { renderPlot } from './plot';
 import { formatReport, makeCell, type BenchResult, type MetricResult } from './report';
-import { dropCaches, nowMs, Registry, versionOf } from './sys';
+import { cpuMs, dropCaches, nowMs, Registry, versionOf } from './sys';
 import {
   mountReadiness,
   prepareWriteSources,
@@ -103,7 +103,37 @@ function metricList(spec: DatasetSpec, lib: LibrarySpec, changes: number, small:
     m('write-big-close', `write one ${a} file, until close`, 'ms', 'lower'),
     m('write-big-server', `write one ${a} file, until uploaded`, 'ms', 'lower'),
     m('remote-change', `remote change visible through the mount (median of ${changes})`, 'ms', 'lower'),
+    ...SESSIONS.map((s) => m(cpuMetricId(s), `CPU, daemon + server: ${s.name}`, 'ms', 'lower')),
   ];
+}
+
+const cpuMetricId = (s: { name: string }): string => `cpu-${s.name}`;
+
+type MeteredContender = Contender & {
+  /** CPU the contender's own processes (mount daemons, server) have used since it was made, in ms. */
+  cpuSpentMs(): number;
+};
+
+/**
+ * Counts the CPU of a contender's processes from /proc: each daemon's total is taken just before it is unmounted
+ * (it is gone after), the server's and a live daemon's are read when asked.
+ */
+function withCpuMeter(c: Contender): MeteredContender {
+  let ended = 0;
+  const live = (): number => {
+    const d = c.daemonPid();
+    const s = c.serverPid();
+    return (d === undefined ? 0 : (cpuMs(d) ?? 0)) + (s === undefined ? 0 : (cpuMs(s) ?? 0));
+  };
+  const unmount = c.unmount.bind(c);
+  return Object.assign(c, {
+    unmount: async (): Promise<void> => {
+      const d = c.daemonPid();
+      if (d !== undefined) ended += cpuMs(d) ?? 0;
+      await unmount();
+    },
+    cpuSpentMs: () => ended + live(),
+  });
 }
 
 function machineFacts(dropOk: boolean): Record<string, string> {
@@ -194,8 +224,8 @@ async function main(): Promise<void> {
           ? bindfsContender(src, w, reg, id === 'bindfs-tuned')
           : id === 'rclone'
             ? rcloneContender(src, w, reg)
-            : spfsContender(src, w, reg, tag);
-    const contenders = args.only.map((id) => make(id, data, work, 'data'));
+            : spfsContender(src, w, reg, tag, id);
+    const contenders = args.only.map((id) => withCpuMeter(make(id, data, work, 'data')));
     const metrics = metricList(spec, lib, changes, smallWrites);
     const samples = new Map<string, number[]>();
     const failures = new Map<string, string[]>();
@@ -226,15 +256,22 @@ async function main(): Promise<void> {
             record: (m: string, v: number) => push(samples, key(m, c.id), v),
             skip: (m: string, why: string) => void skipped.set(key(m, c.id), why),
           };
+          const cpu0 = c.cpuSpentMs();
+          let failed = false;
           try {
             await session.run(c, ctx);
           } catch (err) {
+            failed = true;
             const msg = err instanceof Error ? err.message : String(err);
             say(`  failed: ${msg}`);
             for (const m of session.metrics) push(failures, key(m, c.id), `rep ${rep}: ${msg}`);
           } finally {
             await c.unmount().catch((e: unknown) => say(`  unmount failed: ${String(e)}`));
           }
+          if (!failed && c.id !== 'local')
+            push(samples, key(cpuMetricId(session), c.id), c.cpuSpentMs() - cpu0);
+          else if (c.id === 'local')
+            skipped.set(key(cpuMetricId(session), c.id), 'n/a (no process of its own)');
         }
       }
     }
@@ -312,6 +349,8 @@ async function main(): Promise<void> {
     }));
     notes.push(
       `Cold = fresh mount with an empty cache (spfs: new --cache-dir; rclone: new --cache-dir and mount; bindfs: new mount) and the page cache dropped right before the operation; warm = the same operation again on the same mount (listings after a ${1.2} s pause so FUSE's default 1 s attr/entry cache has expired).`,
+      'spfs runs on its default FUSE adapter (libfuse3 low-level, 1 MiB requests, readdirplus, 60 s kernel caches invalidated by the change feed); spfs-fuse2 is the same build on the fuse-native fallback (libfuse 2, 128 KiB requests, 1 s caches). "spfs/spfs-fuse2" is the ratio between the two.',
+      "CPU rows: user + system time of the contender's own processes during the session (mount daemons, each read just before its unmount, plus the server spfs or rclone runs behind the mount), from /proc; the programs doing the reads and writes are not counted.",
       'Random reads: fio psync, 4 KiB, one job, --invalidate=0 (the page cache is left as the warm re-read left it, so each contender shows its own caching).',
       'Reads are timed inside the harness (1 MiB read() calls, open to close); find and ls -lR are timed as child processes (output discarded).',
       'rclone writes back to its server 5 s after close by default (--vfs-write-back 5s): that delay is part of its "until on the server" figures.',

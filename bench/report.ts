@@ -66,7 +66,7 @@ const ok = (c: Cell | undefined): number | undefined => (c?.status === 'ok' ? c.
 
 /** The results table in Markdown (GitHub flavour). */
 export function formatTable(r: Pick<BenchResult, 'contenders' | 'metrics'>): string {
-  const others = ['bindfs', 'rclone', 'local'].filter((o) => r.contenders.includes(o));
+  const others = ['spfs-fuse2', 'bindfs', 'rclone', 'local'].filter((o) => r.contenders.includes(o));
   const withSpfs = r.contenders.includes('spfs');
   const head = ['workload', 'unit', ...r.contenders, ...(withSpfs ? others.map((o) => `spfs/${o}`) : [])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];

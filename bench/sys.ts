@@ -95,6 +95,20 @@ export function rssMib(pid: number): number | undefined {
   }
 }
 
+/** CPU time (user + system) a live process has used, in ms; undefined when it is gone. */
+export function cpuMs(pid: number): number | undefined {
+  try {
+    // Fields after the command name (which may hold spaces): state is 3rd, utime 14th, stime 15th, in clock ticks.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+/** USER_HZ: 100 on every Linux architecture spfs runs on (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS = 100;
+
 /** Pids whose command line contains every one of the given arguments (read from /proc, no shell). */
 export function pidsWithArgs(args: readonly string[]): number[] {
   const out: number[] = [];

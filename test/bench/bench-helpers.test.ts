@@ -87,6 +87,28 @@ describe('bench report table', () => {
     );
     expect(lines[3]).toBe('| write | ms (↓) | n/a | 1.00 | 2.00 | not supported yet | — | — | — |');
   });
+
+  test('with the fuse-native contender, the table divides spfs by it first', () => {
+    const table = formatTable({
+      contenders: ['rclone', 'spfs', 'spfs-fuse2'],
+      metrics: [
+        {
+          id: 'ls',
+          label: 'ls -lR',
+          unit: 'ms',
+          better: 'lower',
+          cells: {
+            rclone: makeCell([800], [], undefined),
+            spfs: makeCell([200], [], undefined),
+            'spfs-fuse2': makeCell([1000], [], undefined),
+          },
+        },
+      ],
+    });
+    const lines = table.split('\n');
+    expect(lines[0]).toBe('| workload | unit | rclone | spfs | spfs-fuse2 | spfs/spfs-fuse2 | spfs/rclone |');
+    expect(lines[2]).toBe('| ls -lR | ms (↓) | 800 | 200 | 1,000 | 0.200× | 0.250× |');
+  });
 });
 
 describe('bench data set', () => {
