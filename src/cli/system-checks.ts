@@ -8,7 +8,7 @@ export function assertFuseAvailable(): void {
     accessSync('/dev/fuse', constants.R_OK | constants.W_OK);
   } catch {
     throw new UsageError(
-      'FUSE is not available: /dev/fuse is missing or not accessible. Install it with `sudo apt-get install fuse libfuse2` (and load the module: `sudo modprobe fuse`).',
+      'FUSE is not available: /dev/fuse is missing or not accessible. Install it with `sudo apt-get install fuse3 libfuse2` (and load the module: `sudo modprobe fuse`).',
       EXIT.fuseMissing,
     );
   }
@@ -16,7 +16,7 @@ export function assertFuseAvailable(): void {
     execFileSync('sh', ['-c', 'command -v fusermount'], { stdio: 'ignore' });
   } catch {
     throw new UsageError(
-      'fusermount is missing. Install it with `sudo apt-get install fuse libfuse2`.',
+      'fusermount is missing. Install it with `sudo apt-get install fuse3 libfuse2`.',
       EXIT.fuseMissing,
     );
   }

@@ -118,7 +118,7 @@ describe('spfs mount refuses clearly (child processes)', () => {
       PATH: '/nonexistent',
     });
     expect(r.code).toBe(5);
-    expect(r.stderr).toMatch(/apt-get install fuse libfuse2/);
+    expect(r.stderr).toMatch(/apt-get install fuse3 libfuse2/);
   });
 
   it('malformed XML from a server (simulated fault): a clear exit message, no mount', async () => {

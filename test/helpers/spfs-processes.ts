@@ -14,13 +14,13 @@ export const PASSWORD_ENV = 'SPFS_TEST_PASSWORD';
 export function assertE2EPrerequisites(): void {
   if (!existsSync('/dev/fuse')) {
     throw new Error(
-      'FUSE is not available (/dev/fuse missing): install it with `sudo apt-get install fuse libfuse2`',
+      'FUSE is not available (/dev/fuse missing): install it with `sudo apt-get install fuse3 libfuse2`',
     );
   }
   try {
     execFileSync('sh', ['-c', 'command -v fusermount'], { stdio: 'ignore' });
   } catch {
-    throw new Error('fusermount is missing: install it with `sudo apt-get install fuse libfuse2`');
+    throw new Error('fusermount is missing: install it with `sudo apt-get install fuse3 libfuse2`');
   }
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
     throw new Error('the build is missing: run `npm run build` (scripts/test.sh does it)');
