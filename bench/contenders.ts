@@ -25,6 +25,9 @@ export const CONTENDER_IDS: readonly ContenderId[] = [
   'spfs-fuse2',
 ];
 
+/** What another user does to a file on the server side. */
+export type RemoteOp = 'create' | 'edit' | 'delete';
+
 /** name → size of the files directly in a folder as the server holds them; undefined when the folder is absent. */
 export type Listing = Map<string, number> | undefined;
 
@@ -46,7 +49,7 @@ export interface Contender {
   /** The server's view of a folder (relative to the library root), for "until on the server". */
   serverListing(relDir: string): Promise<Listing>;
   /** Applies a change on the server side as another user would; undefined until the contender can. */
-  remoteChange: ((relPath: string, content: string) => Promise<void>) | undefined;
+  remoteChange: ((op: RemoteOp, relPath: string, content?: string) => Promise<void>) | undefined;
 }
 
 function localListing(dir: string): Listing {
@@ -186,7 +189,10 @@ export function rcloneContender(src: string, work: string, reg: Registry): Conte
     daemonPid: () => child?.pid,
     serverPid: () => serverPid,
     serverListing: (rel) => Promise.resolve(localListing(join(src, rel))),
-    remoteChange: (rel, content) => Promise.resolve(writeFileSync(join(src, rel), content)),
+    remoteChange: (op, rel, content) =>
+      Promise.resolve(
+        op === 'delete' ? rmSync(join(src, rel)) : writeFileSync(join(src, rel), content ?? ''),
+      ),
   };
 }
 
@@ -305,13 +311,14 @@ export function spfsContender(
       }
       return new Map(items.filter((i) => i.kind !== 'folder').map((i) => [i.name, i.size]));
     },
-    // Another user creates (or rewrites) the file through the server's admin endpoint; the mount learns of it
-    // through its notification channel and the change feed.
-    remoteChange: async (rel, content) => {
+    // Another user creates, rewrites or deletes the file through the server's admin endpoint; the mount learns of
+    // it through its notification channel and the change feed.
+    remoteChange: async (op, rel, content) => {
+      const adminOp = op === 'create' ? 'create-file' : op === 'edit' ? 'edit-file' : 'delete';
       const res = await fetch(`${new URL(url).origin}/_spfs/admin/changes`, {
         method: 'POST',
         headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ user: 'bench-other', op: 'create-file', path: rel, content }),
+        body: JSON.stringify({ user: 'bench-other', op: adminOp, path: rel, content }),
       });
       if (!res.ok) throw new Error(`admin change failed: ${res.status} ${await res.text()}`);
     },

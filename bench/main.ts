@@ -13,6 +13,7 @@ import {
   SPFS_ROOT,
   spfsContender,
   type Contender,
+  type RemoteOp,
   type ContenderId,
 } from './contenders';
 import {
@@ -102,7 +103,9 @@ function metricList(spec: DatasetSpec, lib: LibrarySpec, changes: number, small:
     m('write-small-server', `write ${small} × 4 KiB, until all are on the server`, 'ms', 'lower'),
     m('write-big-close', `write one ${a} file, until close`, 'ms', 'lower'),
     m('write-big-server', `write one ${a} file, until uploaded`, 'ms', 'lower'),
-    m('remote-change', `remote change visible through the mount (median of ${changes})`, 'ms', 'lower'),
+    m('remote-change', `remote create visible through the mount (median of ${changes})`, 'ms', 'lower'),
+    m('remote-edit', `remote edit of a file just read, new bytes read through the mount`, 'ms', 'lower'),
+    m('remote-delete', `remote delete of a file just read, gone through the mount`, 'ms', 'lower'),
     ...SESSIONS.map((s) => m(cpuMetricId(s), `CPU, daemon + server: ${s.name}`, 'ms', 'lower')),
   ];
 }
@@ -277,21 +280,26 @@ async function main(): Promise<void> {
     }
 
     say('remote-change latency');
+    const remoteMetrics: ReadonlyArray<[RemoteOp, string]> = [
+      ['create', 'remote-change'],
+      ['edit', 'remote-edit'],
+      ['delete', 'remote-delete'],
+    ];
     for (const c of contenders) {
-      const k = key('remote-change', c.id);
-      if (!c.remote) skipped.set(k, 'n/a (no server behind it)');
+      const keys = remoteMetrics.map(([, m]) => key(m, c.id));
+      if (!c.remote) for (const k of keys) skipped.set(k, 'n/a (no server behind it)');
       else if (c.remoteChange === undefined)
-        skipped.set(
-          k,
-          'not supported yet (spfs serve has no admin endpoint to change the library as another user)',
-        );
+        for (const k of keys)
+          skipped.set(k, 'not supported yet (no way to change its server as another user)');
       else {
         try {
           const r = await remoteChangeLatencies(c, changes, q ? 5000 : 15000);
-          samples.set(k, r.samples);
-          if (r.error !== undefined) push(failures, k, r.error);
+          for (const [op, m] of remoteMetrics) {
+            samples.set(key(m, c.id), r.samples[op]);
+            if (r.error !== undefined) push(failures, key(m, c.id), r.error);
+          }
         } catch (err) {
-          push(failures, k, String(err));
+          for (const k of keys) push(failures, k, String(err));
         } finally {
           await c.unmount().catch(() => undefined);
         }

@@ -1,9 +1,19 @@
 // The workloads: each session mounts (fresh when it measures cold), drops the page cache, measures one or more
 // metrics and unmounts. A session records samples; a contender that cannot do a workload says why.
-import { closeSync, cpSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { bigName, contentStream, midName, type DatasetSpec } from './dataset';
-import type { Contender, Listing } from './contenders';
+import type { Contender, Listing, RemoteOp } from './contenders';
 import { dropCaches, nowMs, rssMib, run, sleep, timeCommand } from './sys';
 
 export interface Metric {
@@ -233,33 +243,64 @@ async function serverWait(
 }
 
 /** Remote-change latency: a change made on the server side, polled through the mount until visible. */
+/**
+ * Another user creates a file, then rewrites it with longer content, then deletes it; each time, how long until the
+ * mount shows it (the file stats; reads the new bytes; stats as gone). The edit and delete hit a file the kernel
+ * has just looked up and read, so what it cached must be dropped for them to show.
+ */
 export async function remoteChangeLatencies(
   c: Contender,
   changes: number,
   timeoutMs: number,
-): Promise<{ samples: number[]; error?: string }> {
+): Promise<{ samples: Record<RemoteOp, number[]>; error?: string }> {
   const change = c.remoteChange;
   if (change === undefined) throw new Error('no remote change hook');
   await c.mount(false);
-  const samples: number[] = [];
-  for (let i = 0; i < changes; i++) {
-    const name = `bench-change-${process.pid}-${i}.txt`;
+  const samples: Record<RemoteOp, number[]> = { create: [], edit: [], delete: [] };
+  const until = async (
+    op: RemoteOp,
+    i: number,
+    rel: string,
+    content: string | undefined,
+    seen: () => boolean,
+  ) => {
     const t0 = nowMs();
-    await change(name, `change ${i}\n`);
-    for (;;) {
-      try {
-        statSync(join(c.root, name));
-        break;
-      } catch {
-        if (nowMs() - t0 > timeoutMs)
-          return {
-            samples,
-            error: `change ${i + 1} not visible through the mount within ${timeoutMs / 1000} s`,
-          };
-        await sleep(10);
-      }
+    await change(op, rel, content);
+    while (!seen()) {
+      if (nowMs() - t0 > timeoutMs)
+        throw new Error(`${op} ${i + 1} not visible through the mount within ${timeoutMs / 1000} s`);
+      await sleep(10);
     }
-    samples.push(nowMs() - t0);
+    samples[op].push(nowMs() - t0);
+  };
+  const exists = (p: string): boolean => {
+    try {
+      statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const reads = (p: string, want: string): boolean => {
+    try {
+      return readFileSync(p, 'utf8') === want;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    for (let i = 0; i < changes; i++) {
+      const rel = `bench-change-${process.pid}-${i}.txt`;
+      const path = join(c.root, rel);
+      const first = `change ${i}\n`;
+      const second = `change ${i}, rewritten by another user with more bytes\n`;
+      await until('create', i, rel, first, () => exists(path));
+      if (!reads(path, first)) throw new Error(`${rel}: the created content did not read back`);
+      await until('edit', i, rel, second, () => reads(path, second));
+      await until('delete', i, rel, undefined, () => !exists(path));
+    }
+  } catch (err) {
+    return { samples, error: err instanceof Error ? err.message : String(err) };
   }
   return { samples };
 }

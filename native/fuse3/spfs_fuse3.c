@@ -853,15 +853,14 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
   return int_result(env, fuse_reply_statfs(req_of(env, argv[0]), &sv));
 }
 
-// replyDirents(req, size, firstOffset, names, stats, plus, entryTimeout, attrTimeout) → entries that fit. Entry i gets
-// offset firstOffset + i + 1 (the index after it). With plus, a nodeid of 0 sends no entry to the kernel's cache (".",
+// replyDirents(req, size, offsets, names, stats, plus, entryTimeout, attrTimeout) → entries that fit. Entry i gets
+// offset offsets[i] (where the next readdir resumes after it; a Float64Array). With plus, a nodeid of 0 sends no entry to the kernel's cache (".",
 // ".."): the kernel takes no lookup reference for it.
 static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
   ARGS(8);
   fuse_req_t req = req_of(env, argv[0]);
-  double size_d = 0, first = 0, plus_d = 0, et = 0, at = 0;
+  double size_d = 0, plus_d = 0, et = 0, at = 0;
   get_f64(env, argv[1], &size_d);
-  get_f64(env, argv[2], &first);
   get_f64(env, argv[5], &plus_d);
   get_f64(env, argv[6], &et);
   get_f64(env, argv[7], &at);
@@ -869,6 +868,8 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
   CHECK(napi_get_array_length(env, argv[3], &count));
   const double *f = f64_arg(env, argv[4], (size_t)count * STAT_FIELDS);
   if (f == NULL) return reply_bad_args(env, argv[0]);
+  const double *offsets = f64_arg(env, argv[2], (size_t)count);
+  if (offsets == NULL) return reply_bad_args(env, argv[0]);
   size_t size = (size_t)size_d;
   char *buf = malloc(size > 0 ? size : 1);
   if (buf == NULL) {
@@ -883,7 +884,7 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
     char *name = string_arg(env, v);
     if (name == NULL) break;
     const double *sf = f + (size_t)i * STAT_FIELDS;
-    off_t next = (off_t)first + i + 1;
+    off_t next = (off_t)offsets[i];
     size_t need;
     if (plus_d != 0) {
       struct fuse_entry_param e;

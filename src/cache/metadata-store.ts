@@ -47,7 +47,10 @@ export interface BatchResult {
   deleted: number;
   /** Items left out because their (parent, folded name) slot belongs to another item. */
   skipped: ItemId[];
-  /** Items already stored that this batch moved, renamed, changed or deleted (what a kernel may hold stale). */
+  /**
+   * Items this batch added, moved, renamed, changed or deleted: what a kernel may hold stale, including a cached
+   * "no such name" where an item now is.
+   */
   touched: ItemId[];
 }
 
@@ -499,7 +502,7 @@ export class MetadataStore {
       this.q.upsert.run(toRow(item, folded, mark));
       parked.delete(item.id);
       result.upserted++;
-      if (before !== undefined && differs(before, item, folded)) result.touched.push(item.id);
+      if (before === undefined || differs(before, item, folded)) result.touched.push(item.id);
     }
     return result;
   }

@@ -3,6 +3,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { isAlive } from './process-alive';
 import { EXIT, UsageError } from './usage-error';
 
 const LOCK_STALE_MS = 30_000;
@@ -44,25 +45,5 @@ function readPid(file: string): number | undefined {
     return Number.isInteger(n) && n > 0 ? n : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** True when a process with that pid exists (EPERM: it exists but is someone else's). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !isZombie(pid);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A killed process not yet reaped by its parent still answers kill(pid, 0) but holds nothing (Linux /proc). */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
   }
 }

@@ -5,20 +5,12 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { unmountViaControl } from './control-client';
 import { readMountRecord, removeMountRecord } from './mount-registry';
+import { isAlive } from './process-alive';
 import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
 const STOP_WAIT_MS = 60_000;
 const POLL_MS = 100;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function unmountCommand(dir: string, force = false): Promise<number> {
   let mountpoint = resolve(dir);
@@ -29,12 +21,12 @@ export async function unmountCommand(dir: string, force = false): Promise<number
   }
   const rec = readMountRecord(mountpoint);
   // A writable mount first uploads what is pending (or, with --force, keeps it for the next mount).
-  const left = rec !== undefined && alive(rec.pid) ? await unmountViaControl(mountpoint, force) : undefined;
-  if (rec !== undefined && alive(rec.pid)) {
+  const left = rec !== undefined && isAlive(rec.pid) ? await unmountViaControl(mountpoint, force) : undefined;
+  if (rec !== undefined && isAlive(rec.pid)) {
     process.kill(rec.pid, 'SIGTERM');
     const deadline = Date.now() + STOP_WAIT_MS;
-    while (alive(rec.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
-    if (alive(rec.pid))
+    while (isAlive(rec.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS));
+    if (isAlive(rec.pid))
       throw new UsageError(
         `the daemon (pid ${rec.pid}) did not stop within ${STOP_WAIT_MS / 1000} s`,
         EXIT.failure,

@@ -94,7 +94,8 @@ export interface Fuse3Addon {
   replyDirents(
     req: number,
     size: number,
-    firstOffset: number,
+    /** Where a readdir resumes after each entry. */
+    offsets: Float64Array,
     names: readonly string[],
     stats: Float64Array,
     plus: number,
@@ -103,17 +104,13 @@ export interface Fuse3Addon {
   ): number;
 }
 
-/** Where the built addon lives, from this file in src/fuse (ts-jest) or dist/fuse (the build). */
-export const ADDON_PATH = join(
-  __dirname,
-  '..',
-  '..',
-  'native',
-  'fuse3',
-  'build',
-  'Release',
-  'spfs_fuse3.node',
-);
+/**
+ * Where the built addon lives, from this file in src/fuse (ts-jest) or dist/fuse (the build). SPFS_FUSE3_ADDON names
+ * another build of it: `npm run reliability` runs mounts on one compiled with AddressSanitizer.
+ */
+export const ADDON_PATH =
+  process.env.SPFS_FUSE3_ADDON ??
+  join(__dirname, '..', '..', 'native', 'fuse3', 'build', 'Release', 'spfs_fuse3.node');
 
 let loaded: Fuse3Addon | Error | undefined;
 

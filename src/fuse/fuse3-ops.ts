@@ -18,7 +18,7 @@ import {
   type Fuse3Addon,
   type Session,
 } from './fuse3-addon';
-import { KernelInodes } from './kernel-inodes';
+import { KernelInodes, type TouchedItem } from './kernel-inodes';
 
 export interface Fuse3Timeouts {
   /** Kernel cache lifetime of names and attributes the change feed invalidates (seconds). */
@@ -92,15 +92,19 @@ export class Fuse3Ops {
   invalidate(ids: readonly ItemId[] | 'all'): void {
     const s = this.session;
     if (s === undefined) return;
-    const inos = ids === 'all' ? this.kernel.all() : ids.map((id) => this.fs.knownIno(id));
-    for (const ino of inos) {
-      if (ino === undefined) continue;
-      this.openedAs.delete(ino);
-      if (!this.kernel.held(ino)) continue;
-      this.addon.notify(s, NOTIFY.inode, ino, 0, '');
-      const name = this.kernel.nameOf(ino);
-      if (name !== undefined && ino !== ROOT_INO)
-        this.addon.notify(s, NOTIFY.entry, 0, name.parent, name.name);
+    const items: TouchedItem[] =
+      ids === 'all'
+        ? [ROOT_INO, ...this.kernel.all()].map((ino) => ({ ino, now: undefined }))
+        : ids.map((id) => {
+            const place = this.fs.placeOf(id);
+            const now = place === undefined ? undefined : { parent: place.parentIno, name: place.name };
+            return { ino: this.fs.knownIno(id), now };
+          });
+    for (const n of this.kernel.invalidations(items)) {
+      if (n.kind === 'inode') {
+        this.openedAs.delete(n.ino);
+        this.addon.notify(s, NOTIFY.inode, n.ino, 0, '');
+      } else this.addon.notify(s, NOTIFY.entry, 0, n.parent, n.name);
     }
   }
 
@@ -159,7 +163,7 @@ export class Fuse3Ops {
         return this.opendir(req, ino);
       case OP.readdir:
       case OP.readdirplus:
-        return Promise.resolve(this.readdir(req, fh, off, size, op === OP.readdirplus));
+        return this.readdir(req, fh, off, size, op === OP.readdirplus);
       case OP.releasedir:
         this.dirs.delete(fh);
         return Promise.resolve(this.ok(req));
@@ -272,28 +276,41 @@ export class Fuse3Ops {
     if (this.settle(req)) this.addon.replyOpen(req, fh, 0);
   }
 
-  /** Serves entries from `off` (an index into the listing taken at opendir) that fit in `size` bytes. */
-  private readdir(req: number, fh: number, off: number, size: number, plus: boolean): void {
+  /**
+   * Serves entries from `off` (an index into the names taken at opendir) that fit in `size` bytes. Each entry's
+   * attributes are read now, not at opendir: the kernel keeps what readdirplus tells it for 60 s and only discards
+   * replies older than a change it made itself, so a size written (or a name removed) since opendir must not come
+   * back from the snapshot. An entry gone since is skipped; offsets stay indexes into the snapshot.
+   */
+  private async readdir(req: number, fh: number, off: number, size: number, plus: boolean): Promise<void> {
     const dir = this.dirs.get(fh);
     if (dir === undefined) throw new FsError('EBADF', `unknown folder handle ${fh}`);
     // An entry takes at least 24 bytes (readdir) or 152 (readdirplus), so no more than this can fit.
     const most = Math.ceil(size / (plus ? 152 : 24));
-    const slice = dir.entries.slice(off, off + most);
-    const stats = new Float64Array(slice.length * STAT_FIELDS);
-    slice.forEach((e, i) => {
-      const dots = off + i < 2; // "." and "..": no entry for the kernel's cache, no lookup reference
-      writeStat(stats, i * STAT_FIELDS, e.attr, plus && dots ? 0 : e.attr.ino);
+    const fresh: Array<{ e: DirEntry; at: number }> = [];
+    // An empty reply means the end of the folder: entries gone since opendir must not end it early.
+    for (let at = Math.max(0, off); at < dir.entries.length && fresh.length < most; at++) {
+      const e = dir.entries[at] as DirEntry;
+      if (at < 2) {
+        fresh.push({ e, at }); // "." and ".."
+        continue;
+      }
+      const now = await this.fs.lookup(dir.ino, e.name).catch(() => undefined);
+      if (now !== undefined && now.ino === e.attr.ino) fresh.push({ e: { name: e.name, attr: now }, at });
+    }
+    const stats = new Float64Array(fresh.length * STAT_FIELDS);
+    fresh.forEach(({ e, at }, i) => {
+      // "." and "..": no entry for the kernel's cache, so no lookup reference either.
+      writeStat(stats, i * STAT_FIELDS, e.attr, plus && at < 2 ? 0 : e.attr.ino);
     });
     if (!this.settle(req)) return;
-    const names = slice.map((e) => e.name);
+    const names = fresh.map(({ e }) => e.name);
+    const offsets = Float64Array.from(fresh, ({ at }) => at + 1);
     const t = this.t.entryS;
-    const added = this.addon.replyDirents(req, size, off, names, stats, plus ? 1 : 0, t, t);
+    const added = this.addon.replyDirents(req, size, offsets, names, stats, plus ? 1 : 0, t, t);
     if (!plus) return;
-    for (let i = 0; i < added; i++) {
-      if (off + i < 2) continue;
-      const e = slice[i] as DirEntry;
-      this.kernel.looked(e.attr.ino, dir.ino, e.name);
-    }
+    for (const { e, at } of fresh.slice(0, added))
+      if (at >= 2) this.kernel.looked(e.attr.ino, dir.ino, e.name);
   }
 
   private async open(req: number, ino: number, flags: number): Promise<void> {

@@ -7,6 +7,17 @@ export interface KernelName {
   name: string;
 }
 
+/** What to tell the kernel: drop an inode's attributes and pages, or one dentry (a name, or a "no such name"). */
+export type Invalidation = { kind: 'inode'; ino: number } | { kind: 'entry'; parent: number; name: string };
+
+/** An item a change touched: its inode number if it has one, and where it is now if it still exists. */
+export interface TouchedItem {
+  ino: number | undefined;
+  now: KernelName | undefined;
+}
+
+const ROOT_INO = 1;
+
 export class KernelInodes {
   private readonly counts = new Map<number, number>();
   private readonly names = new Map<number, KernelName>();
@@ -41,8 +52,34 @@ export class KernelInodes {
     if (ino !== undefined) this.dropName(ino);
   }
 
+  /** The root is always held: the kernel never looks it up and never forgets it. */
   held(ino: number): boolean {
-    return this.counts.has(ino);
+    return ino === ROOT_INO || this.counts.has(ino);
+  }
+
+  /**
+   * What the kernel may hold stale of these items: each inode it holds (with the name it knows it by), and the name
+   * each item has now under a folder it holds, where it may have cached "no such name" (a create, a rename's new
+   * name). Nothing for what it never saw.
+   */
+  invalidations(items: readonly TouchedItem[]): Invalidation[] {
+    const out: Invalidation[] = [];
+    const seen = new Set<string>();
+    const entry = (parent: number, name: string): void => {
+      const k = key(parent, name);
+      if (seen.has(k)) return;
+      seen.add(k);
+      out.push({ kind: 'entry', parent, name });
+    };
+    for (const { ino, now } of items) {
+      if (ino !== undefined && this.held(ino)) {
+        out.push({ kind: 'inode', ino });
+        const old = this.names.get(ino);
+        if (old !== undefined) entry(old.parent, old.name);
+      }
+      if (now !== undefined && this.held(now.parent)) entry(now.parent, now.name);
+    }
+    return out;
   }
 
   nameOf(ino: number): KernelName | undefined {

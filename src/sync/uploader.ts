@@ -543,7 +543,7 @@ export class Uploader {
       store.putLocalItem({ ...toStoredItem(current), parentId: item.parentId, name: item.name });
       store.putLocalItem({ ...toStoredItem(copy), parentId: item.parentId });
     });
-    store.announce([item.id]); // the name now shows the server's version
+    store.announce([item.id, copy.id]); // the name now shows the server's version; the copy's name is new
     this.o.copies.uploaded(item.id, copy, e.size);
     this.o.logger.warn(
       { path: this.pathOf(item.id), copy: name },

@@ -66,6 +66,8 @@ export interface Filesystem {
   pathOf(ino: number): string;
   /** The inode number an item was given, if it was given one (no number is assigned here). */
   knownIno(id: ItemId): number | undefined;
+  /** Where an item is now, by its folder's inode number (undefined if the folder was never given one). */
+  placeOf(id: ItemId): { parentIno: number; name: string } | undefined;
   /** Operations SharePoint has no notion of (symlink, link, mknod): EPERM. */
   refuse(op: string, path: string): never;
 }

@@ -246,7 +246,7 @@ describe('MetadataStore', () => {
       return heard;
     }
 
-    it('names exactly the stored items a batch renamed, edited or deleted; new and unchanged items are not', () => {
+    it('names exactly the items a batch added, renamed, edited or deleted; unchanged ones are not', () => {
       const s = openStore();
       const root = withRoot(s);
       const [kept, renamed, edited, deleted] = ['kept', 'renamed', 'edited', 'deleted'].map((n) =>
@@ -260,7 +260,9 @@ describe('MetadataStore', () => {
         [deleted!.id],
       );
       expect(heard).toHaveLength(1);
-      expect([...(heard[0] as ItemId[])].sort()).toEqual([renamed!.id, edited!.id, deleted!.id].sort());
+      expect([...(heard[0] as ItemId[])].sort()).toEqual(
+        [renamed!.id, edited!.id, deleted!.id, added.id].sort(),
+      );
       s.applyBatch([kept!], []);
       expect(heard).toHaveLength(1);
     });

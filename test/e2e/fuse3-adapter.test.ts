@@ -3,14 +3,16 @@
 // readdirplus without per-file lookups, and remote changes reaching the kernel's 60 s caches by inode invalidation.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, promises as fsp, readdirSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
 import { eventually } from '../helpers/eventually';
 import {
   assertE2EPrerequisites,
   cleanupMounts,
+  daemonPids,
   fuseRequestCounts,
+  isMounted,
   makeTempDir,
   mountUnder,
   runSpfs,
@@ -46,8 +48,9 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
   let mount: MountProcess;
   let bigSha: string;
   const mounts: MountProcess[] = [];
-  const change = (c: Record<string, unknown>): Promise<unknown> =>
-    adminPost(new URL(server.url).port, ADMIN_TOKEN, '/changes', { user: 'bob', ...c });
+  const admin = (path: string, body: unknown): Promise<unknown> =>
+    adminPost(new URL(server.url).port, ADMIN_TOKEN, path, body);
+  const change = (c: Record<string, unknown>): Promise<unknown> => admin('/changes', { user: 'bob', ...c });
 
   beforeAll(async () => {
     assertE2EPrerequisites();
@@ -71,6 +74,7 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     writeFileSync(join(seed, 'edited.txt'), 'v1');
     writeFileSync(join(seed, 'deleted.txt'), 'soon gone');
     writeFileSync(join(seed, 'renamed.txt'), 'moving');
+    writeFileSync(join(seed, 'stalled.txt'), 'its download never answers');
     mkdirSync(join(work, 'data'));
     server = await startServerProcess({
       dataDir: join(work, 'data'),
@@ -112,6 +116,22 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     expect(delta(after, before, 'readdirplus')).toBeGreaterThan(0);
   });
 
+  test('a listing read after changes made since its opendir reports the current sizes and names', async () => {
+    const dir = join(mount.mountpoint, 'listed');
+    await fsp.mkdir(dir);
+    await fsp.writeFile(join(dir, 'grows.txt'), 'abc');
+    await fsp.writeFile(join(dir, 'goes.txt'), 'bye');
+    const handle = await fsp.opendir(dir); // OPENDIR now; the entries are read below
+    await fsp.appendFile(join(dir, 'grows.txt'), 'defghij');
+    await fsp.unlink(join(dir, 'goes.txt'));
+    const names: string[] = [];
+    for await (const e of handle) names.push(e.name);
+    expect(names).toEqual(['grows.txt']);
+    // What readdirplus told the kernel is what it serves for 60 s: it must be the size after the append.
+    expect((await fsp.stat(join(dir, 'grows.txt'))).size).toBe(10);
+    expect(await fsp.readFile(join(dir, 'grows.txt'), 'utf8')).toBe('abcdefghij');
+  });
+
   test('a remote edit of a file the kernel has cached is read with its new bytes and size on the next open', async () => {
     const file = join(mount.mountpoint, 'edited.txt');
     expect(await fsp.readFile(file, 'utf8')).toBe('v1');
@@ -142,5 +162,56 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     await eventually(gone('renamed.txt'), 'renamed.txt to be gone', SEEN_WITHIN_MS, 100);
     expect(await fsp.readFile(join(dir, 'renamed-2.txt'), 'utf8')).toBe('moving');
     expect(readdirSync(dir)).not.toContain('deleted.txt');
+  });
+
+  test('unmount with a read in flight detaches, and the blocked reader gets an error instead of hanging', async () => {
+    const b = await mountUnder(server, work, 'inflight', ['--fuse', '3']);
+    mounts.push(b);
+    await admin('/faults', { kind: 'stall', afterBytes: 0, forMs: 120_000, path: 'download.aspx' });
+    try {
+      const before = await fuseRequestCounts(b);
+      const reader = spawn('cat', [join(b.mountpoint, 'stalled.txt')], { stdio: 'ignore' });
+      const exited = new Promise<number | null>((r) => reader.once('exit', (code) => r(code)));
+      await eventually(
+        async () => (delta(await fuseRequestCounts(b), before, 'read') > 0 ? true : undefined),
+        'the read to reach the daemon',
+        SEEN_WITHIN_MS,
+        50,
+      );
+      const r = await runSpfs(['unmount', b.mountpoint, '--force'], {
+        SPFS_STATE_DIR: join(b.cacheDir, '..', 'state'),
+      });
+      expect(r.code).toBe(0);
+      expect(isMounted(b.mountpoint)).toBe(false);
+      expect(await exited).not.toBe(0);
+    } finally {
+      await fetch(`${new URL(server.url).origin}/_spfs/admin/faults`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+    }
+  });
+
+  test('a killed daemon leaves a dead mount that spfs unmount clears', async () => {
+    const c = await mountUnder(server, work, 'killed', ['--fuse', '3']);
+    mounts.push(c);
+    expect(readdirSync(c.mountpoint)).toContain('edited.txt');
+    for (const pid of daemonPids(c.cacheDir)) process.kill(pid, 'SIGKILL');
+    await eventually(
+      () => {
+        try {
+          readdirSync(c.mountpoint);
+          return undefined;
+        } catch (e) {
+          return (e as NodeJS.ErrnoException).code === 'ENOTCONN' ? true : undefined;
+        }
+      },
+      'the mount to answer ENOTCONN',
+      SEEN_WITHIN_MS,
+      50,
+    );
+    const r = await c.unmount();
+    expect(r.code).toBe(0);
+    expect(isMounted(c.mountpoint)).toBe(false);
   });
 });

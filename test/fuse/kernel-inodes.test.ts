@@ -51,4 +51,45 @@ describe('KernelInodes (what the kernel holds, for invalidation by inode)', () =
     expect(k.nameOf(2)).toEqual({ parent: 1, name: 'same' });
     expect(k.all().sort()).toEqual([2, 3]);
   });
+
+  describe('invalidations for the items a change touched', () => {
+    it('an inode the kernel holds: its attributes and pages, and the name it knows it by', () => {
+      const k = new KernelInodes();
+      k.looked(5, 1, 'old.txt');
+      expect(k.invalidations([{ ino: 5, now: { parent: 1, name: 'new.txt' } }])).toEqual([
+        { kind: 'inode', ino: 5 },
+        { kind: 'entry', parent: 1, name: 'old.txt' },
+        { kind: 'entry', parent: 1, name: 'new.txt' }, // a "no such name" may be cached there
+      ]);
+    });
+
+    it('a new item under a folder the kernel holds (or the root): its name, where "no such name" may be cached', () => {
+      const k = new KernelInodes();
+      k.looked(3, 1, 'Docs');
+      expect(k.invalidations([{ ino: undefined, now: { parent: 3, name: 'created.txt' } }])).toEqual([
+        { kind: 'entry', parent: 3, name: 'created.txt' },
+      ]);
+      expect(k.invalidations([{ ino: undefined, now: { parent: 1, name: 'top.txt' } }])).toEqual([
+        { kind: 'entry', parent: 1, name: 'top.txt' },
+      ]);
+    });
+
+    it('nothing for what the kernel never saw or has forgotten; each dentry once', () => {
+      const k = new KernelInodes();
+      k.looked(8, 1, 'gone');
+      k.forget(8, 1);
+      expect(
+        k.invalidations([
+          { ino: 8, now: undefined },
+          { ino: 9, now: { parent: 42, name: 'x' } },
+        ]),
+      ).toEqual([]);
+      k.looked(4, 1, 'a');
+      expect(k.invalidations([{ ino: 4, now: { parent: 1, name: 'a' } }])).toEqual([
+        { kind: 'inode', ino: 4 },
+        { kind: 'entry', parent: 1, name: 'a' },
+      ]);
+      expect(k.held(1)).toBe(true); // the root is never looked up nor forgotten
+    });
+  });
 });
