@@ -288,6 +288,8 @@ export class Fuse3Ops {
     // An entry takes at least 24 bytes (readdir) or 152 (readdirplus), so no more than this can fit.
     const most = Math.ceil(size / (plus ? 152 : 24));
     const fresh: Array<{ e: DirEntry; at: number }> = [];
+    // The folder's path once per request: each entry is then one lookup-cache hit, not a walk up the tree.
+    const dirPath = this.fs.pathOf(dir.ino);
     // An empty reply means the end of the folder: entries gone since opendir must not end it early.
     for (let at = Math.max(0, off); at < dir.entries.length && fresh.length < most; at++) {
       const e = dir.entries[at] as DirEntry;
@@ -295,7 +297,9 @@ export class Fuse3Ops {
         fresh.push({ e, at }); // "." and ".."
         continue;
       }
-      const now = await this.fs.lookup(dir.ino, e.name).catch(() => undefined);
+      const now = await this.fs
+        .getattr(dirPath === '' ? e.name : `${dirPath}/${e.name}`)
+        .catch(() => undefined);
       if (now !== undefined && now.ino === e.attr.ino) fresh.push({ e: { name: e.name, attr: now }, at });
     }
     const stats = new Float64Array(fresh.length * STAT_FIELDS);
