@@ -140,6 +140,11 @@ function buildProgram(setExit: (code: number) => void): Command {
 
 export async function main(argv: string[]): Promise<void> {
   let code: number = EXIT.ok;
+  // `spfs status | head -2`: a reader that went away ends the output, not the process with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(code);
+  });
   try {
     await buildProgram((c) => (code = c)).parseAsync(argv);
   } catch (err) {
