@@ -14,6 +14,7 @@ import {
   OP_NAMES,
   OPEN_FLAGS,
   STAT_FIELDS,
+  type Dispatch,
   type Extra,
   type Fuse3Addon,
   type Session,
@@ -38,6 +39,23 @@ const ROOT_INO = 1;
 
 /** Operations that may wait on the network for content (open hydrates, truncate and flush may too). */
 const SLOW_OPS = new Set<number>([OP.read, OP.open, OP.create, OP.setattr, OP.flush, OP.release, OP.fsync]);
+
+/** One request as the addon posted it (names default to ''). */
+interface Request {
+  op: number;
+  req: number;
+  ino: number;
+  fh: number;
+  off: number;
+  size: number;
+  flags: number;
+  mode: number;
+  name: string;
+  name2: string;
+  ino2: number;
+  data: Buffer | undefined;
+  extra: Extra;
+}
 
 interface DirHandle {
   ino: number;
@@ -108,49 +126,49 @@ export class Fuse3Ops {
     }
   }
 
-  readonly dispatch = (
-    op: number,
-    req: number,
-    ino: number,
-    fh: number,
-    off: number,
-    size: number,
-    flags: number,
-    mode: number,
-    name: string | undefined,
-    name2: string | undefined,
-    ino2: number,
-    data: Buffer | undefined,
-    extra: Extra,
-  ): void => {
+  readonly dispatch: Dispatch = (
+    op,
+    req,
+    ino,
+    fh,
+    off,
+    size,
+    flags,
+    mode,
+    name,
+    name2,
+    ino2,
+    data,
+    extra,
+  ) => {
     const opName = OP_NAMES[op - 1] ?? 'unknown';
     this.counts[opName] = (this.counts[opName] ?? 0) + 1;
     if (op === OP.forget) return this.kernel.forget(ino, extra[5] ?? 0);
     if (op === OP.exit) return this.exited?.(off);
     this.owe(req, op);
+    const r: Request = {
+      op,
+      req,
+      ino,
+      fh,
+      off,
+      size,
+      flags,
+      mode,
+      name: name ?? '',
+      name2: name2 ?? '',
+      ino2,
+      data,
+      extra,
+    };
     // A handler that throws before its first await fails the request the same way as one that rejects.
     Promise.resolve()
-      .then(() =>
-        this.serve(op, req, ino, fh, off, size, flags, mode, name ?? '', name2 ?? '', ino2, data, extra),
-      )
+      .then(() => this.serve(r))
       .catch((err: unknown) => this.fail(req, opName, ino, name, err));
   };
 
-  private serve(
-    op: number,
-    req: number,
-    ino: number,
-    fh: number,
-    off: number,
-    size: number,
-    flags: number,
-    mode: number,
-    name: string,
-    name2: string,
-    ino2: number,
-    data: Buffer | undefined,
-    extra: Extra,
-  ): Promise<void> {
+  private serve(r: Request): Promise<void> {
+    const { op, req, ino, fh, off, size, flags, mode, name, name2, ino2, data, extra } = r;
     const fs = this.fs;
     switch (op) {
       case OP.lookup:
