@@ -393,10 +393,12 @@ export class MetadataStore {
   private announceAfterCommit(ids: readonly ItemId[] | 'all'): void {
     if (this.itemsChanged === undefined || ids.length === 0) return;
     if (this.db.inTransaction) {
-      // Inside an outer transaction (the uploader's): wait for it, so a reader never meets the old row again.
+      // Inside an outer transaction (the uploader's): wait for it, so a reader never meets the old row again. One
+      // flush serves every announcement the transaction made.
+      const queued = this.pendingAnnounce === 'all' || this.pendingAnnounce.length > 0;
       if (ids === 'all') this.pendingAnnounce = 'all';
       else if (this.pendingAnnounce !== 'all') this.pendingAnnounce.push(...ids);
-      queueMicrotask(() => this.flushAnnounce());
+      if (!queued) queueMicrotask(() => this.flushAnnounce());
       return;
     }
     this.itemsChanged(ids);

@@ -24,7 +24,7 @@ import { KernelInodes, type TouchedItem } from './kernel-inodes';
 export interface Fuse3Timeouts {
   /** Kernel cache lifetime of names and attributes the change feed invalidates (seconds). */
   entryS: number;
-  /** Lifetime of a cached "no such name" (seconds): names created by the daemon itself are not invalidated. */
+  /** Lifetime of a cached "no such name" (seconds): kept short as a safety net for a name no announcement named. */
   negativeS: number;
   /** Per-request limits (ms): past them the caller gets ETIMEDOUT, as under fuse-native. */
   opMs: number;
@@ -243,7 +243,7 @@ export class Fuse3Ops {
       this.replyEntry(req, parent, name, a);
     } catch (err) {
       if (toErrnoName(err) !== 'ENOENT') throw err;
-      // A cached "no such name", briefly: names the daemon makes on its own (a conflict copy) are not invalidated.
+      // A cached "no such name", briefly: announced creates invalidate it sooner; the timeout covers any other.
       if (this.settle(req)) this.addon.replyEntry(req, new Float64Array(STAT_FIELDS), this.t.negativeS, 0);
     }
   }
