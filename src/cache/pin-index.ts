@@ -43,7 +43,9 @@ export class PinIndex {
 
   constructor(db: Db) {
     this.q = {
-      setTree: db.prepare(`${SUBTREE} UPDATE items SET pinned = ? WHERE pinned <> ? AND id IN (SELECT id FROM sub)`),
+      setTree: db.prepare(
+        `${SUBTREE} UPDATE items SET pinned = ? WHERE pinned <> ? AND id IN (SELECT id FROM sub)`,
+      ),
       documents: db.prepare(`${SUBTREE}
         SELECT i.id, i.etag, i.size, i.pinned, COALESCE(c.verified, 0) AS verified,
           (SELECT COALESCE(SUM(r.end - r.start), 0) FROM cache_ranges r WHERE r.id = i.id AND r.etag = i.etag)

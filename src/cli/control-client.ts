@@ -1,8 +1,11 @@
-// `spfs status|flush|unmount` through the daemon's control socket: sends one request, prints progress, and turns the
-// final answer into an exit code (non-zero while something is still pending).
+// `spfs status|flush|unmount|pin|unpin|free` through the daemon's control socket: sends one request, prints
+// progress, and turns the final answer into an exit code (non-zero while something is still pending or failed).
 import { existsSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import formatBytes from 'bytes';
+import type { FreeReport } from '../sync/free-content';
+import type { PinProgress } from '../sync/pin-manager';
 import type { ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload } from '../sync/uploader';
 import type { ControlReply, ControlRequest, FuseStatus } from './control-socket';
@@ -142,5 +145,110 @@ function findMount(p: string): string {
     const up = resolve(cur, '..');
     if (up === cur) return resolve(p);
     cur = up;
+  }
+}
+
+/** Library-relative paths ("/Docs/a.txt") per mount, for commands that name files; a path outside every mount is
+ * a usage error. */
+function pathsByMount(paths: readonly string[]): Map<string, { sock: string; rel: string[] }> {
+  const out = new Map<string, { sock: string; rel: string[] }>();
+  for (const p of paths) {
+    const abs = resolve(p);
+    const mount = findMount(abs);
+    if (readMountRecord(mount) === undefined) throw new UsageError(`${p} is not inside an spfs mount`);
+    const { sock, mountpoint } = socketFor(mount);
+    const r = relative(mountpoint, abs);
+    if (r.startsWith('..') || isAbsolute(r)) throw new UsageError(`${p} is not inside an spfs mount`);
+    const entry = out.get(mountpoint) ?? { sock, rel: [] };
+    entry.rel.push(`/${r}`);
+    out.set(mountpoint, entry);
+  }
+  return out;
+}
+
+/**
+ * Where `spfs pin` stands, on stderr: files and bytes done of the total, rate and time left. The one place pin
+ * progress is printed, so a progress library can take it over.
+ */
+export function reportPinProgress(p: PinProgress, elapsedMs: number, startBytes: number): void {
+  const rate = elapsedMs > 0 ? ((p.bytesDone - startBytes) * 1000) / elapsedMs : 0;
+  const left = rate > 0 ? Math.ceil((p.bytes - p.bytesDone) / rate) : undefined;
+  const parts = [
+    `${p.filesDone}/${p.files} files`,
+    `${formatBytes(p.bytesDone)}/${formatBytes(p.bytes)}`,
+    rate > 0 ? `${formatBytes(Math.round(rate))}/s` : undefined,
+    left !== undefined ? `${left} s left` : undefined,
+    p.offline ? 'offline: waiting for the server' : undefined,
+  ];
+  process.stderr.write(`spfs: hydrating ${parts.filter((x) => x !== undefined).join(', ')}\n`);
+}
+
+/** How often a progress line is printed at most. */
+const PROGRESS_EVERY_MS = 1000;
+
+export async function pinCommand(paths: string[], noWait: boolean): Promise<number> {
+  let code: number = EXIT.ok;
+  for (const { sock, rel } of pathsByMount(paths).values()) {
+    const started = Date.now();
+    let startBytes: number | undefined;
+    let lastPrint = 0;
+    const r = await ask(sock, { cmd: 'pin', paths: rel, ...(noWait ? { noWait: true } : {}) }, (line) => {
+      if (line.pin === undefined) return;
+      startBytes ??= line.pin.bytesDone;
+      if (Date.now() - lastPrint < PROGRESS_EVERY_MS) return;
+      lastPrint = Date.now();
+      reportPinProgress(line.pin, Date.now() - started, startBytes);
+    });
+    if (r.error !== undefined) throw new UsageError(r.error);
+    const p = r.pin;
+    if (p === undefined) continue;
+    if (noWait) {
+      process.stdout.write(
+        `spfs: pinned ${rel.join(', ')}: ${p.files} files, ${formatBytes(p.bytes)}; hydrating in the background\n`,
+      );
+      continue;
+    }
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    process.stdout.write(
+      `spfs: pinned ${rel.join(', ')}: ${p.filesDone}/${p.files} files (${formatBytes(p.bytesDone)}) on this device, ${secs} s\n`,
+    );
+    if (p.failed.length > 0) {
+      code = EXIT.failure;
+      process.stdout.write(`spfs: ${p.failed.length} files not hydrated yet (retried in the background):\n`);
+      for (const f of p.failed) process.stdout.write(`  ${f.path} — ${f.error}\n`);
+    }
+  }
+  return code;
+}
+
+export async function unpinCommand(paths: string[]): Promise<number> {
+  for (const { sock, rel } of pathsByMount(paths).values()) {
+    const r = await ask(sock, { cmd: 'unpin', paths: rel }, () => undefined);
+    if (r.error !== undefined) throw new UsageError(r.error);
+    process.stdout.write(`spfs: unpinned ${rel.join(', ')}: cached content stays until space is needed\n`);
+  }
+  return EXIT.ok;
+}
+
+export async function freeCommand(paths: string[], unpin: boolean): Promise<number> {
+  for (const { sock, rel } of pathsByMount(paths).values()) {
+    const r = await ask(
+      sock,
+      { cmd: 'free', paths: rel, ...(unpin ? { unpin: true } : {}) },
+      () => undefined,
+    );
+    if (r.error !== undefined) throw new UsageError(r.error);
+    if (r.freed !== undefined) printFreed(r.freed);
+  }
+  return EXIT.ok;
+}
+
+function printFreed(f: FreeReport): void {
+  process.stdout.write(`spfs: freed ${f.files} files, ${formatBytes(f.bytes)} (${f.bytes} bytes)\n`);
+  if (f.kept.length === 0) return;
+  process.stdout.write(`spfs: kept ${f.kept.length} files:\n`);
+  for (const k of f.kept) {
+    const hint = k.reason === 'pinned' ? '; spfs free --unpin frees it' : '';
+    process.stdout.write(`  ${k.path} (${k.reason}${hint})\n`);
   }
 }

@@ -139,10 +139,12 @@ export function startControlSocket(
     const roots: ItemId[] = [];
     for (const p of paths) {
       const item = content.itemAt(p);
-      if (item === undefined) return send(sock, { done: true, pending: [], error: `no such file or folder: ${p}` });
+      if (item === undefined)
+        return send(sock, { done: true, pending: [], error: `no such file or folder: ${p}` });
       roots.push(item.id);
     }
-    if (req.cmd === 'free') return send(sock, { done: true, pending: [], freed: content.free(roots, req.unpin === true) });
+    if (req.cmd === 'free')
+      return send(sock, { done: true, pending: [], freed: content.free(roots, req.unpin === true) });
     const pinned = req.cmd === 'pin';
     for (const id of roots) content.pins.setPinned(id, pinned);
     if (!pinned || req.noWait === true)

@@ -60,7 +60,10 @@ export class PinManager {
   /** Pins (or unpins) the item and everything under it; pinned documents are hydrated in the background. */
   setPinned(id: ItemId, pinned: boolean): void {
     const changed = this.o.store.pins.setTree(id, pinned);
-    this.o.logger.info({ path: itemPath(this.o.store, id), pinned, items: changed }, pinned ? 'pinned' : 'unpinned');
+    this.o.logger.info(
+      { path: itemPath(this.o.store, id), pinned, items: changed },
+      pinned ? 'pinned' : 'unpinned',
+    );
     if (!pinned) return;
     const docs = this.o.store.pins.documentsUnder(id);
     for (const d of docs) this.failures.delete(d.id);
@@ -175,7 +178,10 @@ export class PinManager {
       }
       const error = errorMessage(err);
       this.failures.set(id, error);
-      logger.warn({ path: itemPath(store, id), err: error }, 'hydrating a pinned file failed; retrying later');
+      logger.warn(
+        { path: itemPath(store, id), err: error },
+        'hydrating a pinned file failed; retrying later',
+      );
       this.retryTimer ??= setTimeout(() => {
         this.retryTimer = undefined;
         this.enqueue([...this.failures.keys()]);
