@@ -93,7 +93,11 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     copies: {
       busy: (id) => local.busy(id),
       sourceOf: (id) => local.sourceOf(id),
-      uploaded: (owner, remote, size) => local.uploaded(owner, remote, size),
+      uploaded: (owner, remote, size) => {
+        local.uploaded(owner, remote, size);
+        // A pinned file whose uploaded copy could not be kept (still open) is downloaded like a remote edit.
+        o.pins?.itemsChanged([remote.id]);
+      },
       rekey: (a, b) => fs.rekeyed(a, b),
     },
     logger: o.logger,
