@@ -14,8 +14,10 @@ import { itemPath } from './upload-status';
 
 /** Documents hydrated at the same time. */
 const DEFAULT_CONCURRENCY = 2;
-/** A pinned document whose hydration failed (server error, cache full) is tried again after this long. */
+/** A pinned document whose hydration failed (server error, cache full) is tried again after this long... */
 const DEFAULT_RETRY_MS = 30_000;
+/** ...doubling while every retry fails, up to this. */
+const MAX_RETRY_MS = 10 * 60_000;
 
 export interface PinManagerOptions {
   store: MetadataStore;
@@ -48,9 +50,12 @@ export class PinManager {
   private readonly running = new Set<Promise<void>>();
   private changed: Set<ItemId> | 'all' | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs: number;
   private stopped = false;
 
-  constructor(private readonly o: PinManagerOptions) {}
+  constructor(private readonly o: PinManagerOptions) {
+    this.retryMs = o.retryMs ?? DEFAULT_RETRY_MS;
+  }
 
   /** Resumes the work of earlier mounts: every pinned document not hydrated yet. */
   start(): void {
@@ -164,11 +169,20 @@ export class PinManager {
     }
     // Read now, not when queued: the item may have moved on to another version or been unpinned meanwhile.
     const item = store.getItem(id);
-    if (item === undefined || item.kind !== 'document' || !store.pins.isPinned(id)) return;
-    if (store.journal.hasPendingChange(id) || store.cacheIndex.get(id, item.etag)?.verified) return;
+    const wanted =
+      item !== undefined &&
+      item.kind === 'document' &&
+      store.pins.isPinned(id) &&
+      !store.journal.hasPendingChange(id) &&
+      store.cacheIndex.get(id, item.etag)?.verified !== true;
+    if (!wanted) {
+      this.failures.delete(id);
+      return;
+    }
     try {
       await this.o.hydrator.hydrateWhole(item, () => this.o.activity?.quiet() ?? Promise.resolve());
       this.failures.delete(id);
+      this.retryMs = this.o.retryMs ?? DEFAULT_RETRY_MS;
       logger.debug({ path: itemPath(store, id), bytes: item.size }, 'pinned file hydrated');
     } catch (err) {
       if (this.stopped) return;
@@ -184,8 +198,9 @@ export class PinManager {
       );
       this.retryTimer ??= setTimeout(() => {
         this.retryTimer = undefined;
+        this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
         this.enqueue([...this.failures.keys()]);
-      }, this.o.retryMs ?? DEFAULT_RETRY_MS);
+      }, this.retryMs);
       this.retryTimer.unref();
     }
   }

@@ -230,6 +230,27 @@ describe('PinManager (real server, real SQLite)', () => {
     expect((err as Error).message).toMatch(/bytes pinned \(spfs unpin releases them\)/);
   });
 
+  it('pins beyond the cache bound: the file that does not fit is reported with the cause and retried', async () => {
+    const r = await rig({ 'Keep/a.bin': bytes(64 * KIB, 1), 'Keep/b.bin': bytes(64 * KIB, 2) }, 100 * KIB);
+    const keep = r.at('/Keep');
+    r.pins.setPinned(keep.id, true);
+    const failed = await eventually(
+      () => {
+        const p = r.pins.progress([keep.id]);
+        return p.filesDone === 1 && p.failed.length === 1 ? p.failed[0] : undefined;
+      },
+      'one pinned file hydrated, the other failed',
+      WAIT_MS,
+    );
+    expect(failed?.error).toMatch(/content cache is full: .*bytes pinned \(spfs unpin releases them\)/);
+    // Unpinning the one that fits makes room: the retry hydrates the other.
+    const done = r.verified('/Keep/a.bin') ? '/Keep/a.bin' : '/Keep/b.bin';
+    const other = done === '/Keep/a.bin' ? '/Keep/b.bin' : '/Keep/a.bin';
+    r.pins.setPinned(r.at(done).id, false);
+    await eventually(() => r.verified(other) || undefined, `${other} hydrated on retry`, WAIT_MS);
+    expect(r.verified(done)).toBe(false); // evicted: no longer pinned
+  });
+
   it('offline, pinned files wait for the server instead of failing, and hydrate once it is back', async () => {
     const r = await rig({ 'Keep/a.txt': 'aaa', 'Keep/b.txt': 'bbb' });
     r.connectivity.reportFailure(new OfflineError('test: the server is unreachable'));
