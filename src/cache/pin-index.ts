@@ -15,8 +15,10 @@ export interface DocumentContent {
   verified: boolean;
   /** Bytes of the current version recorded in the cache (durable ranges). */
   presentBytes: number;
-  /** The item has a local change waiting for upload. */
+  /** The item has a local change waiting for upload (content, a move, or a new item). */
   pendingUpload: boolean;
+  /** Its bytes are a local copy not uploaded yet (new content or a new item): nothing to download. */
+  localContent: boolean;
 }
 
 interface DocumentRow {
@@ -27,6 +29,7 @@ interface DocumentRow {
   verified: number;
   present: number;
   pending: number;
+  local: number;
 }
 
 const SUBTREE = `WITH RECURSIVE sub(id) AS (
@@ -50,16 +53,18 @@ export class PinIndex {
         SELECT i.id, i.etag, i.size, i.pinned, COALESCE(c.verified, 0) AS verified,
           (SELECT COALESCE(SUM(r.end - r.start), 0) FROM cache_ranges r WHERE r.id = i.id AND r.etag = i.etag)
             AS present,
-          EXISTS (SELECT 1 FROM upload_journal j WHERE j.item_id = i.id) AS pending
+          EXISTS (SELECT 1 FROM upload_journal j WHERE j.item_id = i.id) AS pending,
+          EXISTS (SELECT 1 FROM upload_journal j WHERE j.item_id = i.id AND (j.content = 1 OR j.base_etag IS NULL))
+            AS local
         FROM sub JOIN items i ON i.id = sub.id
         LEFT JOIN cache_entries c ON c.id = i.id AND c.etag = i.etag
         WHERE i.kind = 'document'`),
-      // Uses the partial index items_pinned. Local changes are left out: their bytes are the local copy, which
-      // the upload hands to the cache as verified content.
+      // Uses the partial index items_pinned. Local content is left out: its bytes are the local copy, which the
+      // upload hands to the cache as verified content. A pending move still has the server's bytes to fetch.
       waiting: db.prepare(`
         SELECT i.id FROM items i LEFT JOIN cache_entries c ON c.id = i.id AND c.etag = i.etag
         WHERE i.pinned = 1 AND i.kind = 'document' AND i.size > 0 AND COALESCE(c.verified, 0) = 0
-          AND i.id NOT IN (SELECT item_id FROM upload_journal)`),
+          AND i.id NOT IN (SELECT item_id FROM upload_journal WHERE content = 1 OR base_etag IS NULL)`),
       pinnedCount: db.prepare('SELECT COUNT(*) AS n FROM items WHERE pinned = 1'),
       isPinned: db.prepare('SELECT pinned FROM items WHERE id = ?'),
     };
@@ -81,6 +86,7 @@ export class PinIndex {
       verified: r.verified === 1,
       presentBytes: r.present,
       pendingUpload: r.pending === 1,
+      localContent: r.local === 1,
     }));
   }
 

@@ -71,7 +71,11 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     local,
     logger: o.logger,
     clock: o.clock,
-    onChange: () => uploader.wake(),
+    onChange: (moved) => {
+      uploader.wake();
+      // An item moved into a pinned folder was pinned by the move's own statement: hydrate it.
+      if (moved !== undefined) o.pins?.itemsChanged([moved]);
+    },
   });
   const fs = new SpfsFilesystem({
     store: o.store,

@@ -4,6 +4,7 @@
 // item's new version or a new item into a pinned folder. A few documents at a time, each chunk after the
 // foreground is quiet; offline it waits for the mount to come back online instead of failing.
 import type { MetadataStore } from '../cache/metadata-store';
+import { isLocalId } from '../cache/upload-journal';
 import { errorMessage } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
@@ -173,7 +174,7 @@ export class PinManager {
       item !== undefined &&
       item.kind === 'document' &&
       store.pins.isPinned(id) &&
-      !store.journal.hasPendingChange(id) &&
+      !hasLocalContent(store, id) &&
       store.cacheIndex.get(id, item.etag)?.verified !== true;
     if (!wanted) {
       this.failures.delete(id);
@@ -206,7 +207,12 @@ export class PinManager {
   }
 }
 
-/** A document whose bytes are not all here: not verified, not empty, not a local change (its copy is local). */
-function needsContent(d: { verified: boolean; size: number; pendingUpload: boolean }): boolean {
-  return !d.verified && d.size > 0 && !d.pendingUpload;
+/** A document whose bytes are not all here: not verified, not empty, not local content (its copy is here). */
+function needsContent(d: { verified: boolean; size: number; localContent: boolean }): boolean {
+  return !d.verified && d.size > 0 && !d.localContent;
+}
+
+/** The item's bytes are a local copy waiting for upload (a move alone still needs the server's bytes). */
+function hasLocalContent(store: MetadataStore, id: ItemId): boolean {
+  return isLocalId(id) || store.journal.get(id)?.content === true;
 }

@@ -9,6 +9,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  renameSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -165,6 +166,27 @@ describe('spfs pin / unpin / free through a real mount (child processes)', () =>
     expect(rows().get('added.txt')?.pinned).toBe(1);
   });
 
+  it('a file written here or moved here into a pinned folder is pinned and kept on this device', async () => {
+    writeFileSync(join(m.mountpoint, 'Keep', 'local.txt'), 'written here');
+    expect(rows().get('local.txt')?.pinned).toBe(1);
+    expect((await spfs('flush', join(m.mountpoint, 'Keep', 'local.txt'))).code).toBe(0);
+    // The uploaded copy became the verified cache entry of the server's version.
+    await eventually(
+      () => (verified('local.txt') ? true : undefined),
+      'local.txt kept after upload',
+      WAIT_MS,
+    );
+
+    expect(rows().get('o0.bin')).toMatchObject({ pinned: 0, verified: 0 }); // evicted by the pressure above
+    renameSync(join(m.mountpoint, 'Other', 'o0.bin'), join(m.mountpoint, 'Keep', 'o0.bin'));
+    await eventually(
+      () => (rows().get('o0.bin')?.verified === 1 ? true : undefined),
+      'o0.bin hydrated after the move into the pinned folder',
+      WAIT_MS,
+    );
+    expect(rows().get('o0.bin')).toMatchObject({ parent: 'Keep', pinned: 1 });
+  });
+
   it('spfs free releases exactly the clean, unpinned, unopened bytes and says what it kept', async () => {
     // The files read last are cached (the kernel may serve earlier ones from its page cache without asking the
     // daemon). Of those: o7 open, o6 modified (upload pending), o5 pinned, the rest clean.
@@ -179,7 +201,9 @@ describe('spfs pin / unpin / free through a real mount (child processes)', () =>
 
       const before = rows();
       const kept = new Set(['o5.bin', 'o6.bin', 'o7.bin']);
-      const clean = OTHER.filter((n) => !kept.has(n) && (before.get(n)?.allocated ?? 0) > 0);
+      const clean = OTHER.filter(
+        (n) => !kept.has(n) && before.get(n)?.parent === 'Other' && (before.get(n)?.allocated ?? 0) > 0,
+      );
       expect(clean).toEqual(expect.arrayContaining(['o3.bin', 'o4.bin']));
       const cleanBytes = clean.reduce((s, n) => s + (before.get(n)?.allocated ?? 0), 0);
 
