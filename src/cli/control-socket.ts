@@ -53,7 +53,7 @@ export interface ControlReply {
 
 /** What the pin, unpin and free commands act on (the daemon's pin manager, store and content cache). */
 export interface ContentControl {
-  itemAt(path: string): StoredItem | undefined;
+  itemAt(path: string): Promise<StoredItem | undefined>;
   pins: Pick<PinManager, 'setPinned' | 'progress'>;
   free(roots: readonly ItemId[], unpin: boolean): FreeReport;
 }
@@ -138,7 +138,7 @@ export function startControlSocket(
     const paths = req.paths ?? [];
     const roots: ItemId[] = [];
     for (const p of paths) {
-      const item = content.itemAt(p);
+      const item = await content.itemAt(p);
       if (item === undefined)
         return send(sock, { done: true, pending: [], error: `no such file or folder: ${p}` });
       roots.push(item.id);

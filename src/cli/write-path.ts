@@ -119,7 +119,7 @@ export function startWritePath(o: WritePathOptions): WritePath {
   const w = buildWritePath(o);
   const pins = o.pins;
   const content: ContentControl | undefined = pins && {
-    itemAt: (p) => itemAtPath(o.store, p),
+    itemAt: (p) => itemAtPath(o.store, p, o.lister),
     pins,
     free: (roots, unpin) =>
       freeContent(

@@ -1,6 +1,7 @@
 // What the upload journal still holds, as library paths, for `spfs status`, `spfs flush PATH` and log lines; and
 // which upload failures are permanent (kept locally and reported, never retried).
 import { LocalCopyMissingError } from './errors';
+import type { FolderLister } from './folder-lister';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { HttpStatusError, WriteRejectedError } from '../protocol/errors';
 import { InvalidInputError } from '../shared/errors';
@@ -60,13 +61,25 @@ export function isPermanent(err: unknown): boolean {
   return false;
 }
 
-/** The item at a library-relative path ("/a/b.txt", "/" for the root), from the stored tree; case-insensitive. */
-export function itemAtPath(store: MetadataStore, path: string): StoredItem | undefined {
+/**
+ * The item at a library-relative path ("/a/b.txt", "/" for the root), from the stored tree, case-insensitively; a
+ * folder whose documents are not known yet (a first mount's background pass) is listed first when `lister` is given.
+ */
+export async function itemAtPath(
+  store: MetadataStore,
+  path: string,
+  lister?: Pick<FolderLister, 'isComplete' | 'ensureListed'>,
+): Promise<StoredItem | undefined> {
   const root = store.rootId();
   let cur = root === undefined ? undefined : store.getItem(root);
   for (const name of path.split('/').filter((s) => s !== '' && s !== '.')) {
     if (cur === undefined || cur.kind !== 'folder') return undefined;
-    cur = store.getChild(cur.id, name);
+    let next = store.getChild(cur.id, name);
+    if (next === undefined && lister !== undefined && !lister.isComplete(cur.id)) {
+      await lister.ensureListed(cur.id);
+      next = store.getChild(cur.id, name);
+    }
+    cur = next;
   }
   return cur;
 }

@@ -76,7 +76,8 @@ async function rig(seed: Record<string, string | Buffer | null>, maxBytes = 64 *
   store.onItemsChanged((ids) => pins.itemsChanged(ids));
   pins.start();
   const at = (p: string): StoredItem => {
-    const item = itemAtPath(store, p);
+    let item = store.getItem(store.rootId()!);
+    for (const seg of p.split('/').filter(Boolean)) item = item && store.getChild(item.id, seg);
     if (item === undefined) throw new Error(`no item at ${p}`);
     return item;
   };
@@ -277,6 +278,16 @@ describe('PinManager (real server, real SQLite)', () => {
     closers.push(() => next.stop());
     next.start();
     await eventually(() => r.verified('/Keep/a.txt') || undefined, 'the pinned file after restart', WAIT_MS);
+  });
+});
+
+describe('itemAtPath', () => {
+  it('resolves library paths case-insensitively, "/" to the root, and an unknown name to undefined', async () => {
+    const r = await rig({ 'Docs/Report.txt': 'r' });
+    expect((await itemAtPath(r.store, '/'))?.id).toBe(r.store.rootId());
+    expect((await itemAtPath(r.store, '/docs/REPORT.txt'))?.id).toBe(r.at('/Docs/Report.txt').id);
+    expect(await itemAtPath(r.store, '/Docs/missing.txt')).toBeUndefined();
+    expect(await itemAtPath(r.store, '/Docs/Report.txt/below')).toBeUndefined();
   });
 });
 
