@@ -181,7 +181,11 @@ export class PinManager {
       return;
     }
     try {
-      await this.o.hydrator.hydrateWhole(item, () => this.o.activity?.quiet() ?? Promise.resolve());
+      // Between chunks: stop() ends the download after the chunk in flight; foreground reads go first.
+      await this.o.hydrator.hydrateWhole(item, async () => {
+        this.abort.signal.throwIfAborted();
+        await this.o.activity?.quiet();
+      });
       this.failures.delete(id);
       this.retryMs = this.o.retryMs ?? DEFAULT_RETRY_MS;
       logger.debug({ path: itemPath(store, id), bytes: item.size }, 'pinned file hydrated');

@@ -52,11 +52,20 @@ interface Rig {
   downloads(): number;
 }
 
-async function rig(seed: Record<string, string | Buffer | null>, maxBytes = 64 * 1024 * KIB): Promise<Rig> {
+async function rig(
+  seed: Record<string, string | Buffer | null>,
+  maxBytes = 64 * 1024 * KIB,
+  downloadBytesPerSecond?: number,
+): Promise<Rig> {
   const seedDir = await harness.seed(seed);
   const work = await harness.tempDir('spfs-pins-');
   const requestLog = path.join(work, 'requests.jsonl');
-  const srv = await harness.start({ seedDir, requestLogFile: requestLog, adminToken: ADMIN_TOKEN });
+  const srv = await harness.start({
+    seedDir,
+    requestLogFile: requestLog,
+    adminToken: ADMIN_TOKEN,
+    ...(downloadBytesPerSecond ? { faults: { downloadBytesPerSecond } } : {}),
+  });
   const api = await SpClient.connect({
     url: srv.siteUrl,
     credentials: { user: USER.name, password: USER.password },
@@ -264,6 +273,26 @@ describe('PinManager (real server, real SQLite)', () => {
     expect(r.downloads()).toBe(0);
     r.connectivity.reportSuccess();
     await eventually(allHydrated(r, [keep.id]), '/Keep hydrated after coming back online', WAIT_MS);
+  });
+
+  it('stop() ends a pinned download after the chunk in flight instead of finishing the file', async () => {
+    const MIB = 1024 * KIB;
+    // Paced at 8 MiB/s: the 32 MiB file takes 4 s, its first 8 MiB chunk 1 s.
+    const r = await rig({ 'Keep/big.bin': bytes(32 * MIB, 9) }, 64 * MIB, 8 * MIB);
+    const big = r.at('/Keep/big.bin');
+    r.pins.setPinned(big.id, true);
+    await eventually(
+      () => (r.cache.presentRanges(big.id, big.etag).totalBytes() > 0 ? true : undefined),
+      'the first bytes of big.bin',
+      WAIT_MS,
+      20,
+    );
+    await r.pins.stop();
+    await r.hydrator.settled(big.id, big.etag);
+    const present = r.cache.presentRanges(big.id, big.etag).totalBytes();
+    expect(present).toBeGreaterThan(0); // what arrived is kept for the next mount
+    expect(present).toBeLessThan(big.size);
+    expect(r.verified('/Keep/big.bin')).toBe(false);
   });
 
   it('pins survive a restart: a new manager on the same database resumes what was not hydrated', async () => {
