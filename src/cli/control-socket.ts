@@ -58,6 +58,14 @@ export interface ContentControl {
   free(roots: readonly ItemId[], unpin: boolean): FreeReport;
 }
 
+/**
+ * Whether `spfs pin` stops waiting: every document is here, or what is left failed (the pin manager retries it in
+ * the background). While offline it waits: the downloads resume once the server is back.
+ */
+export function pinWaitEnds(p: PinProgress): boolean {
+  return p.filesDone === p.files || (!p.offline && p.filesDone + p.failed.length === p.files);
+}
+
 /** How often `spfs pin` hears how far the hydration is. */
 const PIN_PROGRESS_MS = 500;
 
@@ -151,8 +159,7 @@ export function startControlSocket(
       return send(sock, { done: true, pending: [], pin: content.pins.progress(roots) });
     for (;;) {
       const p = content.pins.progress(roots);
-      const settled = p.filesDone === p.files || (!p.offline && p.filesDone + p.failed.length === p.files);
-      if (settled || sock.destroyed) return send(sock, { done: true, pending: [], pin: p });
+      if (pinWaitEnds(p) || sock.destroyed) return send(sock, { done: true, pending: [], pin: p });
       send(sock, { done: false, pending: [], pin: p });
       await new Promise((r) => setTimeout(r, PIN_PROGRESS_MS));
     }
