@@ -183,20 +183,19 @@ export function reportPinProgress(p: PinProgress, elapsedMs: number, startBytes:
   process.stderr.write(`spfs: hydrating ${parts.filter((x) => x !== undefined).join(', ')}\n`);
 }
 
-/** How often a progress line is printed at most. */
-const PROGRESS_EVERY_MS = 1000;
-
 export async function pinCommand(paths: string[], noWait: boolean): Promise<number> {
   let code: number = EXIT.ok;
   for (const { sock, rel } of pathsByMount(paths).values()) {
     const started = Date.now();
     let startBytes: number | undefined;
-    let lastPrint = 0;
+    let last = '';
     const r = await ask(sock, { cmd: 'pin', paths: rel, ...(noWait ? { noWait: true } : {}) }, (line) => {
       if (line.pin === undefined) return;
       startBytes ??= line.pin.bytesDone;
-      if (Date.now() - lastPrint < PROGRESS_EVERY_MS) return;
-      lastPrint = Date.now();
+      // The daemon reports twice a second: a line when something moved.
+      const now = `${line.pin.filesDone} ${line.pin.bytesDone} ${line.pin.offline}`;
+      if (now === last) return;
+      last = now;
       reportPinProgress(line.pin, Date.now() - started, startBytes);
     });
     if (r.error !== undefined) throw new UsageError(r.error);
@@ -243,12 +242,22 @@ export async function freeCommand(paths: string[], unpin: boolean): Promise<numb
   return EXIT.ok;
 }
 
+/** Pinned files kept by `free` are named up to this many (a pinned folder may hold thousands). */
+const PINNED_LISTED = 10;
+
 function printFreed(f: FreeReport): void {
   process.stdout.write(`spfs: freed ${f.files} files, ${formatBytes(f.bytes)} (${f.bytes} bytes)\n`);
-  if (f.kept.length === 0) return;
-  process.stdout.write(`spfs: kept ${f.kept.length} files:\n`);
-  for (const k of f.kept) {
-    const hint = k.reason === 'pinned' ? '; spfs free --unpin frees it' : '';
-    process.stdout.write(`  ${k.path} (${k.reason}${hint})\n`);
+  const pinned = f.kept.filter((k) => k.reason === 'pinned');
+  const others = f.kept.filter((k) => k.reason !== 'pinned');
+  if (pinned.length > 0) {
+    const bytes = pinned.reduce((n, k) => n + k.bytes, 0);
+    process.stdout.write(
+      `spfs: kept ${pinned.length} pinned files, ${formatBytes(bytes)} (spfs free --unpin frees them):\n`,
+    );
+    for (const k of pinned.slice(0, PINNED_LISTED)) process.stdout.write(`  ${k.path}\n`);
+    if (pinned.length > PINNED_LISTED)
+      process.stdout.write(`  … and ${pinned.length - PINNED_LISTED} more\n`);
   }
+  if (others.length > 0) process.stdout.write(`spfs: kept ${others.length} files in use:\n`);
+  for (const k of others) process.stdout.write(`  ${k.path} (${k.reason})\n`);
 }

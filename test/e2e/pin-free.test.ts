@@ -213,7 +213,9 @@ describe('spfs pin / unpin / free through a real mount (child processes)', () =>
       expect(r.stdout).toContain(`(${cleanBytes} bytes)`);
       expect(r.stdout).toContain('/Other/o7.bin (open)');
       expect(r.stdout).toContain('/Other/o6.bin (pending upload)');
-      expect(r.stdout).toContain('/Other/o5.bin (pinned; spfs free --unpin frees it)');
+      expect(r.stdout).toMatch(
+        /kept 1 pinned files, 1MB \(spfs free --unpin frees them\):\n {2}\/Other\/o5.bin\n/,
+      );
       const after = rows();
       for (const n of clean) expect(after.get(n)?.allocated).toBe(0);
       expect(after.get('o7.bin')?.verified).toBe(1);
