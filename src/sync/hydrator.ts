@@ -91,7 +91,7 @@ export class Hydrator {
     f.handles++;
     try {
       const chunk = WHOLE_CHUNK_BYTES;
-      for (let pos = 0; pos < item.size; ) {
+      for (let pos = 0; pos < item.size;) {
         await between();
         const end = Math.min(item.size, pos + chunk);
         await f.ensure(pos, end, 0); // the chunk reaching EOF also waits for the verification
