@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger';
 import { silentLogger } from '../shared/logger';
 import { foldName } from '../shared/names';
 import { CacheIndex } from './cache-index';
+import { PinIndex } from './pin-index';
 import { openDatabase, type Db } from './schema';
 import type { StoredItem, SyncState } from './types';
 import { UploadJournal } from './upload-journal';
@@ -90,6 +91,8 @@ export class MetadataStore {
   readonly cacheIndex: CacheIndex;
   /** Local changes waiting for upload (write path); items with a row here are never overwritten by server data. */
   readonly journal: UploadJournal;
+  /** Pinned subtrees and the pinned documents still to hydrate. */
+  readonly pins: PinIndex;
   private readonly logger: Logger;
   private readonly clock: Clock;
   /** Generation of the full pass in progress (mark-and-sweep), or undefined outside one. */
@@ -141,6 +144,7 @@ export class MetadataStore {
     this.logger = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? systemClock;
     this.cacheIndex = new CacheIndex(db);
+    this.pins = new PinIndex(db);
     this.journal = new UploadJournal(
       db,
       () => this.clock.now(),

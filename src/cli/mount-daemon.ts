@@ -15,6 +15,7 @@ import { FolderLister } from '../sync/folder-lister';
 import { ChangeFeed } from '../sync/change-feed';
 import { Connectivity } from '../sync/connectivity';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
+import { PinManager } from '../sync/pin-manager';
 import { TreeSync, type SyncResult } from '../sync/tree-sync';
 import { ForegroundActivity } from '../sync/foreground-activity';
 import { startWritePath, type WritePath } from './write-path';
@@ -67,6 +68,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
+  let pins: PinManager | undefined;
   let feed: ChangeFeed | undefined;
   let writePath: WritePath | undefined;
   let catchUp: Promise<SyncResult> | undefined;
@@ -135,6 +137,8 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       hydrate: o.hydrate ?? 'ranges',
       connectivity,
     });
+    // Pinned files are hydrated in the background, after foreground reads, and wait while offline.
+    pins = new PinManager({ store, hydrator, logger, connectivity, activity });
     writePath = startWritePath({
       cacheDir: o.cacheDir,
       store,
@@ -147,6 +151,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       lister: new FolderLister({ api: client, store, state: listing, logger }),
       storeVersion: listing.version.bind(listing),
       connectivity,
+      pins,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
     });
     mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, {
@@ -154,8 +159,14 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       adapter: o.fuse ?? 'auto',
     });
     const m = mounted;
-    // Remote changes (and the daemon's own conflict copies) reach the kernel's caches by inode, not by timeout.
-    store.onItemsChanged((ids) => m.invalidate(ids));
+    const p = pins;
+    // Remote changes (and the daemon's own conflict copies) reach the kernel's caches by inode, not by timeout,
+    // and the pin manager, which hydrates a pinned item's new version and new items in pinned folders.
+    store.onItemsChanged((ids) => {
+      m.invalidate(ids);
+      p.itemsChanged(ids);
+    });
+    p.start(); // after the listener: nothing committed from here on is missed
     writePath.control?.describeFuse(() => {
       const requests = m.requestCounts();
       return { adapter: m.adapter, kernelCacheS: m.kernelCacheS, ...(requests ? { requests } : {}) };
@@ -193,6 +204,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
     await writePath?.stop().catch((e: unknown) => logger.warn({ err: e }, 'stopping the uploader failed'));
+    await pins?.stop().catch(() => undefined);
     await feed?.stop().catch(() => undefined);
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);

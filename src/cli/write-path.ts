@@ -1,5 +1,6 @@
 // Builds a mount's filesystem and its write path: the owner of local copies, the write operations, the one
-// filesystem, the background uploader and the control socket that `spfs status|flush|unmount` talk to.
+// filesystem, the background uploader and the control socket that `spfs status|flush|unmount|pin|unpin|free`
+// talk to.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ContentCache } from '../cache/content-cache';
@@ -11,16 +12,21 @@ import type { Logger } from '../shared/logger';
 import type { Connectivity } from '../sync/connectivity';
 import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
+import { freeContent } from '../sync/free-content';
 import type { Hydrator } from '../sync/hydrator';
+import type { PinManager } from '../sync/pin-manager';
+import { itemAtPath } from '../sync/upload-status';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
 import { WriteOps } from '../vfs/write-ops';
-import { startControlSocket, type ControlSocket } from './control-socket';
+import { startControlSocket, type ContentControl, type ControlSocket } from './control-socket';
 
 export interface WritePath {
   fs: SpfsFilesystem;
   uploader: Uploader;
+  /** The owner of documents' local copies (which are open). */
+  local: LocalFiles;
   /** The control socket, when started: told about the mount's FUSE side once mounted. */
   control?: ControlSocket;
   stop(): Promise<void>;
@@ -45,6 +51,8 @@ export interface WritePathOptions {
   connectivity?: Connectivity;
   /** Start the control socket (the daemon does; in-process tests need none). */
   controlSocket?: boolean;
+  /** The mount's pin manager: `spfs pin`, `unpin` and `free` work through it. */
+  pins?: PinManager;
 }
 
 /** The filesystem and uploader without the control socket: what tests drive in process. */
@@ -63,7 +71,11 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     local,
     logger: o.logger,
     clock: o.clock,
-    onChange: () => uploader.wake(),
+    onChange: (moved) => {
+      uploader.wake();
+      // An item moved into a pinned folder was pinned by the move's own statement: hydrate it.
+      if (moved !== undefined) o.pins?.itemsChanged([moved]);
+    },
   });
   const fs = new SpfsFilesystem({
     store: o.store,
@@ -85,7 +97,11 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     copies: {
       busy: (id) => local.busy(id),
       sourceOf: (id) => local.sourceOf(id),
-      uploaded: (owner, remote, size) => local.uploaded(owner, remote, size),
+      uploaded: (owner, remote, size) => {
+        local.uploaded(owner, remote, size);
+        // A pinned file whose uploaded copy could not be kept (still open) is downloaded like a remote edit.
+        o.pins?.itemsChanged([remote.id]);
+      },
       rekey: (a, b) => fs.rekeyed(a, b),
     },
     logger: o.logger,
@@ -96,20 +112,33 @@ export function buildWritePath(o: WritePathOptions): WritePath {
   const pending = o.store.journal.totals();
   if (pending.files > 0) o.logger.info(pending, 'resuming the upload journal');
   uploader.start();
-  return { fs, uploader, stop: () => uploader.stop() };
+  return { fs, uploader, local, stop: () => uploader.stop() };
 }
 
 export function startWritePath(o: WritePathOptions): WritePath {
   const w = buildWritePath(o);
+  const pins = o.pins;
+  const content: ContentControl | undefined = pins && {
+    itemAt: (p) => itemAtPath(o.store, p, o.lister),
+    pins,
+    free: (roots, unpin) =>
+      freeContent(
+        { store: o.store, cache: o.cache, pins, openLocally: (id) => w.local.isOpen(id) },
+        roots,
+        unpin,
+      ),
+  };
   const control: ControlSocket = startControlSocket(
     join(o.cacheDir, 'control.sock'),
     w.uploader,
     o.logger,
     o.connectivity,
+    content,
   );
   return {
     fs: w.fs,
     uploader: w.uploader,
+    local: w.local,
     control,
     stop: async () => {
       await control.close();
