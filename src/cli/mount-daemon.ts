@@ -7,6 +7,7 @@ import { ContentCache } from '../cache/content-cache';
 import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
 import { mountFilesystem, type AdapterChoice, type MountedFilesystem } from '../fuse/mount';
+import { libraryWebUrl } from '../protocol/discover-library';
 import type { SpClient, SpClientOptions } from '../protocol/sp-client';
 import { systemClock } from '../shared/clock';
 import { errorMessage } from '../shared/errors';
@@ -135,6 +136,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       hydrate: o.hydrate ?? 'ranges',
       connectivity,
     });
+    const pinStore = store;
     writePath = startWritePath({
       cacheDir: o.cacheDir,
       store,
@@ -148,6 +150,9 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       storeVersion: listing.version.bind(listing),
       connectivity,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
+      // setxattr user.spfs.pinned: the pin flag alone for now (the pin manager, with hydration, takes this place).
+      pins: { setPinned: (id, pinned) => pinStore.setPinned(id, pinned) },
+      libraryWebUrl: libraryWebUrl(o.url, client.library.siteUrl),
     });
     mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, {
       debug: o.debugFuse ?? false,

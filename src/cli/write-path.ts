@@ -15,6 +15,7 @@ import type { Hydrator } from '../sync/hydrator';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
+import type { PinControl } from '../vfs/types';
 import { WriteOps } from '../vfs/write-ops';
 import { startControlSocket, type ControlSocket } from './control-socket';
 
@@ -45,6 +46,10 @@ export interface WritePathOptions {
   connectivity?: Connectivity;
   /** Start the control socket (the daemon does; in-process tests need none). */
   controlSocket?: boolean;
+  /** What setxattr user.spfs.pinned calls. */
+  pins: PinControl;
+  /** The library's web address, for user.spfs.url. */
+  libraryWebUrl?: string;
 }
 
 /** The filesystem and uploader without the control socket: what tests drive in process. */
@@ -77,6 +82,9 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     gid: process.getgid?.() ?? 0,
     ...(o.lister !== undefined ? { lister: o.lister } : {}),
     ...(o.storeVersion !== undefined ? { storeVersion: o.storeVersion } : {}),
+    pins: o.pins,
+    uploads: { isSending: (id) => uploader.isSending(id) },
+    ...(o.libraryWebUrl !== undefined ? { libraryWebUrl: o.libraryWebUrl } : {}),
   });
   const uploader: Uploader = new Uploader({
     api: o.api,

@@ -69,6 +69,7 @@ beforeAll(async () => {
     clock: systemClock,
     activity: new ForegroundActivity(),
     writeBackMs: 0,
+     pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
   });
   closers.push(() => w.stop());
   const fs = w.fs;
