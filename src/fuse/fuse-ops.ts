@@ -8,8 +8,11 @@ import { toErrnoName } from '../vfs/errors';
 import type { FileAttr, Filesystem } from '../vfs/types';
 import { fitXattr, xattrList } from './xattr-reply';
 
+/** Names fuse-native spells otherwise (on Linux ENOTSUP and EOPNOTSUPP are the same number). */
+const FUSE_NATIVE_NAMES: Readonly<Record<string, string>> = { ENOTSUP: 'EOPNOTSUPP' };
+
 export function errnoNumber(name: string): number {
-  const n = (Fuse as unknown as Record<string, unknown>)[name];
+  const n = (Fuse as unknown as Record<string, unknown>)[FUSE_NATIVE_NAMES[name] ?? name];
   return typeof n === 'number' ? n : Fuse.EIO;
 }
 
