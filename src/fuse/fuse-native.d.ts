@@ -117,7 +117,11 @@ declare module 'fuse-native' {
       valueBuf: Buffer,
       position: number,
     ): void;
-    protected _op_listxattr(signal: (res: number, buf: ArrayBufferLike) => void, path: string, listBuf: Buffer): void;
+    protected _op_listxattr(
+      signal: (res: number, buf: ArrayBufferLike) => void,
+      path: string,
+      listBuf: Buffer,
+    ): void;
     static readonly ENOENT: number;
     static readonly EIO: number;
     [errno: string]: unknown;

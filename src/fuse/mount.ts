@@ -92,7 +92,8 @@ class TunedFuse extends Fuse {
     valueBuf: Buffer,
   ): void {
     this.ops.getxattr?.(path, name, valueBuf.length, (err, value) => {
-      if (err !== 0 || value === undefined) return signal(err !== 0 ? err : errnoNumber('EIO'), valueBuf.buffer);
+      if (err !== 0 || value === undefined)
+        return signal(err !== 0 ? err : errnoNumber('EIO'), valueBuf.buffer);
       value.copy(valueBuf); // nothing on a size probe: the buffer is empty
       signal(value.length, valueBuf.buffer);
     });
@@ -104,7 +105,8 @@ class TunedFuse extends Fuse {
     listBuf: Buffer,
   ): void {
     this.ops.listxattr?.(path, listBuf.length, (err, list) => {
-      if (err !== 0 || list === undefined) return signal(err !== 0 ? err : errnoNumber('EIO'), listBuf.buffer);
+      if (err !== 0 || list === undefined)
+        return signal(err !== 0 ? err : errnoNumber('EIO'), listBuf.buffer);
       list.copy(listBuf);
       signal(list.length, listBuf.buffer);
     });

@@ -5,7 +5,8 @@ import { FsError } from '../vfs/errors';
 /** 'size' for a size probe (room 0), 'bytes' when the value fits; ERANGE otherwise. */
 export function fitXattr(value: Buffer, room: number): 'size' | 'bytes' {
   if (room === 0) return 'size';
-  if (value.length > room) throw new FsError('ERANGE', `attribute of ${value.length} bytes, room for ${room}`);
+  if (value.length > room)
+    throw new FsError('ERANGE', `attribute of ${value.length} bytes, room for ${room}`);
   return 'bytes';
 }
 

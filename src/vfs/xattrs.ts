@@ -57,7 +57,8 @@ export class ItemXattrs {
   set(item: StoredItem, name: string, value: Buffer): void {
     if (name !== PINNED) throw new FsError('ENOTSUP', `attribute ${name} cannot be set`);
     const v = value.toString();
-    if (v !== '1' && v !== '0') throw new FsError('EINVAL', `${PINNED} takes 1 or 0, not ${JSON.stringify(v)}`);
+    if (v !== '1' && v !== '0')
+      throw new FsError('EINVAL', `${PINNED} takes 1 or 0, not ${JSON.stringify(v)}`);
     this.o.pins.setPinned(item.id, v === '1');
   }
 

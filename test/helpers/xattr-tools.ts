@@ -18,7 +18,7 @@ async function tool(cmd: string, args: string[]): Promise<string> {
   try {
     return (await run(cmd, args, { timeout: 30_000 })).stdout;
   } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+    const stderr = (err as { stderr?: string | Buffer }).stderr?.toString() ?? '';
     const code = ERRNO_BY_TEXT.find(([text]) => stderr.includes(text))?.[1];
     throw Object.assign(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim()}`), code ? { code } : {});
   }
