@@ -6,6 +6,7 @@ type FuseStat = Fuse.FuseStat;
 import type { Logger } from '../shared/logger';
 import { toErrnoName } from '../vfs/errors';
 import type { FileAttr, Filesystem } from '../vfs/types';
+import { XATTR_PREFIX } from '../vfs/xattrs';
 import { fitXattr, xattrList } from './xattr-reply';
 
 /** Names fuse-native spells otherwise (on Linux ENOTSUP and EOPNOTSUPP are the same number). */
@@ -162,13 +163,16 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
     chown: (path, uid, gid, cb) => run('chown', path, () => w.chown(path, uid, gid), done(cb), cb),
     // `room` is the caller's buffer size (TunedFuse in mount.ts passes it): a value that does not fit is ERANGE.
     getxattr: (path, name, room, cb) =>
-      run(
-        'getxattr',
-        path,
-        () => w.getxattr(path, name).then((v) => fits(v, room)),
-        (v) => cb(0, v),
-        (e) => cb(e),
-      ),
+      // The kernel asks for security.capability before every write(): answered at once, without a promise.
+      !name.startsWith(XATTR_PREFIX)
+        ? cb(errnoNumber('ENODATA'))
+        : run(
+            'getxattr',
+            path,
+            () => w.getxattr(path, name).then((v) => fits(v, room)),
+            (v) => cb(0, v),
+            (e) => cb(e),
+          ),
     listxattr: (path, room, cb) =>
       run(
         'listxattr',
