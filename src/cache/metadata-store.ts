@@ -127,6 +127,7 @@ export class MetadataStore {
     maxMark: Statement<[], { m: number | null }>;
     sweep: Statement<[number]>;
     setPinned: Statement<[number, string]>;
+    pinned: Statement<[string], { pinned: number }>;
     mark: Statement<[number, string]>;
     putLocal: Statement<unknown[]>;
     rekeyItem: Statement<[string, string]>;
@@ -175,6 +176,7 @@ export class MetadataStore {
         DELETE FROM items WHERE pass_mark < ? AND id NOT LIKE 'local-%'
           AND id NOT IN (SELECT item_id FROM upload_journal)`),
       setPinned: db.prepare('UPDATE items SET pinned = ? WHERE id = ?'),
+      pinned: db.prepare('SELECT pinned FROM items WHERE id = ?'),
       mark: db.prepare('UPDATE items SET pass_mark = ? WHERE id = ?'),
       // The write path's own upsert: no pending-change guard (it is the pending change).
       putLocal: db.prepare(UPSERT_ITEM_SQL),
@@ -215,6 +217,10 @@ export class MetadataStore {
   /** A pinned item is kept offline: its cached content is never evicted. */
   setPinned(id: ItemId, pinned: boolean): void {
     this.q.setPinned.run(pinned ? 1 : 0, id);
+  }
+
+  isPinned(id: ItemId): boolean {
+    return this.q.pinned.get(id)?.pinned === 1;
   }
 
   /** Runs `fn` in one SQLite transaction (nested calls join the outer one). */

@@ -7,6 +7,7 @@ import { ContentCache } from '../cache/content-cache';
 import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
 import { mountFilesystem, type AdapterChoice, type MountedFilesystem } from '../fuse/mount';
+import { libraryWebUrl } from '../protocol/discover-library';
 import type { SpClient, SpClientOptions } from '../protocol/sp-client';
 import { systemClock } from '../shared/clock';
 import { errorMessage } from '../shared/errors';
@@ -153,6 +154,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       connectivity,
       pins,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
+      libraryWebUrl: libraryWebUrl(o.url, client.library.siteUrl),
     });
     mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, {
       debug: o.debugFuse ?? false,

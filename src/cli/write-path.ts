@@ -14,11 +14,12 @@ import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
 import { freeContent } from '../sync/free-content';
 import type { Hydrator } from '../sync/hydrator';
-import type { PinManager } from '../sync/pin-manager';
+import { PinManager } from '../sync/pin-manager';
 import { itemAtPath } from '../sync/upload-status';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
 import { SpfsFilesystem } from '../vfs/spfs-filesystem';
+import type { PinControl } from '../vfs/types';
 import { WriteOps } from '../vfs/write-ops';
 import { startControlSocket, type ContentControl, type ControlSocket } from './control-socket';
 
@@ -51,8 +52,13 @@ export interface WritePathOptions {
   connectivity?: Connectivity;
   /** Start the control socket (the daemon does; in-process tests need none). */
   controlSocket?: boolean;
-  /** The mount's pin manager: `spfs pin`, `unpin` and `free` work through it. */
-  pins?: PinManager;
+  /**
+   * What setxattr user.spfs.pinned calls. The daemon passes its PinManager, which also hydrates pinned files and
+   * serves `spfs pin`, `unpin` and `free`; in-process tests may pass the bare flag.
+   */
+  pins: PinControl | PinManager;
+  /** The library's web address, for user.spfs.url. */
+  libraryWebUrl?: string;
 }
 
 /** The filesystem and uploader without the control socket: what tests drive in process. */
@@ -66,6 +72,7 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     onWriterClosed: () => uploader.wake(),
   });
   local.recover();
+  const manager = o.pins instanceof PinManager ? o.pins : undefined;
   const ops = new WriteOps({
     store: o.store,
     local,
@@ -74,7 +81,7 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     onChange: (moved) => {
       uploader.wake();
       // An item moved into a pinned folder was pinned by the move's own statement: hydrate it.
-      if (moved !== undefined) o.pins?.itemsChanged([moved]);
+      if (moved !== undefined) manager?.itemsChanged([moved]);
     },
   });
   const fs = new SpfsFilesystem({
@@ -89,6 +96,9 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     gid: process.getgid?.() ?? 0,
     ...(o.lister !== undefined ? { lister: o.lister } : {}),
     ...(o.storeVersion !== undefined ? { storeVersion: o.storeVersion } : {}),
+    pins: o.pins,
+    uploads: { isSending: (id) => uploader.isSending(id) },
+    ...(o.libraryWebUrl !== undefined ? { libraryWebUrl: o.libraryWebUrl } : {}),
   });
   const uploader: Uploader = new Uploader({
     api: o.api,
@@ -100,7 +110,7 @@ export function buildWritePath(o: WritePathOptions): WritePath {
       uploaded: (owner, remote, size) => {
         local.uploaded(owner, remote, size);
         // A pinned file whose uploaded copy could not be kept (still open) is downloaded like a remote edit.
-        o.pins?.itemsChanged([remote.id]);
+        manager?.itemsChanged([remote.id]);
       },
       rekey: (a, b) => fs.rekeyed(a, b),
     },
@@ -117,7 +127,7 @@ export function buildWritePath(o: WritePathOptions): WritePath {
 
 export function startWritePath(o: WritePathOptions): WritePath {
   const w = buildWritePath(o);
-  const pins = o.pins;
+  const pins = o.pins instanceof PinManager ? o.pins : undefined;
   const content: ContentControl | undefined = pins && {
     itemAt: (p) => itemAtPath(o.store, p, o.lister),
     pins,
