@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { filesWithSecrets, secretForms } from './secret-scan';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'spfs');
@@ -209,7 +210,9 @@ export async function forceCleanup(
   // Their daemons notice the detach within a couple of seconds; make sure none outlives the test.
   await stopDaemons((argv) => mountpoints.some((m) => argv.includes(m)));
   for (const s of servers) await s.stop();
+  const leaks = filesWithSecrets(dirs, servers.flatMap(secretForms));
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  if (leaks.length > 0) throw new Error(`a credential was written to a file:\n${leaks.join('\n')}`);
 }
 
 /** afterAll for tests holding mounts: a clean `spfs unmount` of each (uploads drained), then forceCleanup. */
