@@ -39,6 +39,7 @@ export class CacheIndex {
     all: Statement<[], EntryRow>;
     evictable: Statement<[], EntryRow>;
     total: Statement<[], { n: number | null }>;
+    counts: Statement<[], { hydrated: number | null; partial: number | null }>;
     stale: Statement<[], EntryRow>;
     markCached: Statement<[string, string]>;
     markOnline: Statement<[string, string]>;
@@ -66,6 +67,12 @@ export class CacheIndex {
         SELECT c.* FROM cache_entries c LEFT JOIN items i ON i.id = c.id
         WHERE c.dirty = 0 AND COALESCE(i.pinned, 0) = 0 ORDER BY c.last_access_ms, c.id`),
       total: db.prepare('SELECT SUM(allocated) AS n FROM cache_entries'),
+      // Current versions only (an old version kept open after a remote edit is not "the file").
+      counts: db.prepare(`
+        SELECT SUM(c.verified = 1) AS hydrated,
+               SUM(c.verified = 0 AND EXISTS (SELECT 1 FROM cache_ranges r WHERE r.id = c.id AND r.etag = c.etag))
+                 AS partial
+        FROM cache_entries c JOIN items i ON i.id = c.id AND i.etag = c.etag`),
       stale: db.prepare(`
         SELECT c.* FROM cache_entries c LEFT JOIN items i ON i.id = c.id AND i.etag = c.etag
         WHERE i.id IS NULL AND c.dirty = 0`),
@@ -169,6 +176,12 @@ export class CacheIndex {
   }
 
   /** Allocated bytes of every entry. */
+  /** Documents whose current version is whole and verified in the cache, and those with only some ranges. */
+  fileCounts(): { hydrated: number; partial: number } {
+    const r = this.q.counts.get();
+    return { hydrated: r?.hydrated ?? 0, partial: r?.partial ?? 0 };
+  }
+
   totalBytes(): number {
     return this.q.total.get()?.n ?? 0;
   }

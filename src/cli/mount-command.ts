@@ -93,6 +93,7 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       ...(writeBackMs !== undefined ? { writeBackMs } : {}),
       ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
       ...(o.debugFuse ? { debugFuse: true } : {}),
+      ...(notifyFd === undefined ? { logToTerminal: true } : {}),
       fuse,
       notify: (msg) => {
         if (notifyFd !== undefined) {

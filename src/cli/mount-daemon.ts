@@ -10,7 +10,7 @@ import { mountFilesystem, type AdapterChoice, type MountedFilesystem } from '../
 import type { SpClient, SpClientOptions } from '../protocol/sp-client';
 import { systemClock } from '../shared/clock';
 import { errorMessage } from '../shared/errors';
-import { createLogger, type Logger } from '../shared/logger';
+import { closeLogger, createLogger, type Logger } from '../shared/logger';
 import { FolderLister } from '../sync/folder-lister';
 import { ChangeFeed } from '../sync/change-feed';
 import { Connectivity } from '../sync/connectivity';
@@ -42,8 +42,10 @@ export interface DaemonOptions {
   cacheMinFreeBytes?: number;
   hydrate?: HydrateMode;
   logLevel?: string;
-  /** Log to this file instead of stderr. */
+  /** Log to this file instead of <cache-dir>/spfs.log. */
   logFile?: string;
+  /** Also log to the terminal (`--foreground` run by hand): readable lines on a TTY, JSON otherwise. */
+  logToTerminal?: boolean;
   debugFuse?: boolean;
   /** `--fuse auto|3|2`: which FUSE adapter serves the mount. */
   fuse?: AdapterChoice;
@@ -61,6 +63,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   const logger = createLogger({
     file: o.logFile ?? join(o.cacheDir, 'spfs.log'),
     level: o.logLevel ?? 'info',
+    ...(o.logToTerminal ? { terminal: true } : {}),
   });
   let release: (() => Promise<void>) | undefined;
   let client: SpClient | undefined;
@@ -200,7 +203,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     listing?.close();
     store?.close();
     await release?.().catch(() => undefined);
-    logger.flush();
+    await closeLogger(logger);
   }
 }
 
