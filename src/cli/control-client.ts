@@ -3,19 +3,25 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import type { ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload } from '../sync/uploader';
-import type { ControlReply, ControlRequest, FuseStatus } from './control-socket';
-import { readMountRecord } from './mount-registry';
+import type { ControlReply, ControlRequest } from './control-socket';
+import { listMountRecords, readMountRecord, type MountRecord } from './mount-registry';
+import { mountStatus, statusDetails, statusLine, type MountStatus } from './mount-status';
+import { isAlive } from './process-alive';
+import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
-function socketFor(dir: string): { sock: string; mountpoint: string } {
-  let mountpoint = resolve(dir);
+export function mountpointOf(dir: string): string {
+  const mountpoint = resolve(dir);
   try {
-    mountpoint = realpathSync(mountpoint);
+    return realpathSync(mountpoint);
   } catch {
-    // a dead mount can't be resolved
+    return mountpoint; // a dead mount can't be resolved
   }
+}
+
+function socketFor(dir: string): { sock: string; mountpoint: string } {
+  const mountpoint = mountpointOf(dir);
   const rec = readMountRecord(mountpoint);
   const sock = rec === undefined ? undefined : join(rec.cacheDir, 'control.sock');
   if (sock === undefined || !existsSync(sock))
@@ -55,37 +61,51 @@ function describe(p: PendingUpload): string {
   return `  ${p.op} ${p.path} (${p.bytes} bytes)${why}`;
 }
 
-/** `server: online since <ISO time>`, or `server: offline since <ISO time> (last error: …)`. */
-export function describeConnectivity(c: ConnectivityStatus): string {
-  const since = new Date(c.sinceMs).toISOString();
-  const why = c.lastError === undefined ? '' : ` (last error: ${c.lastError})`;
-  return `server: ${c.state} since ${since}${why}`;
-}
-
-function describeFuse(f: FuseStatus): string {
-  const head = `fuse: ${f.adapter}, kernel caches names and attributes for ${f.kernelCacheS} s`;
-  if (f.requests === undefined) return head;
-  const served = Object.entries(f.requests)
-    .filter(([, n]) => n > 0)
-    .map(([op, n]) => `${op} ${n}`);
-  return `${head}\nfuse requests: ${served.join(', ') || 'none'}`;
-}
-
 function summary(left: readonly PendingUpload[]): string {
   const bytes = left.reduce((n, p) => n + p.bytes, 0);
   return `${left.length} files, ${bytes} bytes`;
 }
 
-export async function statusCommand(dir: string): Promise<number> {
-  const { sock } = socketFor(dir);
-  const r = await ask(sock, { cmd: 'status' }, () => undefined);
-  const failed = r.pending.filter((p) => p.failure !== undefined);
-  if (r.connectivity !== undefined) process.stdout.write(`${describeConnectivity(r.connectivity)}\n`);
-  if (r.fuse !== undefined) process.stdout.write(`${describeFuse(r.fuse)}\n`);
-  process.stdout.write(`pending uploads: ${summary(r.pending)}\n`);
-  if (failed.length > 0) process.stdout.write(`failures: ${failed.length}\n`);
-  for (const p of r.pending) process.stdout.write(`${describe(p)}\n`);
-  return EXIT.ok;
+/** A status question that a hung daemon can't make `spfs status` wait on forever. */
+const STATUS_ANSWER_MS = 5000;
+
+async function askStatus(sock: string): Promise<ControlReply | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), STATUS_ANSWER_MS)));
+  try {
+    return await Promise.race([ask(sock, { cmd: 'status' }, () => undefined).catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The status of one mount from its record: pid, the kernel's mount table, and the daemon's own answer. */
+export async function probeMount(rec: MountRecord): Promise<{ status: MountStatus; reply?: ControlReply }> {
+  const daemonAlive = isAlive(rec.pid);
+  const mounted = isMounted(rec.mountpoint);
+  const sock = join(rec.cacheDir, 'control.sock');
+  const reply = daemonAlive && mounted && existsSync(sock) ? await askStatus(sock) : undefined;
+  return {
+    status: mountStatus(rec, { daemonAlive, mounted, ...(reply ? { reply } : {}) }),
+    ...(reply ? { reply } : {}),
+  };
+}
+
+/** `spfs status [DIR] [--json]`: every mount of this user, one line each, or the details of the mount at DIR. */
+export async function statusCommand(dir: string | undefined, json = false): Promise<number> {
+  if (dir === undefined) {
+    const all = await Promise.all(listMountRecords().map(async (r) => (await probeMount(r)).status));
+    if (json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+    else if (all.length === 0) process.stdout.write('no spfs mounts\n');
+    else for (const s of all) process.stdout.write(`${statusLine(s)}\n`);
+    return EXIT.ok;
+  }
+  const rec = readMountRecord(mountpointOf(dir));
+  if (rec === undefined) throw new UsageError(`${mountpointOf(dir)} is not an spfs mount`, EXIT.failure);
+  const { status, reply } = await probeMount(rec);
+  if (json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+  else for (const l of statusDetails(status, reply?.fuse)) process.stdout.write(`${l}\n`);
+  return status.stale === null ? EXIT.ok : EXIT.failure;
 }
 
 export async function flushCommand(paths: string[]): Promise<number> {

@@ -163,6 +163,18 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       const requests = m.requestCounts();
       return { adapter: m.adapter, kernelCacheS: m.kernelCacheS, ...(requests ? { requests } : {}) };
     });
+    const facts = { store, cache, sync };
+    writePath.control?.describeMount(() => {
+      const lastSyncMs = facts.sync.lastSuccessfulSync();
+      const quota = facts.store.getSyncState()?.quota;
+      return {
+        itemsKnown: facts.store.countItems(),
+        cache: facts.cache.stats(),
+        pinnedFiles: facts.store.countPinned(),
+        ...(lastSyncMs !== undefined ? { lastSyncMs } : {}),
+        ...(quota !== undefined ? { quota } : {}),
+      };
+    });
     writeMountRecord({
       pid: process.pid,
       mountpoint: o.mountpoint,

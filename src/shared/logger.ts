@@ -61,7 +61,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     : undefined;
   const streams: pino.StreamEntry[] = [];
   if (file) streams.push({ level: 'trace', stream: file });
-  if (opts.terminal || !file) streams.push({ level: 'trace', stream: file ? terminalStream() : pino.destination(2) });
+  if (opts.terminal || !file)
+    streams.push({ level: 'trace', stream: file ? terminalStream() : pino.destination(2) });
   const logger = pino(
     { name: opts.name ?? 'spfs', level, redact: { paths: REDACT, censor: '[redacted]' } },
     streams.length === 1 ? streams[0]!.stream : pino.multistream(streams),

@@ -28,7 +28,10 @@ test('passwords, authorization headers, cookies and tokens are redacted by key, 
   const file = join(dir, 'spfs.log');
   const logger = createLogger({ file });
   logger.info({ password: 'pw-secret-1' }, 'top');
-  logger.info({ req: { headers: { authorization: 'Basic c2VjcmV0', cookie: 'FedAuth=cookie-secret' } } }, 'deep');
+  logger.info(
+    { req: { headers: { authorization: 'Basic c2VjcmV0', cookie: 'FedAuth=cookie-secret' } } },
+    'deep',
+  );
   logger.info({ auth: { token: 'bearer-secret', accessToken: 'at-secret' } }, 'nested');
   logger.warn({ res: { headers: { 'set-cookie': 'rtFa=set-cookie-secret' } } }, 'set-cookie');
   await closeLogger(logger);
