@@ -8,6 +8,7 @@ import type { ControlReply, ControlRequest } from './control-socket';
 import { listMountRecords, readMountRecord, type MountRecord } from './mount-registry';
 import { mountStatus, statusDetails, statusLine, type MountStatus } from './mount-status';
 import { isAlive } from './process-alive';
+import { startProgress, type Progress } from './progress';
 import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
@@ -66,6 +67,41 @@ function summary(left: readonly PendingUpload[]): string {
   return `${left.length} files, ${bytes} bytes`;
 }
 
+/**
+ * The drain's progress on a terminal: the queue the daemon reports twice a second becomes files and bytes done of
+ * what was pending when it started (the totals grow if the queue does). Nothing is drawn while nothing is pending.
+ */
+function uploadProgress(label: string): {
+  update(left: readonly PendingUpload[]): void;
+  done(left: readonly PendingUpload[]): void;
+} {
+  let bar: Progress | undefined;
+  const total = { files: 0, bytes: 0 };
+  const update = (left: readonly PendingUpload[]): void => {
+    const now = { files: left.length, bytes: left.reduce((n, p) => n + p.bytes, 0) };
+    if (bar === undefined) {
+      if (now.files === 0) return;
+      Object.assign(total, now);
+      bar = startProgress({ label, totalFiles: now.files, totalBytes: now.bytes });
+    }
+    if (now.files > total.files || now.bytes > total.bytes) {
+      total.files = Math.max(total.files, now.files);
+      total.bytes = Math.max(total.bytes, now.bytes);
+      bar.setTotals(total);
+    }
+    bar.update({ files: total.files - now.files, bytes: total.bytes - now.bytes });
+  };
+  return {
+    update,
+    done: (left) => {
+      update(left);
+      bar?.done(
+        left.length === 0 ? `${total.files} files, ${total.bytes} bytes uploaded` : `${summary(left)} left`,
+      );
+    },
+  };
+}
+
 /** A status question that a hung daemon can't make `spfs status` wait on forever. */
 const STATUS_ANSWER_MS = 5000;
 
@@ -114,12 +150,9 @@ export async function flushCommand(paths: string[]): Promise<number> {
   const rel = paths.map((p) => `/${relative(mountpoint, resolve(p))}`.replace(/\/$/, '') || '/');
   const only = rel.filter((p) => p !== '/');
   const req: ControlRequest = { cmd: 'flush', ...(only.length > 0 ? { paths: only } : {}) };
-  let last = '';
-  const r = await ask(sock, req, (p) => {
-    const line = p.pending.length > 0 ? `spfs: waiting for ${summary(p.pending)}\n` : '';
-    if (line !== '' && line !== last) process.stderr.write(line);
-    last = line;
-  });
+  const progress = uploadProgress('spfs: uploading');
+  const r = await ask(sock, req, (p) => progress.update(p.pending));
+  progress.done(r.pending);
   if (r.pending.length === 0) {
     process.stdout.write('spfs: everything is on the server\n');
     return EXIT.ok;
@@ -137,13 +170,9 @@ export async function unmountViaControl(dir: string, force: boolean): Promise<Pe
   } catch {
     return undefined;
   }
-  // Progress only when something is pending, and only when it changed (the daemon reports twice a second).
-  let last = '';
-  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => {
-    const line = p.pending.length > 0 ? `spfs: uploading, ${summary(p.pending)} left\n` : '';
-    if (line !== '' && line !== last) process.stderr.write(line);
-    last = line;
-  });
+  const progress = uploadProgress('spfs: uploading before unmount');
+  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => progress.update(p.pending));
+  progress.done(r.pending);
   if (r.pending.length > 0) {
     process.stderr.write(
       `spfs: ${summary(r.pending)} not uploaded${r.unreachable ? ' (server unreachable)' : ''}; ` +

@@ -15,7 +15,7 @@ import { FolderLister } from '../sync/folder-lister';
 import { ChangeFeed } from '../sync/change-feed';
 import { Connectivity } from '../sync/connectivity';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
-import { TreeSync, type SyncResult } from '../sync/tree-sync';
+import { TreeSync, type SyncProgress, type SyncResult } from '../sync/tree-sync';
 import { ForegroundActivity } from '../sync/foreground-activity';
 import { startWritePath, type WritePath } from './write-path';
 import { lockCacheDir } from './cache-lock';
@@ -53,6 +53,8 @@ export interface DaemonOptions {
   pollIntervalS?: number;
   /** Settle delay before a change is uploaded (--write-back), ms. Default 3000. */
   writeBackMs?: number;
+  /** Before "ready": what a first mount's crawl has found so far (shown by `spfs mount` on a terminal). */
+  progress?: (p: SyncProgress) => void;
   /** Called once the mount serves (or with an error before it does). */
   notify: (msg: { ready: true; items: number } | { ready: false; error: string; exitCode: number }) => void;
 }
@@ -97,7 +99,11 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     let rootStored: () => void = () => undefined;
     const rootReady = new Promise<void>((r) => (rootStored = r));
     const activity = new ForegroundActivity();
+    let serving = false;
     const sync = new TreeSync({
+      onProgress: (p) => {
+        if (!serving) o.progress?.(p);
+      },
       api: client,
       store,
       logger,
@@ -112,9 +118,9 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     // in the background, and a folder whose documents are not known yet is listed on demand (FolderLister).
     const known = store.getSyncState()?.token != null && store.rootId() !== undefined;
     catchUp = sync.initialSync();
-    catchUp.then(
-      (r) => logger.info({ items: r.items, mode: r.mode }, 'caught up with the library'),
-      (err: unknown) => logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
+    // Its success is TreeSync's "sync pass done" line.
+    catchUp.catch((err: unknown) =>
+      logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
     );
     if (!known) {
       await Promise.race([rootReady, catchUp]);
@@ -194,6 +200,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       afterSync: () => void cache.dropStale(),
     });
     feed.start();
+    serving = true;
     o.notify({ ready: true, items: result.items });
     await waitForStop(o.mountpoint);
     logger.info('stopping');

@@ -46,7 +46,7 @@ export interface TreeSyncOptions {
 export interface SyncProgress {
   /** Folders found by the crawl so far. */
   folders: number;
-  /** Items stored by this pass so far. */
+  /** Items known (stored) so far. */
   items: number;
 }
 
@@ -76,8 +76,8 @@ export class TreeSync {
   private policy: Policy | undefined;
   /** When the last pass (full or incremental) completed, for `spfs status`. */
   private lastSuccessMs: number | undefined;
-  /** What the running pass stored and removed (logged once it completes). */
-  private counts = { changed: 0, removed: 0, folders: 0 };
+  /** What the running pass wrote and removed, and the folders its crawl found (logged once it completes). */
+  private counts = { applied: 0, removed: 0, folders: 0 };
 
   constructor(opts: TreeSyncOptions) {
     this.api = opts.api;
@@ -109,20 +109,26 @@ export class TreeSync {
 
   /** One info line per pass that changed something (a pass with nothing new logs at debug: polling is frequent). */
   private async runLogged(): Promise<SyncResult> {
-    this.counts = { changed: 0, removed: 0, folders: 0 };
+    this.counts = { applied: 0, removed: 0, folders: 0 };
     const result = await this.runOnce();
     this.lastSuccessMs = (this.hold.clock ?? systemClock).now();
     const line = { mode: result.mode, items: result.items, ...this.counts };
-    if (result.mode === 'full' || this.counts.changed + this.counts.removed > 0)
+    if (result.mode === 'full' || this.counts.applied + this.counts.removed > 0)
       this.logger.info(line, 'sync pass done');
     else this.logger.debug(line, 'sync pass done');
     return result;
   }
 
-  private applied(changed: number, removed: number): void {
-    this.counts.changed += changed;
+  /** Rows the pass wrote (an item listed twice counts twice) and items it removed. */
+  private applied(written: number, removed: number): void {
+    this.counts.applied += written;
     this.counts.removed += removed;
-    this.hold.onProgress?.({ folders: this.counts.folders, items: this.counts.changed });
+    this.reportProgress();
+  }
+
+  private reportProgress(): void {
+    if (this.hold.onProgress !== undefined)
+      this.hold.onProgress({ folders: this.counts.folders, items: this.store.countItems() });
   }
 
   /** Re-reads the root folder's quota into the sync state. */
@@ -228,6 +234,7 @@ export class TreeSync {
         quota: { state: quota.state, used: quota.used, granted: quota.granted },
       });
       this.onRootStored?.();
+      this.applied(1, 0); // the root: a first mount's progress starts before it serves
       const folders = await this.crawl(rootId);
       this.logger.debug({ folders }, 'folder crawl done');
       let token: string | undefined;
@@ -298,7 +305,7 @@ export class TreeSync {
       this.store.applyBatch(upserts, [], undefined, since);
       for (const f of upserts) found.push(f.id);
       this.counts.folders += upserts.length;
-      this.hold.onProgress?.({ folders: this.counts.folders, items: this.counts.changed });
+      this.reportProgress();
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) return found;
     }
