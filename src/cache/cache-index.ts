@@ -41,6 +41,7 @@ export class CacheIndex {
     total: Statement<[], { n: number | null }>;
     held: Statement<[], { pinned: number | null; dirty: number | null }>;
     ofItem: Statement<[string], EntryRow>;
+    counts: Statement<[], { hydrated: number | null; partial: number | null }>;
     stale: Statement<[], EntryRow>;
     markCached: Statement<[string, string]>;
     markOnline: Statement<[string, string]>;
@@ -73,6 +74,12 @@ export class CacheIndex {
                SUM(CASE WHEN c.dirty = 1 THEN c.allocated END) AS dirty
         FROM cache_entries c LEFT JOIN items i ON i.id = c.id`),
       ofItem: db.prepare('SELECT * FROM cache_entries WHERE id = ?'),
+      // Current versions only (an old version kept open after a remote edit is not "the file").
+      counts: db.prepare(`
+        SELECT SUM(c.verified = 1) AS hydrated,
+               SUM(c.verified = 0 AND EXISTS (SELECT 1 FROM cache_ranges r WHERE r.id = c.id AND r.etag = c.etag))
+                 AS partial
+        FROM cache_entries c JOIN items i ON i.id = c.id AND i.etag = c.etag`),
       stale: db.prepare(`
         SELECT c.* FROM cache_entries c LEFT JOIN items i ON i.id = c.id AND i.etag = c.etag
         WHERE i.id IS NULL AND c.dirty = 0`),
@@ -184,6 +191,12 @@ export class CacheIndex {
   heldBytes(): { pinned: number; dirty: number } {
     const r = this.q.held.get();
     return { pinned: r?.pinned ?? 0, dirty: r?.dirty ?? 0 };
+  }
+
+  /** Documents whose current version is whole and verified in the cache, and those with only some ranges. */
+  fileCounts(): { hydrated: number; partial: number } {
+    const r = this.q.counts.get();
+    return { hydrated: r?.hydrated ?? 0, partial: r?.partial ?? 0 };
   }
 
   /** Allocated bytes of every entry. */

@@ -43,6 +43,13 @@ export interface CachedFile {
   release: () => void;
 }
 
+export interface CacheStats {
+  usedBytes: number;
+  maxBytes: number;
+  hydratedFiles: number;
+  partialFiles: number;
+}
+
 export interface SweepResult {
   removedFiles: number;
   removedEntries: number;
@@ -192,6 +199,17 @@ export class ContentCache {
     };
   }
 
+  /** What `spfs status` reports of the cache: bytes against the bound, whole and partly cached files. */
+  stats(): CacheStats {
+    const files = this.index.fileCounts();
+    return {
+      usedBytes: this.usedBytes(),
+      maxBytes: this.maxBytes,
+      hydratedFiles: files.hydrated,
+      partialFiles: files.partial,
+    };
+  }
+
   /** Allocated bytes of every cached file (fetches in flight not included). */
   usedBytes(): number {
     return this.index.totalBytes();
@@ -204,17 +222,25 @@ export class ContentCache {
     let free = this.minFreeBytes > 0 ? this.freeBytes(this.dir) : Number.POSITIVE_INFINITY;
     const fits = (): boolean => used + need <= this.maxBytes && free - need >= this.minFreeBytes;
     if (fits()) return;
+    const evicted = { versions: 0, bytes: 0 };
+    const summary = (): void => {
+      if (evicted.versions > 0)
+        this.logger.info({ ...evicted, used, maxBytes: this.maxBytes }, 'cache eviction');
+    };
     for (const entry of this.index.evictable()) {
       if (this.pins.has(pinKey(entry.id, entry.etag))) continue;
       this.removeEntry(entry.id, entry.etag, entry.file);
       used -= entry.allocated;
       free += entry.allocated;
+      evicted.versions++;
+      evicted.bytes += entry.allocated;
       this.logger.debug(
         { id: entry.id, etag: entry.etag, bytes: entry.allocated },
         'evicted from content cache',
       );
-      if (fits()) return;
+      if (fits()) return summary();
     }
+    summary();
     const held = this.index.heldBytes();
     const bound =
       used + need > this.maxBytes

@@ -118,6 +118,7 @@ export class MetadataStore {
     child: Statement<[string, string], ItemRow>;
     children: Statement<[string], ItemRow>;
     count: Statement<[], { n: number }>;
+    countPinned: Statement<[], { n: number }>;
     upsert: Statement<unknown[]>;
     park: Statement<[string, string]>;
     deleteTree: Statement<[string]>;
@@ -156,6 +157,7 @@ export class MetadataStore {
       child: db.prepare('SELECT * FROM items WHERE parent_id = ? AND name_folded = ?'),
       children: db.prepare('SELECT * FROM items WHERE parent_id = ? ORDER BY name_folded'),
       count: db.prepare('SELECT COUNT(*) AS n FROM items'),
+      countPinned: db.prepare('SELECT COUNT(*) AS n FROM items WHERE pinned = 1'),
       // Server data: never over an item with pending local changes (the journal).
       upsert: db.prepare(`${UPSERT_ITEM_SQL},
           pass_mark = MAX(items.pass_mark, excluded.pass_mark)
@@ -359,6 +361,11 @@ export class MetadataStore {
 
   countItems(): number {
     return this.q.count.get()?.n ?? 0;
+  }
+
+  /** Items marked "keep on this device". */
+  countPinned(): number {
+    return this.q.countPinned.get()?.n ?? 0;
   }
 
   getSyncState(): SyncState | undefined {

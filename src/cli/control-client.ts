@@ -3,22 +3,27 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import formatBytes from 'bytes';
 import type { FreeReport } from '../sync/free-content';
-import type { PinProgress } from '../sync/pin-manager';
-import type { ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload } from '../sync/uploader';
-import type { ControlReply, ControlRequest, FuseStatus } from './control-socket';
-import { readMountRecord } from './mount-registry';
+import type { ControlReply, ControlRequest } from './control-socket';
+import { listMountRecords, readMountRecord, type MountRecord } from './mount-registry';
+import { formatBytes, mountStatus, statusDetails, statusLine, type MountStatus } from './mount-status';
+import { isAlive } from './process-alive';
+import { startProgress, type Progress } from './progress';
+import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
-function socketFor(dir: string): { sock: string; mountpoint: string } {
-  let mountpoint = resolve(dir);
+export function mountpointOf(dir: string): string {
+  const mountpoint = resolve(dir);
   try {
-    mountpoint = realpathSync(mountpoint);
+    return realpathSync(mountpoint);
   } catch {
-    // a dead mount can't be resolved
+    return mountpoint; // a dead mount can't be resolved
   }
+}
+
+function socketFor(dir: string): { sock: string; mountpoint: string } {
+  const mountpoint = mountpointOf(dir);
   const rec = readMountRecord(mountpoint);
   const sock = rec === undefined ? undefined : join(rec.cacheDir, 'control.sock');
   if (sock === undefined || !existsSync(sock))
@@ -58,37 +63,86 @@ function describe(p: PendingUpload): string {
   return `  ${p.op} ${p.path} (${p.bytes} bytes)${why}`;
 }
 
-/** `server: online since <ISO time>`, or `server: offline since <ISO time> (last error: …)`. */
-export function describeConnectivity(c: ConnectivityStatus): string {
-  const since = new Date(c.sinceMs).toISOString();
-  const why = c.lastError === undefined ? '' : ` (last error: ${c.lastError})`;
-  return `server: ${c.state} since ${since}${why}`;
-}
-
-function describeFuse(f: FuseStatus): string {
-  const head = `fuse: ${f.adapter}, kernel caches names and attributes for ${f.kernelCacheS} s`;
-  if (f.requests === undefined) return head;
-  const served = Object.entries(f.requests)
-    .filter(([, n]) => n > 0)
-    .map(([op, n]) => `${op} ${n}`);
-  return `${head}\nfuse requests: ${served.join(', ') || 'none'}`;
-}
-
 function summary(left: readonly PendingUpload[]): string {
   const bytes = left.reduce((n, p) => n + p.bytes, 0);
   return `${left.length} files, ${bytes} bytes`;
 }
 
-export async function statusCommand(dir: string): Promise<number> {
-  const { sock } = socketFor(dir);
-  const r = await ask(sock, { cmd: 'status' }, () => undefined);
-  const failed = r.pending.filter((p) => p.failure !== undefined);
-  if (r.connectivity !== undefined) process.stdout.write(`${describeConnectivity(r.connectivity)}\n`);
-  if (r.fuse !== undefined) process.stdout.write(`${describeFuse(r.fuse)}\n`);
-  process.stdout.write(`pending uploads: ${summary(r.pending)}\n`);
-  if (failed.length > 0) process.stdout.write(`failures: ${failed.length}\n`);
-  for (const p of r.pending) process.stdout.write(`${describe(p)}\n`);
-  return EXIT.ok;
+/**
+ * The drain's progress on a terminal: the queue the daemon reports twice a second becomes files and bytes done of
+ * what was pending when it started (the totals grow if the queue does). Nothing is drawn while nothing is pending.
+ */
+function uploadProgress(label: string): {
+  update(left: readonly PendingUpload[]): void;
+  done(left: readonly PendingUpload[]): void;
+} {
+  let bar: Progress | undefined;
+  const total = { files: 0, bytes: 0 };
+  const update = (left: readonly PendingUpload[]): void => {
+    const now = { files: left.length, bytes: left.reduce((n, p) => n + p.bytes, 0) };
+    if (bar === undefined) {
+      if (now.files === 0) return;
+      Object.assign(total, now);
+      bar = startProgress({ label, totalFiles: now.files, totalBytes: now.bytes });
+    }
+    if (now.files > total.files || now.bytes > total.bytes) {
+      total.files = Math.max(total.files, now.files);
+      total.bytes = Math.max(total.bytes, now.bytes);
+      bar.setTotals(total);
+    }
+    bar.update({ files: total.files - now.files, bytes: total.bytes - now.bytes });
+  };
+  return {
+    update,
+    done: (left) => {
+      update(left);
+      bar?.done(
+        left.length === 0 ? `${total.files} files, ${total.bytes} bytes uploaded` : `${summary(left)} left`,
+      );
+    },
+  };
+}
+
+/** A status question that a hung daemon can't make `spfs status` wait on forever. */
+const STATUS_ANSWER_MS = 5000;
+
+async function askStatus(sock: string): Promise<ControlReply | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), STATUS_ANSWER_MS)));
+  try {
+    return await Promise.race([ask(sock, { cmd: 'status' }, () => undefined).catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The status of one mount from its record: pid, the kernel's mount table, and the daemon's own answer. */
+export async function probeMount(rec: MountRecord): Promise<{ status: MountStatus; reply?: ControlReply }> {
+  const daemonAlive = isAlive(rec.pid);
+  const mounted = isMounted(rec.mountpoint);
+  const sock = join(rec.cacheDir, 'control.sock');
+  const reply = daemonAlive && mounted && existsSync(sock) ? await askStatus(sock) : undefined;
+  return {
+    status: mountStatus(rec, { daemonAlive, mounted, ...(reply ? { reply } : {}) }),
+    ...(reply ? { reply } : {}),
+  };
+}
+
+/** `spfs status [DIR] [--json]`: every mount of this user, one line each, or the details of the mount at DIR. */
+export async function statusCommand(dir: string | undefined, json = false): Promise<number> {
+  if (dir === undefined) {
+    const all = await Promise.all(listMountRecords().map(async (r) => (await probeMount(r)).status));
+    if (json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+    else if (all.length === 0) process.stdout.write('no spfs mounts\n');
+    else for (const s of all) process.stdout.write(`${statusLine(s)}\n`);
+    return EXIT.ok;
+  }
+  const rec = readMountRecord(mountpointOf(dir));
+  if (rec === undefined) throw new UsageError(`${mountpointOf(dir)} is not an spfs mount`, EXIT.failure);
+  const { status, reply } = await probeMount(rec);
+  if (json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+  else for (const l of statusDetails(status, reply?.fuse)) process.stdout.write(`${l}\n`);
+  return status.stale === null ? EXIT.ok : EXIT.failure;
 }
 
 export async function flushCommand(paths: string[]): Promise<number> {
@@ -97,12 +151,9 @@ export async function flushCommand(paths: string[]): Promise<number> {
   const rel = paths.map((p) => `/${relative(mountpoint, resolve(p))}`.replace(/\/$/, '') || '/');
   const only = rel.filter((p) => p !== '/');
   const req: ControlRequest = { cmd: 'flush', ...(only.length > 0 ? { paths: only } : {}) };
-  let last = '';
-  const r = await ask(sock, req, (p) => {
-    const line = p.pending.length > 0 ? `spfs: waiting for ${summary(p.pending)}\n` : '';
-    if (line !== '' && line !== last) process.stderr.write(line);
-    last = line;
-  });
+  const progress = uploadProgress('spfs: uploading');
+  const r = await ask(sock, req, (p) => progress.update(p.pending));
+  progress.done(r.pending);
   if (r.pending.length === 0) {
     process.stdout.write('spfs: everything is on the server\n');
     return EXIT.ok;
@@ -120,13 +171,9 @@ export async function unmountViaControl(dir: string, force: boolean): Promise<Pe
   } catch {
     return undefined;
   }
-  // Progress only when something is pending, and only when it changed (the daemon reports twice a second).
-  let last = '';
-  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => {
-    const line = p.pending.length > 0 ? `spfs: uploading, ${summary(p.pending)} left\n` : '';
-    if (line !== '' && line !== last) process.stderr.write(line);
-    last = line;
-  });
+  const progress = uploadProgress('spfs: uploading before unmount');
+  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => progress.update(p.pending));
+  progress.done(r.pending);
   if (r.pending.length > 0) {
     process.stderr.write(
       `spfs: ${summary(r.pending)} not uploaded${r.unreachable ? ' (server unreachable)' : ''}; ` +
@@ -170,34 +217,25 @@ function pathsByMount(paths: readonly string[]): Map<string, { sock: string; rel
  * Where `spfs pin` stands, on stderr: files and bytes done of the total, rate and time left. The one place pin
  * progress is printed, so a progress library can take it over.
  */
-export function reportPinProgress(p: PinProgress, elapsedMs: number, startBytes: number): void {
-  const rate = elapsedMs > 0 ? ((p.bytesDone - startBytes) * 1000) / elapsedMs : 0;
-  const left = rate > 0 ? Math.ceil((p.bytes - p.bytesDone) / rate) : undefined;
-  const parts = [
-    `${p.filesDone}/${p.files} files`,
-    `${formatBytes(p.bytesDone)}/${formatBytes(p.bytes)}`,
-    rate > 0 ? `${formatBytes(Math.round(rate))}/s` : undefined,
-    left !== undefined ? `${left} s left` : undefined,
-    p.offline ? 'offline: waiting for the server' : undefined,
-  ];
-  process.stderr.write(`spfs: hydrating ${parts.filter((x) => x !== undefined).join(', ')}\n`);
-}
-
 export async function pinCommand(paths: string[], noWait: boolean): Promise<number> {
   let code: number = EXIT.ok;
   for (const { sock, rel } of pathsByMount(paths).values()) {
     const started = Date.now();
-    let startBytes: number | undefined;
-    let last = '';
+    // Drawn on a terminal only: files and bytes done of the pinned total, rate and time left.
+    let bar: Progress | undefined;
+    let saidOffline = false;
     const r = await ask(sock, { cmd: 'pin', paths: rel, ...(noWait ? { noWait: true } : {}) }, (line) => {
-      if (line.pin === undefined) return;
-      startBytes ??= line.pin.bytesDone;
-      // The daemon reports twice a second: a line when something moved.
-      const now = `${line.pin.filesDone} ${line.pin.bytesDone} ${line.pin.offline}`;
-      if (now === last) return;
-      last = now;
-      reportPinProgress(line.pin, Date.now() - started, startBytes);
+      const p = line.pin;
+      if (p === undefined) return;
+      bar ??= startProgress({ label: 'hydrating', totalFiles: p.files, totalBytes: p.bytes });
+      bar.setTotals({ files: p.files, bytes: p.bytes });
+      bar.update({ files: p.filesDone, bytes: p.bytesDone });
+      if (p.offline && !saidOffline)
+        process.stderr.write('spfs: offline: pinned files wait for the server\n');
+      saidOffline ||= p.offline;
     });
+    if (r.pin !== undefined) bar?.update({ files: r.pin.filesDone, bytes: r.pin.bytesDone });
+    bar?.done();
     if (r.error !== undefined) throw new UsageError(r.error);
     const p = r.pin;
     if (p === undefined) continue;

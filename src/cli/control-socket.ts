@@ -3,7 +3,8 @@
 // lines and one final line.
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import type { StoredItem } from '../cache/metadata-store';
+import type { CacheStats } from '../cache/content-cache';
+import type { StoredItem, StoredQuota } from '../cache/metadata-store';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
@@ -49,6 +50,19 @@ export interface ControlReply {
   freed?: FreeReport;
   /** The request could not be served (a path that is not in the library). */
   error?: string;
+  /** What the mount holds: items, cache, pins, last sync, quota (status only, once mounted). */
+  mount?: MountFacts;
+}
+
+/** Counts read from their owners' SQLite tables when `spfs status` asks (no state of its own). */
+export interface MountFacts {
+  itemsKnown: number;
+  cache: CacheStats;
+  pinnedFiles: number;
+  /** When the last sync pass completed in this daemon (ms since the epoch); absent before the first. */
+  lastSyncMs?: number;
+  /** The server's quota as its root folder last reported it. */
+  quota?: StoredQuota;
 }
 
 /** What the pin, unpin and free commands act on (the daemon's pin manager, store and content cache). */
@@ -80,6 +94,8 @@ export interface FuseStatus {
 export interface ControlSocket {
   /** Once mounted: what `spfs status` says of the FUSE side. */
   describeFuse(provider: () => FuseStatus): void;
+  /** Once mounted: what `spfs status` says of the mount's content. */
+  describeMount(provider: () => MountFacts): void;
   close(): Promise<void>;
 }
 
@@ -107,6 +123,7 @@ export function startControlSocket(
     sock.on('error', () => undefined);
   });
   let fuse: (() => FuseStatus) | undefined;
+  let mount: (() => MountFacts) | undefined;
   const send = (sock: Socket, reply: ControlReply): void => {
     if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
   };
@@ -115,11 +132,13 @@ export function startControlSocket(
     if (req.cmd === 'status') {
       const status: ConnectivityStatus | undefined = connectivity?.status();
       const f = fuse?.();
+      const m = mount?.();
       send(sock, {
         done: true,
         pending: uploader.pending(),
         ...(status ? { connectivity: status } : {}),
         ...(f ? { fuse: f } : {}),
+        ...(m ? { mount: m } : {}),
       });
       sock.end();
       return;
@@ -168,6 +187,9 @@ export function startControlSocket(
   return {
     describeFuse: (provider) => {
       fuse = provider;
+    },
+    describeMount: (provider) => {
+      mount = provider;
     },
     close: () =>
       new Promise<void>((r) => {

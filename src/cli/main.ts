@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { mountCommand, type MountCommandOptions } from './mount-command';
 import type { ServeOptions } from './serve-command';
 import { flushCommand, freeCommand, pinCommand, statusCommand, unpinCommand } from './control-client';
+import type { DoctorOptions } from './doctor-command';
 import { unmountCommand } from './unmount-command';
 import { EXIT, UsageError } from './usage-error';
 import { errorMessage } from '../shared/errors';
@@ -70,9 +71,43 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('status')
-    .description('pending uploads of the mount at DIR, with the reason of any failure')
-    .argument('<dir>')
-    .action(async (dir: string) => setExit(await statusCommand(dir)));
+    .description(
+      'every spfs mount of this user, one line each (stale ones with the command that fixes them), or with DIR ' +
+        'the details: server online/offline, cache, pins, pending uploads and why, last sync, quota',
+    )
+    .argument('[dir]', 'a mountpoint')
+    .option('--json', 'machine-readable output (schema: docs/STATUS.md)')
+    .addHelpText('after', '\nExamples:\n  spfs status\n  spfs status ~/Work --json')
+    .action(async (dir: string | undefined, o: { json?: boolean }) =>
+      setExit(await statusCommand(dir, o.json === true)),
+    );
+
+  program
+    .command('doctor')
+    .description(
+      'check what mounting needs (FUSE, fusermount, the libfuse3 adapter, stale mounts) and, given a URL or a ' +
+        'mountpoint, the server, the credentials and the cache disk; prints the fix of each failure',
+    )
+    .argument('[target]', 'a library URL or a mountpoint')
+    .option('--user <name>', 'user name to check the credentials with')
+    .option('--password-env <var>', 'read the password from this environment variable (otherwise prompt)')
+    .option('--auth <scheme>', 'basic, bearer, ntlm or cookie (default: implied by the other options)')
+    .option('--credentials-file <file>', 'user=/password= lines; refused unless mode 0600')
+    .option('--token-file <file>', 'bearer token')
+    .option('--token-command <cmd>', 'prints a bearer token on stdout')
+    .option('--cookie-file <file>', 'FedAuth/rtFa cookies')
+    .option('--ca <file>', 'PEM of an extra trusted certificate authority')
+    .option('--insecure', 'do not verify TLS certificates')
+    .option('--cache-dir <dir>', 'the cache folder to check the disk of (default: as spfs mount)')
+    .option('--cache-size <size>', 'the cache bound to check the free space against (default 10G)')
+    .addHelpText(
+      'after',
+      '\nExit 0 when every check passed (warnings pass), 1 otherwise.\nExamples:\n  spfs doctor\n' +
+        '  spfs doctor https://contoso.sharepoint.com/sites/team --user alice\n  spfs doctor ~/Work',
+    )
+    .action(async (target: string | undefined, o: DoctorOptions) =>
+      setExit(await (await import('./doctor-command')).doctorCommand(target, o)),
+    );
 
   program
     .command('flush')

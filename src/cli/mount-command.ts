@@ -11,7 +11,9 @@ import {
   type AuthCliOptions,
 } from './auth-options';
 import { resolveCredentials, type Credentials } from './credentials';
+import type { SyncProgress } from '../sync/tree-sync';
 import { defaultCacheDir } from './paths';
+import { startProgress, type Progress } from './progress';
 import { parseSize } from './size-option';
 import { assertFuseAvailable, assertUsableMountpoint } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
@@ -33,6 +35,9 @@ export interface MountCommandOptions extends AuthCliOptions {
   /** Internal: the daemon child reports to this fd. */
   notifyFd?: string;
 }
+
+/** The daemon sends crawl progress to `spfs mount` at most this often. */
+const PROGRESS_EVERY_MS = 100;
 
 /** How long a stopped daemon waits for a natural exit before it exits itself. */
 const DAEMON_EXIT_GRACE_MS = 200;
@@ -78,6 +83,8 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
 
   if (o.foreground) {
     const notifyFd = o.notifyFd !== undefined ? Number(o.notifyFd) : undefined;
+    let notified = false;
+    let lastProgressMs = 0;
     // Only the daemon needs FUSE, SQLite and the sync engine: the parent `spfs mount` just spawns it.
     const { runMountDaemon } = await import('./mount-daemon');
     const code = await runMountDaemon({
@@ -93,9 +100,17 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       ...(writeBackMs !== undefined ? { writeBackMs } : {}),
       ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
       ...(o.debugFuse ? { debugFuse: true } : {}),
+      ...(notifyFd === undefined ? { logToTerminal: true } : {}),
       fuse,
+      progress: (p) => {
+        const now = Date.now();
+        if (notifyFd === undefined || notified || now - lastProgressMs < PROGRESS_EVERY_MS) return;
+        lastProgressMs = now;
+        writeSync(notifyFd, JSON.stringify({ progress: p }) + '\n');
+      },
       notify: (msg) => {
         if (notifyFd !== undefined) {
+          notified = true;
           writeSync(notifyFd, JSON.stringify(msg) + '\n');
           closeSync(notifyFd);
         } else if (msg.ready) {
@@ -160,11 +175,30 @@ function spawnDaemon(
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env });
   return new Promise((resolveExit) => {
     let text = '';
+    let result: string | undefined;
+    let crawl: Progress | undefined;
     const pipe = child.stdio[3] as NodeJS.ReadableStream;
     pipe.setEncoding('utf8');
-    pipe.on('data', (d: string) => (text += d));
+    // Progress lines (a first mount's crawl) come before the one line that says ready or why not.
+    pipe.on('data', (d: string) => {
+      text += d;
+      let nl: number;
+      while ((nl = text.indexOf('\n')) >= 0) {
+        const line = text.slice(0, nl);
+        text = text.slice(nl + 1);
+        if (line.trim() === '' || result !== undefined) continue;
+        const msg = JSON.parse(line) as { progress?: SyncProgress };
+        if (msg.progress === undefined) {
+          result = line;
+          continue;
+        }
+        crawl ??= startProgress({ label: 'spfs: reading the library' });
+        crawl.update(msg.progress);
+      }
+    });
     const finish = (code: number | null): void => {
-      const line = text.split('\n').find((l) => l.trim().length > 0);
+      crawl?.done();
+      const line = result;
       if (line !== undefined) {
         const msg = JSON.parse(line) as { ready: boolean; items?: number; error?: string; exitCode?: number };
         if (msg.ready) {

@@ -11,13 +11,13 @@ import { libraryWebUrl } from '../protocol/discover-library';
 import type { SpClient, SpClientOptions } from '../protocol/sp-client';
 import { systemClock } from '../shared/clock';
 import { errorMessage } from '../shared/errors';
-import { createLogger, type Logger } from '../shared/logger';
+import { closeLogger, createLogger, type Logger } from '../shared/logger';
 import { FolderLister } from '../sync/folder-lister';
 import { ChangeFeed } from '../sync/change-feed';
 import { Connectivity } from '../sync/connectivity';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { PinManager } from '../sync/pin-manager';
-import { TreeSync, type SyncResult } from '../sync/tree-sync';
+import { TreeSync, type SyncProgress, type SyncResult } from '../sync/tree-sync';
 import { ForegroundActivity } from '../sync/foreground-activity';
 import { startWritePath, type WritePath } from './write-path';
 import { lockCacheDir } from './cache-lock';
@@ -44,8 +44,10 @@ export interface DaemonOptions {
   cacheMinFreeBytes?: number;
   hydrate?: HydrateMode;
   logLevel?: string;
-  /** Log to this file instead of stderr. */
+  /** Log to this file instead of <cache-dir>/spfs.log. */
   logFile?: string;
+  /** Also log to the terminal (`--foreground` run by hand): readable lines on a TTY, JSON otherwise. */
+  logToTerminal?: boolean;
   debugFuse?: boolean;
   /** `--fuse auto|3|2`: which FUSE adapter serves the mount. */
   fuse?: AdapterChoice;
@@ -53,6 +55,8 @@ export interface DaemonOptions {
   pollIntervalS?: number;
   /** Settle delay before a change is uploaded (--write-back), ms. Default 3000. */
   writeBackMs?: number;
+  /** Before "ready": what a first mount's crawl has found so far (shown by `spfs mount` on a terminal). */
+  progress?: (p: SyncProgress) => void;
   /** Called once the mount serves (or with an error before it does). */
   notify: (msg: { ready: true; items: number } | { ready: false; error: string; exitCode: number }) => void;
 }
@@ -63,6 +67,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   const logger = createLogger({
     file: o.logFile ?? join(o.cacheDir, 'spfs.log'),
     level: o.logLevel ?? 'info',
+    ...(o.logToTerminal ? { terminal: true } : {}),
   });
   let release: (() => Promise<void>) | undefined;
   let client: SpClient | undefined;
@@ -97,7 +102,11 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     let rootStored: () => void = () => undefined;
     const rootReady = new Promise<void>((r) => (rootStored = r));
     const activity = new ForegroundActivity();
+    let serving = false;
     const sync = new TreeSync({
+      onProgress: (p) => {
+        if (!serving) o.progress?.(p);
+      },
       api: client,
       store,
       logger,
@@ -112,9 +121,9 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     // in the background, and a folder whose documents are not known yet is listed on demand (FolderLister).
     const known = store.getSyncState()?.token != null && store.rootId() !== undefined;
     catchUp = sync.initialSync();
-    catchUp.then(
-      (r) => logger.info({ items: r.items, mode: r.mode }, 'caught up with the library'),
-      (err: unknown) => logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
+    // Its success is TreeSync's "sync pass done" line.
+    catchUp.catch((err: unknown) =>
+      logger.warn({ err }, 'catching up with the library failed; serving the stored tree'),
     );
     if (!known) {
       await Promise.race([rootReady, catchUp]);
@@ -173,6 +182,18 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       const requests = m.requestCounts();
       return { adapter: m.adapter, kernelCacheS: m.kernelCacheS, ...(requests ? { requests } : {}) };
     });
+    const facts = { store, cache, sync };
+    writePath.control?.describeMount(() => {
+      const lastSyncMs = facts.sync.lastSuccessfulSync();
+      const quota = facts.store.getSyncState()?.quota;
+      return {
+        itemsKnown: facts.store.countItems(),
+        cache: facts.cache.stats(),
+        pinnedFiles: facts.store.countPinned(),
+        ...(lastSyncMs !== undefined ? { lastSyncMs } : {}),
+        ...(quota !== undefined ? { quota } : {}),
+      };
+    });
     writeMountRecord({
       pid: process.pid,
       mountpoint: o.mountpoint,
@@ -192,6 +213,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       afterSync: () => void cache.dropStale(),
     });
     feed.start();
+    serving = true;
     o.notify({ ready: true, items: result.items });
     await waitForStop(o.mountpoint);
     logger.info('stopping');
@@ -214,7 +236,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     listing?.close();
     store?.close();
     await release?.().catch(() => undefined);
-    logger.flush();
+    await closeLogger(logger);
   }
 }
 

@@ -1,6 +1,6 @@
 // Registry of running mount daemons, one small JSON file per mountpoint, so `spfs unmount DIR` can find the
 // daemon that serves DIR and ask it to detach cleanly.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shortHash, stateRoot } from './paths';
 
@@ -28,6 +28,26 @@ export function readMountRecord(mountpoint: string): MountRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Every mount record of this user (`spfs status`, `spfs doctor`), sorted by mountpoint; unreadable ones skipped. */
+export function listMountRecords(): MountRecord[] {
+  const dir = join(stateRoot(), 'mounts');
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const out: MountRecord[] = [];
+  for (const n of names) {
+    try {
+      out.push(JSON.parse(readFileSync(join(dir, n), 'utf8')) as MountRecord);
+    } catch {
+      // being written or removed right now
+    }
+  }
+  return out.sort((a, b) => a.mountpoint.localeCompare(b.mountpoint));
 }
 
 export function removeMountRecord(mountpoint: string, pid: number): void {

@@ -32,8 +32,11 @@ export async function unmountCommand(dir: string, force = false): Promise<number
         EXIT.failure,
       );
   } else if (!isMounted(mountpoint)) {
-    if (rec !== undefined) removeMountRecord(mountpoint, rec.pid);
-    throw new UsageError(`${mountpoint} is not mounted`, EXIT.failure);
+    if (rec === undefined) throw new UsageError(`${mountpoint} is not mounted`, EXIT.failure);
+    // A daemon killed after its mount went: only the record is left (`spfs status` calls it stale).
+    removeMountRecord(mountpoint, rec.pid);
+    process.stdout.write(`spfs: ${mountpoint} was not mounted; removed the record its dead daemon left\n`);
+    return EXIT.ok;
   }
   if (isMounted(mountpoint)) execFileSync('fusermount', ['-u', '-z', mountpoint], { stdio: 'inherit' });
   if (rec !== undefined) removeMountRecord(mountpoint, rec.pid);

@@ -13,6 +13,7 @@ import type {
   RequestPriority,
 } from '../protocol/types';
 import type { ItemId } from '../shared/ids';
+import { systemClock, type Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
 import { runPool } from './run-pool';
 import { screenItems, toStoredItem } from './item-screen';
@@ -37,6 +38,16 @@ export interface TreeSyncOptions {
   activity?: ForegroundActivity;
   /** Looks one item up (E12): refreshes items whose changes were skipped while a local writer had them open. */
   lookup?: Pick<FileSyncWriteApi, 'item'>;
+  /** Told as a full pass's folder crawl finds folders and its pages store items (first-mount progress). */
+  onProgress?: (p: SyncProgress) => void;
+  clock?: Clock;
+}
+
+export interface SyncProgress {
+  /** Folders found by the crawl so far. */
+  folders: number;
+  /** Items known (stored) so far. */
+  items: number;
 }
 
 export interface SyncResult {
@@ -63,6 +74,10 @@ export class TreeSync {
   private running: Promise<SyncResult> | undefined;
   /** The policy read by the last full pass (or first incremental run): one request fewer per change sync. */
   private policy: Policy | undefined;
+  /** When the last pass (full or incremental) completed, for `spfs status`. */
+  private lastSuccessMs: number | undefined;
+  /** What the running pass wrote and removed, and the folders its crawl found (logged once it completes). */
+  private counts = { applied: 0, removed: 0, folders: 0 };
 
   constructor(opts: TreeSyncOptions) {
     this.api = opts.api;
@@ -81,10 +96,39 @@ export class TreeSync {
 
   /** Same as initialSync; concurrent calls share one run. */
   sync(): Promise<SyncResult> {
-    this.running ??= this.runOnce().finally(() => {
+    this.running ??= this.runLogged().finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /** When the last sync pass completed (ms since the epoch), or undefined before the first one in this process. */
+  lastSuccessfulSync(): number | undefined {
+    return this.lastSuccessMs;
+  }
+
+  /** One info line per pass that changed something (a pass with nothing new logs at debug: polling is frequent). */
+  private async runLogged(): Promise<SyncResult> {
+    this.counts = { applied: 0, removed: 0, folders: 0 };
+    const result = await this.runOnce();
+    this.lastSuccessMs = (this.hold.clock ?? systemClock).now();
+    const line = { mode: result.mode, items: result.items, ...this.counts };
+    if (result.mode === 'full' || this.counts.applied + this.counts.removed > 0)
+      this.logger.info(line, 'sync pass done');
+    else this.logger.debug(line, 'sync pass done');
+    return result;
+  }
+
+  /** Rows the pass wrote (an item listed twice counts twice) and items it removed. */
+  private applied(written: number, removed: number): void {
+    this.counts.applied += written;
+    this.counts.removed += removed;
+    this.reportProgress();
+  }
+
+  private reportProgress(): void {
+    if (this.hold.onProgress !== undefined)
+      this.hold.onProgress({ folders: this.counts.folders, items: this.store.countItems() });
   }
 
   /** Re-reads the root folder's quota into the sync state. */
@@ -150,9 +194,11 @@ export class TreeSync {
           if (page.hasMore) {
             token = requireToken(page);
             this.store.applyBatch(items, deletes, undefined, since); // the token waits for the last page
+            this.applied(upserts.length, deletes.length);
             continue;
           }
           this.store.applyBatch(items, deletes, { token: requireToken(page) }, since);
+          this.applied(upserts.length, deletes.length);
           return true;
         }
         case 'FullData':
@@ -188,6 +234,7 @@ export class TreeSync {
         quota: { state: quota.state, used: quota.used, granted: quota.granted },
       });
       this.onRootStored?.();
+      this.applied(1, 0); // the root: a first mount's progress starts before it serves
       const folders = await this.crawl(rootId);
       this.logger.debug({ folders }, 'folder crawl done');
       let token: string | undefined;
@@ -206,6 +253,7 @@ export class TreeSync {
         if (page.hasMore) {
           token = requireToken(page);
           this.store.applyBatch(items, deletes, undefined, since);
+          this.applied(upserts.length, deletes.length);
           continue;
         }
         // Items with pending local changes (and their folders) survive the sweep even if the pass did not see them.
@@ -216,8 +264,7 @@ export class TreeSync {
           deletes,
           since,
         );
-        if (result.deleted > 0)
-          this.logger.info({ removed: result.deleted }, 'full pass removed items gone from the server');
+        this.applied(upserts.length, deletes.length + result.deleted);
         return;
       }
       throw new ProtocolError(`change enumeration did not end after ${MAX_CHANGE_PAGES} pages`);
@@ -257,6 +304,8 @@ export class TreeSync {
       const { upserts } = screenItems(onlyFolders, this.screenContext(rootId));
       this.store.applyBatch(upserts, [], undefined, since);
       for (const f of upserts) found.push(f.id);
+      this.counts.folders += upserts.length;
+      this.reportProgress();
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) return found;
     }

@@ -585,7 +585,8 @@ export class Uploader {
    */
   private finish(e: JournalEntry, item: StoredItem, remote: RemoteItem): void {
     const { store } = this.o;
-    this.o.logger.debug({ id: item.id, remote: remote.id, etag: remote.etag, seq: e.seq }, 'uploaded');
+    this.o.logger.info({ id: remote.id, etag: remote.etag, bytes: e.size }, 'upload done');
+    this.o.logger.debug({ id: item.id, path: this.pathOf(item.id), seq: e.seq }, 'uploaded');
     const done = store.transaction(() => {
       if (store.getItem(item.id) === undefined) {
         // Removed here while its upload ran (unlinked, or a save renamed another file over it): what the server

@@ -24,6 +24,7 @@ import {
   mountLibrary,
   readRequestLog,
   runSpfs,
+  runSpfsOnPty,
   startServerProcess,
   type MountProcess,
   type RunResult,
@@ -57,8 +58,8 @@ describe('spfs pin / unpin / free through a real mount (child processes)', () =>
   let server: ServerProcess;
   let m: MountProcess;
   const mountpoints: string[] = [];
-  const spfs = (...args: string[]): Promise<RunResult> =>
-    runSpfs(args, { SPFS_STATE_DIR: join(m.cacheDir, '..', 'state') });
+  const env = (): NodeJS.ProcessEnv => ({ SPFS_STATE_DIR: join(m.cacheDir, '..', 'state') });
+  const spfs = (...args: string[]): Promise<RunResult> => runSpfs(args, env());
   const admin = (body: unknown): Promise<unknown> =>
     adminPost(new URL(server.url).port, ADMIN_TOKEN, '/changes', body);
 
@@ -119,9 +120,14 @@ describe('spfs pin / unpin / free through a real mount (child processes)', () =>
 
   it('spfs pin hydrates every file of a folder without opening it, with progress and a summary', async () => {
     const from = readRequestLog(server).length;
-    const r = await spfs('pin', join(m.mountpoint, 'Keep'));
-    expect(r.stderr).toMatch(/hydrating 0\/3 files, 0B\/3MB/);
-    expect(r.stdout).toMatch(/pinned \/Keep: 3\/3 files \(3MB\) on this device/);
+    // On a terminal: the progress bar (files and bytes of the pinned total), then the summary.
+    const r = runSpfsOnPty(['pin', join(m.mountpoint, 'Keep')], env());
+    expect(r.stdout).toMatch(/hydrating \[.*\] 100% \| 3\/3 files, 3\.0 MiB\/3\.0 MiB/);
+    expect(r.stdout).toMatch(/pinned \/Keep: 3\/3 files \(3\.0 MiB\) on this device/);
+    // In a pipe: the summary only, no progress drawing.
+    const again = await spfs('pin', join(m.mountpoint, 'Keep'));
+    expect(again.stdout).toMatch(/pinned \/Keep: 3\/3 files/);
+    expect(again.stderr + again.stdout).not.toMatch(/hydrating|%/);
     expect(r.code).toBe(0);
     for (const n of KEEP) expect(rows().get(n)).toMatchObject({ pinned: 1, verified: 1 });
     expect(rows().get('Keep')?.pinned).toBe(1);
@@ -214,7 +220,7 @@ describe('spfs pin / unpin / free through a real mount (child processes)', () =>
       expect(r.stdout).toContain('/Other/o7.bin (open)');
       expect(r.stdout).toContain('/Other/o6.bin (pending upload)');
       expect(r.stdout).toMatch(
-        /kept 1 pinned files, 1MB \(spfs free --unpin frees them\):\n {2}\/Other\/o5.bin\n/,
+        /kept 1 pinned files, 1\.0 MiB \(spfs free --unpin frees them\):\n {2}\/Other\/o5.bin\n/,
       );
       const after = rows();
       for (const n of clean) expect(after.get(n)?.allocated).toBe(0);

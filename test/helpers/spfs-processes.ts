@@ -140,6 +140,24 @@ export function isMounted(path: string): boolean {
     .some((l) => l.split(' ')[1] === path);
 }
 
+const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** `spfs ARGS` under a pseudo-terminal: util-linux `script` gives it a pty and copies what it drew to stdout. */
+export function runSpfsOnPty(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
+  const cmd = [process.execPath, BIN, ...args].map(quote).join(' ');
+  try {
+    const out = execFileSync('script', ['-qec', cmd, '/dev/null'], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    return { code: 0, stdout: out, stderr: '' };
+  } catch (err) {
+    const e = err as { status?: number; stdout?: string };
+    return { code: e.status ?? 1, stdout: e.stdout ?? '', stderr: '' };
+  }
+}
+
 export interface MountProcess {
   mountpoint: string;
   cacheDir: string;
