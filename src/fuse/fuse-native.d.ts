@@ -80,6 +80,7 @@ declare module 'fuse-native' {
       fsname?: string;
       subtype?: string;
       allowOther?: boolean;
+      defaultPermissions?: boolean;
       timeout?: number | false | Record<string, number | false>;
       maxRead?: number;
     }
