@@ -119,6 +119,9 @@ export async function mountCommand(source: string, dir: string, o: MountCommandO
  * V8 limits for the long-running daemon: a 2 MiB young generation and a 160 MiB old space make the collector run
  * before the heap balloons, keeping RSS under 200 MB for a 100,000-item library (docs/ARCHITECTURE.md, Memory).
  */
+/** The command-line entry point, from src/cli (ts-jest) or dist/cli (the build). */
+const SPFS_BIN = join(__dirname, '..', '..', 'bin', 'spfs');
+
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=160'];
 
 function spawnDaemon(
@@ -132,7 +135,8 @@ function spawnDaemon(
   const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
   const args = [
     ...DAEMON_NODE_FLAGS,
-    process.argv[1] ?? '',
+    // bin/spfs, also when this runs under the mount(8) helper (bin/mount.spfs).
+    SPFS_BIN,
     'mount',
     url,
     mountpoint,
