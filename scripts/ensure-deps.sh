@@ -33,9 +33,11 @@ if [ ! -e /dev/fuse ]; then
   [ -e /dev/fuse ] || { echo "/dev/fuse does not exist: this kernel/container has no FUSE (load the fuse module)" >&2; exit 1; }
 fi
 
-# Tools the end-to-end tests drive on a mount (save patterns of real programs): rsync, zip, unzip.
+# Tools the end-to-end tests drive on a mount (save patterns of real programs): rsync, zip, unzip; getfattr and
+# setfattr (Debian package attr) for the file-state extended attributes.
 missing_tools=()
 for t in rsync zip unzip; do command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t"); done
+command -v getfattr >/dev/null 2>&1 || missing_tools+=(attr)
 if [ "${#missing_tools[@]}" -gt 0 ]; then
   say "installing ${missing_tools[*]} (used by the end-to-end tests)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else

@@ -41,6 +41,10 @@ enum op {
   OP_STATFS,
   OP_REFUSED, // symlink, link, mknod: EPERM decided in JavaScript (name and errno table live there)
   OP_EXIT,    // the session loop ended (unmounted, or the connection aborted)
+  OP_GETXATTR,
+  OP_LISTXATTR,
+  OP_SETXATTR,
+  OP_REMOVEXATTR,
 };
 
 // What one request carries. Unused fields are zero.
@@ -367,6 +371,56 @@ static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   post(req, r);
 }
 
+// Extended attributes: spfs serves only names under this prefix (src/vfs/xattrs.ts). Any other getxattr is answered
+// here without a trip to JavaScript: the kernel asks for security.capability before every write.
+#define XATTR_PREFIX "user.spfs."
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  if (strncmp(name, XATTR_PREFIX, sizeof(XATTR_PREFIX) - 1) != 0) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  request_t *r = new_request(req, OP_GETXATTR);
+  if (r) {
+    r->ino = ino;
+    r->name = dup_name(name);
+    r->size = (int64_t)size;
+  }
+  post(req, r);
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  request_t *r = new_request(req, OP_LISTXATTR);
+  if (r) {
+    r->ino = ino;
+    r->size = (int64_t)size;
+  }
+  post(req, r);
+}
+
+// The value is copied: libfuse reuses the request buffer once the handler returns.
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  request_t *r = new_request(req, OP_SETXATTR);
+  if (r) {
+    r->ino = ino;
+    r->name = dup_name(name);
+    r->flags = flags;
+    r->data = malloc(size > 0 ? size : 1);
+    if (r->data == NULL) {
+      free_request(r);
+      r = NULL;
+    } else {
+      memcpy(r->data, value, size);
+      r->datalen = size;
+    }
+  }
+  post(req, r);
+}
+
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  post_name(req, OP_REMOVEXATTR, ino, name);
+}
+
 static const struct fuse_lowlevel_ops ll_ops = {
     .init = ll_init,
     .lookup = ll_lookup,
@@ -393,6 +447,10 @@ static const struct fuse_lowlevel_ops ll_ops = {
     .symlink = ll_symlink,
     .link = ll_link,
     .mknod = ll_mknod,
+    .getxattr = ll_getxattr,
+    .listxattr = ll_listxattr,
+    .setxattr = ll_setxattr,
+    .removexattr = ll_removexattr,
 };
 
 static void *loop_main(void *arg) {
@@ -834,6 +892,15 @@ static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
   return int_result(env, fuse_reply_buf(req_of(env, argv[0]), data, len));
 }
 
+// replyXattr(req, size): the size a getxattr/listxattr with a zero-size buffer asked for.
+static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  double n = 0;
+  get_f64(env, argv[1], &n);
+  if (n < 0) n = 0;
+  return int_result(env, fuse_reply_xattr(req_of(env, argv[0]), (size_t)n));
+}
+
 // replyStatfs(req, [bsize, frsize, blocks, bfree, bavail, files, ffree, favail, namemax])
 static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
   ARGS(2);
@@ -914,7 +981,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"notify", js_notify},         {"replyErr", js_reply_err},      {"replyEntry", js_reply_entry},
       {"replyCreate", js_reply_create}, {"replyAttr", js_reply_attr}, {"replyOpen", js_reply_open},
       {"replyWrite", js_reply_write}, {"replyBuf", js_reply_buf},     {"replyStatfs", js_reply_statfs},
-      {"replyDirents", js_reply_dirents},
+      {"replyDirents", js_reply_dirents}, {"replyXattr", js_reply_xattr},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value f;

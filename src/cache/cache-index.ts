@@ -39,6 +39,8 @@ export class CacheIndex {
     all: Statement<[], EntryRow>;
     evictable: Statement<[], EntryRow>;
     total: Statement<[], { n: number | null }>;
+    held: Statement<[], { pinned: number | null; dirty: number | null }>;
+    ofItem: Statement<[string], EntryRow>;
     stale: Statement<[], EntryRow>;
     markCached: Statement<[string, string]>;
     markOnline: Statement<[string, string]>;
@@ -66,6 +68,11 @@ export class CacheIndex {
         SELECT c.* FROM cache_entries c LEFT JOIN items i ON i.id = c.id
         WHERE c.dirty = 0 AND COALESCE(i.pinned, 0) = 0 ORDER BY c.last_access_ms, c.id`),
       total: db.prepare('SELECT SUM(allocated) AS n FROM cache_entries'),
+      held: db.prepare(`
+        SELECT SUM(CASE WHEN c.dirty = 0 AND COALESCE(i.pinned, 0) = 1 THEN c.allocated END) AS pinned,
+               SUM(CASE WHEN c.dirty = 1 THEN c.allocated END) AS dirty
+        FROM cache_entries c LEFT JOIN items i ON i.id = c.id`),
+      ofItem: db.prepare('SELECT * FROM cache_entries WHERE id = ?'),
       stale: db.prepare(`
         SELECT c.* FROM cache_entries c LEFT JOIN items i ON i.id = c.id AND i.etag = c.etag
         WHERE i.id IS NULL AND c.dirty = 0`),
@@ -166,6 +173,17 @@ export class CacheIndex {
   /** Entries whose item is gone or has moved on to another version: nobody can ask for them again. */
   stale(): CacheEntry[] {
     return this.q.stale.all().map(toEntry);
+  }
+
+  /** Every cached version of one item. */
+  ofItem(id: ItemId): CacheEntry[] {
+    return this.q.ofItem.all(id).map(toEntry);
+  }
+
+  /** Allocated bytes eviction may not touch: of pinned items, and of entries holding local changes. */
+  heldBytes(): { pinned: number; dirty: number } {
+    const r = this.q.held.get();
+    return { pinned: r?.pinned ?? 0, dirty: r?.dirty ?? 0 };
   }
 
   /** Allocated bytes of every entry. */

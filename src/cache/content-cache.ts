@@ -215,14 +215,16 @@ export class ContentCache {
       );
       if (fits()) return;
     }
-    const detail =
+    const held = this.index.heldBytes();
+    const bound =
       used + need > this.maxBytes
         ? `${used} bytes used + ${need} wanted exceed --cache-size ${this.maxBytes}`
         : `${free} bytes free on the cache's disk, --cache-min-free is ${this.minFreeBytes}`;
-    this.logger.error(
-      { used, need, maxBytes: this.maxBytes },
-      `cannot hydrate: ${detail}; only open, pinned or dirty content is left`,
-    );
+    // Name the cause: pins are the one a user chose and can undo (spfs unpin / spfs free --unpin).
+    const detail =
+      `${bound}; what is left cannot be evicted: ${held.pinned} bytes pinned (spfs unpin releases them), ` +
+      `${held.dirty} bytes not uploaded yet, the rest open`;
+    this.logger.error({ used, need, maxBytes: this.maxBytes, ...held }, `cannot hydrate: ${detail}`);
     throw new CacheFullError(incomingBytes, detail);
   }
 
@@ -279,6 +281,30 @@ export class ContentCache {
       n++;
     }
     return n;
+  }
+
+  /** Whether a handle has this version open (reads, fills, a local copy being made from it). */
+  isOpen(id: ItemId, etag: ETag): boolean {
+    return this.pins.has(pinKey(id, etag));
+  }
+
+  /**
+   * `spfs free`: drops every cached version of the item that is not open and holds no local change. Returns what
+   * went; the caller decides whether the item may be freed at all (pins, pending uploads).
+   */
+  free(id: ItemId): { files: number; bytes: number; keptOpen: number } {
+    const out = { files: 0, bytes: 0, keptOpen: 0 };
+    for (const entry of this.index.ofItem(id)) {
+      if (entry.dirty) continue;
+      if (this.isOpen(entry.id, entry.etag)) {
+        out.keptOpen++;
+        continue;
+      }
+      this.removeEntry(entry.id, entry.etag, entry.file);
+      out.files++;
+      out.bytes += entry.allocated;
+    }
+    return out;
   }
 
   /** Durable ranges of a version (for tests and the status of partly hydrated files). */

@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger';
 import { silentLogger } from '../shared/logger';
 import { foldName } from '../shared/names';
 import { CacheIndex } from './cache-index';
+import { PinIndex } from './pin-index';
 import { openDatabase, type Db } from './schema';
 import type { StoredItem, SyncState } from './types';
 import { UploadJournal } from './upload-journal';
@@ -90,6 +91,8 @@ export class MetadataStore {
   readonly cacheIndex: CacheIndex;
   /** Local changes waiting for upload (write path); items with a row here are never overwritten by server data. */
   readonly journal: UploadJournal;
+  /** Pinned subtrees and the pinned documents still to hydrate. */
+  readonly pins: PinIndex;
   private readonly logger: Logger;
   private readonly clock: Clock;
   /** Generation of the full pass in progress (mark-and-sweep), or undefined outside one. */
@@ -124,6 +127,7 @@ export class MetadataStore {
     maxMark: Statement<[], { m: number | null }>;
     sweep: Statement<[number]>;
     setPinned: Statement<[number, string]>;
+    pinned: Statement<[string], { pinned: number }>;
     mark: Statement<[number, string]>;
     putLocal: Statement<unknown[]>;
     rekeyItem: Statement<[string, string]>;
@@ -141,6 +145,7 @@ export class MetadataStore {
     this.logger = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? systemClock;
     this.cacheIndex = new CacheIndex(db);
+    this.pins = new PinIndex(db);
     this.journal = new UploadJournal(
       db,
       () => this.clock.now(),
@@ -171,6 +176,7 @@ export class MetadataStore {
         DELETE FROM items WHERE pass_mark < ? AND id NOT LIKE 'local-%'
           AND id NOT IN (SELECT item_id FROM upload_journal)`),
       setPinned: db.prepare('UPDATE items SET pinned = ? WHERE id = ?'),
+      pinned: db.prepare('SELECT pinned FROM items WHERE id = ?'),
       mark: db.prepare('UPDATE items SET pass_mark = ? WHERE id = ?'),
       // The write path's own upsert: no pending-change guard (it is the pending change).
       putLocal: db.prepare(UPSERT_ITEM_SQL),
@@ -211,6 +217,10 @@ export class MetadataStore {
   /** A pinned item is kept offline: its cached content is never evicted. */
   setPinned(id: ItemId, pinned: boolean): void {
     this.q.setPinned.run(pinned ? 1 : 0, id);
+  }
+
+  isPinned(id: ItemId): boolean {
+    return this.q.pinned.get(id)?.pinned === 1;
   }
 
   /** Runs `fn` in one SQLite transaction (nested calls join the outer one). */

@@ -102,6 +102,25 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE upload_journal ADD COLUMN sent_parent TEXT;  -- a create of this new item went to this folder ...
   ALTER TABLE upload_journal ADD COLUMN sent_name TEXT;    -- ... under this name (NULL: none sent)
   `,
+  // 6: pins are inherited: an item created in a pinned folder (by change sync or locally) is pinned, and an item
+  // moved into one is pinned with everything under it (moving out keeps the flag, as OneDrive does). Triggers, so
+  // that every path that writes items (server batches, the write path, re-keys) inherits in its own transaction.
+  `
+  CREATE INDEX items_pinned ON items (id) WHERE pinned = 1;
+  CREATE TRIGGER items_pin_new AFTER INSERT ON items
+    WHEN NEW.pinned = 0 AND EXISTS (SELECT 1 FROM items p WHERE p.id = NEW.parent_id AND p.pinned = 1)
+  BEGIN
+    UPDATE items SET pinned = 1 WHERE id = NEW.id;
+  END;
+  CREATE TRIGGER items_pin_moved AFTER UPDATE OF parent_id ON items
+    WHEN NEW.parent_id IS NOT OLD.parent_id
+      AND EXISTS (SELECT 1 FROM items p WHERE p.id = NEW.parent_id AND p.pinned = 1)
+  BEGIN
+    UPDATE items SET pinned = 1 WHERE pinned = 0 AND id IN (
+      WITH RECURSIVE sub(id) AS (SELECT NEW.id UNION ALL SELECT i.id FROM items i JOIN sub ON i.parent_id = sub.id)
+      SELECT id FROM sub);
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

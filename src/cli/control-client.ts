@@ -1,8 +1,11 @@
-// `spfs status|flush|unmount` through the daemon's control socket: sends one request, prints progress, and turns the
-// final answer into an exit code (non-zero while something is still pending).
+// `spfs status|flush|unmount|pin|unpin|free` through the daemon's control socket: sends one request, prints
+// progress, and turns the final answer into an exit code (non-zero while something is still pending or failed).
 import { existsSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import formatBytes from 'bytes';
+import type { FreeReport } from '../sync/free-content';
+import type { PinProgress } from '../sync/pin-manager';
 import type { ConnectivityStatus } from '../sync/connectivity';
 import type { PendingUpload } from '../sync/uploader';
 import type { ControlReply, ControlRequest, FuseStatus } from './control-socket';
@@ -143,4 +146,118 @@ function findMount(p: string): string {
     if (up === cur) return resolve(p);
     cur = up;
   }
+}
+
+/** Library-relative paths ("/Docs/a.txt") per mount, for commands that name files; a path outside every mount is
+ * a usage error. */
+function pathsByMount(paths: readonly string[]): Map<string, { sock: string; rel: string[] }> {
+  const out = new Map<string, { sock: string; rel: string[] }>();
+  for (const p of paths) {
+    const abs = resolve(p);
+    const mount = findMount(abs);
+    if (readMountRecord(mount) === undefined) throw new UsageError(`${p} is not inside an spfs mount`);
+    const { sock, mountpoint } = socketFor(mount);
+    const r = relative(mountpoint, abs);
+    if (r.startsWith('..') || isAbsolute(r)) throw new UsageError(`${p} is not inside an spfs mount`);
+    const entry = out.get(mountpoint) ?? { sock, rel: [] };
+    entry.rel.push(`/${r}`);
+    out.set(mountpoint, entry);
+  }
+  return out;
+}
+
+/**
+ * Where `spfs pin` stands, on stderr: files and bytes done of the total, rate and time left. The one place pin
+ * progress is printed, so a progress library can take it over.
+ */
+export function reportPinProgress(p: PinProgress, elapsedMs: number, startBytes: number): void {
+  const rate = elapsedMs > 0 ? ((p.bytesDone - startBytes) * 1000) / elapsedMs : 0;
+  const left = rate > 0 ? Math.ceil((p.bytes - p.bytesDone) / rate) : undefined;
+  const parts = [
+    `${p.filesDone}/${p.files} files`,
+    `${formatBytes(p.bytesDone)}/${formatBytes(p.bytes)}`,
+    rate > 0 ? `${formatBytes(Math.round(rate))}/s` : undefined,
+    left !== undefined ? `${left} s left` : undefined,
+    p.offline ? 'offline: waiting for the server' : undefined,
+  ];
+  process.stderr.write(`spfs: hydrating ${parts.filter((x) => x !== undefined).join(', ')}\n`);
+}
+
+export async function pinCommand(paths: string[], noWait: boolean): Promise<number> {
+  let code: number = EXIT.ok;
+  for (const { sock, rel } of pathsByMount(paths).values()) {
+    const started = Date.now();
+    let startBytes: number | undefined;
+    let last = '';
+    const r = await ask(sock, { cmd: 'pin', paths: rel, ...(noWait ? { noWait: true } : {}) }, (line) => {
+      if (line.pin === undefined) return;
+      startBytes ??= line.pin.bytesDone;
+      // The daemon reports twice a second: a line when something moved.
+      const now = `${line.pin.filesDone} ${line.pin.bytesDone} ${line.pin.offline}`;
+      if (now === last) return;
+      last = now;
+      reportPinProgress(line.pin, Date.now() - started, startBytes);
+    });
+    if (r.error !== undefined) throw new UsageError(r.error);
+    const p = r.pin;
+    if (p === undefined) continue;
+    if (noWait) {
+      process.stdout.write(
+        `spfs: pinned ${rel.join(', ')}: ${p.files} files, ${formatBytes(p.bytes)}; hydrating in the background\n`,
+      );
+      continue;
+    }
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    process.stdout.write(
+      `spfs: pinned ${rel.join(', ')}: ${p.filesDone}/${p.files} files (${formatBytes(p.bytesDone)}) on this device, ${secs} s\n`,
+    );
+    if (p.failed.length > 0) {
+      code = EXIT.failure;
+      process.stdout.write(`spfs: ${p.failed.length} files not hydrated yet (retried in the background):\n`);
+      for (const f of p.failed) process.stdout.write(`  ${f.path} — ${f.error}\n`);
+    }
+  }
+  return code;
+}
+
+export async function unpinCommand(paths: string[]): Promise<number> {
+  for (const { sock, rel } of pathsByMount(paths).values()) {
+    const r = await ask(sock, { cmd: 'unpin', paths: rel }, () => undefined);
+    if (r.error !== undefined) throw new UsageError(r.error);
+    process.stdout.write(`spfs: unpinned ${rel.join(', ')}: cached content stays until space is needed\n`);
+  }
+  return EXIT.ok;
+}
+
+export async function freeCommand(paths: string[], unpin: boolean): Promise<number> {
+  for (const { sock, rel } of pathsByMount(paths).values()) {
+    const r = await ask(
+      sock,
+      { cmd: 'free', paths: rel, ...(unpin ? { unpin: true } : {}) },
+      () => undefined,
+    );
+    if (r.error !== undefined) throw new UsageError(r.error);
+    if (r.freed !== undefined) printFreed(r.freed);
+  }
+  return EXIT.ok;
+}
+
+/** Pinned files kept by `free` are named up to this many (a pinned folder may hold thousands). */
+const PINNED_LISTED = 10;
+
+function printFreed(f: FreeReport): void {
+  process.stdout.write(`spfs: freed ${f.files} files, ${formatBytes(f.bytes)} (${f.bytes} bytes)\n`);
+  const pinned = f.kept.filter((k) => k.reason === 'pinned');
+  const others = f.kept.filter((k) => k.reason !== 'pinned');
+  if (pinned.length > 0) {
+    const bytes = pinned.reduce((n, k) => n + k.bytes, 0);
+    process.stdout.write(
+      `spfs: kept ${pinned.length} pinned files, ${formatBytes(bytes)} (spfs free --unpin frees them):\n`,
+    );
+    for (const k of pinned.slice(0, PINNED_LISTED)) process.stdout.write(`  ${k.path}\n`);
+    if (pinned.length > PINNED_LISTED)
+      process.stdout.write(`  … and ${pinned.length - PINNED_LISTED} more\n`);
+  }
+  if (others.length > 0) process.stdout.write(`spfs: kept ${others.length} files in use:\n`);
+  for (const k of others) process.stdout.write(`  ${k.path} (${k.reason})\n`);
 }

@@ -1,9 +1,14 @@
 // The daemon's control socket (`<cache-dir>/control.sock`, mode 0600): newline-delimited JSON requests from
-// `spfs status`, `spfs flush` and `spfs unmount`, answered with progress lines and one final line.
+// `spfs status`, `spfs flush`, `spfs unmount`, `spfs pin`, `spfs unpin` and `spfs free`, answered with progress
+// lines and one final line.
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import type { StoredItem } from '../cache/metadata-store';
+import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
+import type { FreeReport } from '../sync/free-content';
+import type { PinManager, PinProgress } from '../sync/pin-manager';
 import type { PendingUpload, Uploader } from '../sync/uploader';
 
 /** How long the mount must have been offline before unmount stops waiting for uploads and detaches anyway. */
@@ -18,9 +23,14 @@ export function unmountGivesUp(c: ControlConnectivity | undefined): boolean {
 }
 
 export interface ControlRequest {
-  cmd: 'status' | 'flush' | 'unmount';
+  cmd: 'status' | 'flush' | 'unmount' | 'pin' | 'unpin' | 'free';
+  /** Library-relative paths ("/Docs/a.txt"). */
   paths?: string[];
   force?: boolean;
+  /** pin: answer once pinned instead of once everything is hydrated. */
+  noWait?: boolean;
+  /** free: unpin pinned paths first instead of keeping them. */
+  unpin?: boolean;
 }
 
 export interface ControlReply {
@@ -33,7 +43,31 @@ export interface ControlReply {
   connectivity?: ConnectivityStatus;
   /** Which FUSE adapter serves the mount, and what it counted (status only, once mounted). */
   fuse?: FuseStatus;
+  /** pin: the pinned documents under the paths (progress lines and the final answer). */
+  pin?: PinProgress;
+  /** free: what was dropped and what was kept. */
+  freed?: FreeReport;
+  /** The request could not be served (a path that is not in the library). */
+  error?: string;
 }
+
+/** What the pin, unpin and free commands act on (the daemon's pin manager, store and content cache). */
+export interface ContentControl {
+  itemAt(path: string): Promise<StoredItem | undefined>;
+  pins: Pick<PinManager, 'setPinned' | 'progress'>;
+  free(roots: readonly ItemId[], unpin: boolean): FreeReport;
+}
+
+/**
+ * Whether `spfs pin` stops waiting: every document is here, or what is left failed (the pin manager retries it in
+ * the background). While offline it waits: the downloads resume once the server is back.
+ */
+export function pinWaitEnds(p: PinProgress): boolean {
+  return p.filesDone === p.files || (!p.offline && p.filesDone + p.failed.length === p.files);
+}
+
+/** How often `spfs pin` hears how far the hydration is. */
+const PIN_PROGRESS_MS = 500;
 
 export interface FuseStatus {
   adapter: string;
@@ -54,6 +88,7 @@ export function startControlSocket(
   uploader: Uploader,
   logger: Logger,
   connectivity?: ControlConnectivity,
+  content?: ContentControl,
 ): ControlSocket {
   rmSync(path, { force: true });
   const server = createServer((sock) => {
@@ -89,6 +124,11 @@ export function startControlSocket(
       sock.end();
       return;
     }
+    if (req.cmd === 'pin' || req.cmd === 'unpin' || req.cmd === 'free') {
+      await handleContent(req, sock);
+      sock.end();
+      return;
+    }
     const giveUp = (): boolean => {
       if (req.cmd !== 'unmount') return sock.destroyed;
       return req.force === true || unmountGivesUp(connectivity);
@@ -99,6 +139,29 @@ export function startControlSocket(
     if (req.cmd === 'unmount') {
       logger.info({ pending: left.length }, 'unmount requested');
       setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50);
+    }
+  };
+  const handleContent = async (req: ControlRequest, sock: Socket): Promise<void> => {
+    if (content === undefined) return send(sock, { done: true, pending: [], error: 'not supported' });
+    const paths = req.paths ?? [];
+    const roots: ItemId[] = [];
+    for (const p of paths) {
+      const item = await content.itemAt(p);
+      if (item === undefined)
+        return send(sock, { done: true, pending: [], error: `no such file or folder: ${p}` });
+      roots.push(item.id);
+    }
+    if (req.cmd === 'free')
+      return send(sock, { done: true, pending: [], freed: content.free(roots, req.unpin === true) });
+    const pinned = req.cmd === 'pin';
+    for (const id of roots) content.pins.setPinned(id, pinned);
+    if (!pinned || req.noWait === true)
+      return send(sock, { done: true, pending: [], pin: content.pins.progress(roots) });
+    for (;;) {
+      const p = content.pins.progress(roots);
+      if (pinWaitEnds(p) || sock.destroyed) return send(sock, { done: true, pending: [], pin: p });
+      send(sock, { done: false, pending: [], pin: p });
+      await new Promise((r) => setTimeout(r, PIN_PROGRESS_MS));
     }
   };
   server.listen(path, () => chmodSync(path, 0o600));

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { mountCommand, type MountCommandOptions } from './mount-command';
 import type { ServeOptions } from './serve-command';
-import { flushCommand, statusCommand } from './control-client';
+import { flushCommand, freeCommand, pinCommand, statusCommand, unpinCommand } from './control-client';
 import { unmountCommand } from './unmount-command';
 import { MOUNT_OPTIONS, SETTING_KEYS } from './options-table';
 import { EXIT, UsageError } from './usage-error';
@@ -76,6 +76,41 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('wait until the named files (or everything) are on the server')
     .argument('[paths...]')
     .action(async (paths: string[]) => setExit(await flushCommand(paths)));
+
+  program
+    .command('pin')
+    .description('keep files on this device: download them now and never evict them (folders: recursive)')
+    .argument('<paths...>', 'files or folders inside a mount')
+    .option('--no-wait', 'return once pinned; the download goes on in the background')
+    .addHelpText(
+      'after',
+      '\nNew files in a pinned folder are pinned too; a pinned file changed on the server is downloaded again.\n' +
+        'Example:\n  spfs pin ~/SharePoint/Projects/2026   # waits, showing files, bytes, rate and time left',
+    )
+    .action(async (paths: string[], o: { wait: boolean }) => setExit(await pinCommand(paths, !o.wait)));
+
+  program
+    .command('unpin')
+    .description('stop keeping files on this device: their content stays cached but may be evicted')
+    .argument('<paths...>', 'files or folders inside a mount')
+    .addHelpText('after', '\nExample:\n  spfs unpin ~/SharePoint/Projects/2026')
+    .action(async (paths: string[]) => setExit(await unpinCommand(paths)));
+
+  program
+    .command('free')
+    .description(
+      'free up space: drop the cached content of files (folders: recursive) that is uploaded and not open',
+    )
+    .argument('<paths...>', 'files or folders inside a mount')
+    .option('--unpin', 'also unpin pinned paths and free them (otherwise they are kept)')
+    .addHelpText(
+      'after',
+      '\nFiles with changes not uploaded yet, and open files, are always kept. Example:\n' +
+        '  spfs free ~/SharePoint/Archive          # prints what was freed and what was kept, and why',
+    )
+    .action(async (paths: string[], o: { unpin?: boolean }) =>
+      setExit(await freeCommand(paths, o.unpin === true)),
+    );
 
   program
     .command('serve')

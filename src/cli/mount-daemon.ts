@@ -7,6 +7,7 @@ import { ContentCache } from '../cache/content-cache';
 import { ListingState } from '../cache/listing-state';
 import { MetadataStore } from '../cache/metadata-store';
 import { mountFilesystem, type AdapterChoice, type MountedFilesystem } from '../fuse/mount';
+import { libraryWebUrl } from '../protocol/discover-library';
 import type { SpClient, SpClientOptions } from '../protocol/sp-client';
 import { systemClock } from '../shared/clock';
 import { errorMessage } from '../shared/errors';
@@ -15,6 +16,7 @@ import { FolderLister } from '../sync/folder-lister';
 import { ChangeFeed } from '../sync/change-feed';
 import { Connectivity } from '../sync/connectivity';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
+import { PinManager } from '../sync/pin-manager';
 import { TreeSync, type SyncResult } from '../sync/tree-sync';
 import { ForegroundActivity } from '../sync/foreground-activity';
 import { startWritePath, type WritePath } from './write-path';
@@ -78,6 +80,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
+  let pins: PinManager | undefined;
   let feed: ChangeFeed | undefined;
   let writePath: WritePath | undefined;
   let catchUp: Promise<SyncResult> | undefined;
@@ -146,6 +149,8 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       hydrate: o.hydrate ?? 'ranges',
       connectivity,
     });
+    // Pinned files are hydrated in the background, after foreground reads, and wait while offline.
+    pins = new PinManager({ store, hydrator, logger, connectivity, activity });
     writePath = startWritePath({
       cacheDir: o.cacheDir,
       store,
@@ -158,6 +163,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       lister: new FolderLister({ api: client, store, state: listing, logger }),
       storeVersion: listing.version.bind(listing),
       connectivity,
+      pins,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
       ...(o.access !== undefined
         ? {
@@ -169,6 +175,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
             },
           }
         : {}),
+      libraryWebUrl: libraryWebUrl(o.url, client.library.siteUrl),
     });
     mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, {
       debug: o.debugFuse ?? false,
@@ -180,8 +187,14 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       },
     });
     const m = mounted;
-    // Remote changes (and the daemon's own conflict copies) reach the kernel's caches by inode, not by timeout.
-    store.onItemsChanged((ids) => m.invalidate(ids));
+    const p = pins;
+    // Remote changes (and the daemon's own conflict copies) reach the kernel's caches by inode, not by timeout,
+    // and the pin manager, which hydrates a pinned item's new version and new items in pinned folders.
+    store.onItemsChanged((ids) => {
+      m.invalidate(ids);
+      p.itemsChanged(ids);
+    });
+    p.start(); // after the listener: nothing committed from here on is missed
     writePath.control?.describeFuse(() => {
       const requests = m.requestCounts();
       return { adapter: m.adapter, kernelCacheS: m.kernelCacheS, ...(requests ? { requests } : {}) };
@@ -219,6 +232,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       await mounted.unmount().catch((e: unknown) => logger.warn({ err: e }, 'unmount failed'));
     removeMountRecord(o.mountpoint, process.pid);
     await writePath?.stop().catch((e: unknown) => logger.warn({ err: e }, 'stopping the uploader failed'));
+    await pins?.stop().catch(() => undefined);
     await feed?.stop().catch(() => undefined);
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);

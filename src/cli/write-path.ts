@@ -1,5 +1,6 @@
 // Builds a mount's filesystem and its write path: the owner of local copies, the write operations, the one
-// filesystem, the background uploader and the control socket that `spfs status|flush|unmount` talk to.
+// filesystem, the background uploader and the control socket that `spfs status|flush|unmount|pin|unpin|free`
+// talk to.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ContentCache } from '../cache/content-cache';
@@ -11,16 +12,22 @@ import type { Logger } from '../shared/logger';
 import type { Connectivity } from '../sync/connectivity';
 import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
+import { freeContent } from '../sync/free-content';
 import type { Hydrator } from '../sync/hydrator';
+import { PinManager } from '../sync/pin-manager';
+import { itemAtPath } from '../sync/upload-status';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
 import { SpfsFilesystem, type FileAttributes } from '../vfs/spfs-filesystem';
+import type { PinControl } from '../vfs/types';
 import { WriteOps } from '../vfs/write-ops';
-import { startControlSocket, type ControlSocket } from './control-socket';
+import { startControlSocket, type ContentControl, type ControlSocket } from './control-socket';
 
 export interface WritePath {
   fs: SpfsFilesystem;
   uploader: Uploader;
+  /** The owner of documents' local copies (which are open). */
+  local: LocalFiles;
   /** The control socket, when started: told about the mount's FUSE side once mounted. */
   control?: ControlSocket;
   stop(): Promise<void>;
@@ -47,6 +54,13 @@ export interface WritePathOptions {
   attributes?: FileAttributes;
   /** Start the control socket (the daemon does; in-process tests need none). */
   controlSocket?: boolean;
+  /**
+   * What setxattr user.spfs.pinned calls. The daemon passes its PinManager, which also hydrates pinned files and
+   * serves `spfs pin`, `unpin` and `free`; in-process tests may pass the bare flag.
+   */
+  pins: PinControl | PinManager;
+  /** The library's web address, for user.spfs.url. */
+  libraryWebUrl?: string;
 }
 
 /** The filesystem and uploader without the control socket: what tests drive in process. */
@@ -60,12 +74,17 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     onWriterClosed: () => uploader.wake(),
   });
   local.recover();
+  const manager = o.pins instanceof PinManager ? o.pins : undefined;
   const ops = new WriteOps({
     store: o.store,
     local,
     logger: o.logger,
     clock: o.clock,
-    onChange: () => uploader.wake(),
+    onChange: (moved) => {
+      uploader.wake();
+      // An item moved into a pinned folder was pinned by the move's own statement: hydrate it.
+      if (moved !== undefined) manager?.itemsChanged([moved]);
+    },
   });
   const fs = new SpfsFilesystem({
     store: o.store,
@@ -78,6 +97,9 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     ...(o.attributes ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
     ...(o.lister !== undefined ? { lister: o.lister } : {}),
     ...(o.storeVersion !== undefined ? { storeVersion: o.storeVersion } : {}),
+    pins: o.pins,
+    uploads: { isSending: (id) => uploader.isSending(id) },
+    ...(o.libraryWebUrl !== undefined ? { libraryWebUrl: o.libraryWebUrl } : {}),
   });
   const uploader: Uploader = new Uploader({
     api: o.api,
@@ -86,7 +108,11 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     copies: {
       busy: (id) => local.busy(id),
       sourceOf: (id) => local.sourceOf(id),
-      uploaded: (owner, remote, size) => local.uploaded(owner, remote, size),
+      uploaded: (owner, remote, size) => {
+        local.uploaded(owner, remote, size);
+        // A pinned file whose uploaded copy could not be kept (still open) is downloaded like a remote edit.
+        manager?.itemsChanged([remote.id]);
+      },
       rekey: (a, b) => fs.rekeyed(a, b),
     },
     logger: o.logger,
@@ -97,20 +123,33 @@ export function buildWritePath(o: WritePathOptions): WritePath {
   const pending = o.store.journal.totals();
   if (pending.files > 0) o.logger.info(pending, 'resuming the upload journal');
   uploader.start();
-  return { fs, uploader, stop: () => uploader.stop() };
+  return { fs, uploader, local, stop: () => uploader.stop() };
 }
 
 export function startWritePath(o: WritePathOptions): WritePath {
   const w = buildWritePath(o);
+  const pins = o.pins instanceof PinManager ? o.pins : undefined;
+  const content: ContentControl | undefined = pins && {
+    itemAt: (p) => itemAtPath(o.store, p, o.lister),
+    pins,
+    free: (roots, unpin) =>
+      freeContent(
+        { store: o.store, cache: o.cache, pins, openLocally: (id) => w.local.isOpen(id) },
+        roots,
+        unpin,
+      ),
+  };
   const control: ControlSocket = startControlSocket(
     join(o.cacheDir, 'control.sock'),
     w.uploader,
     o.logger,
     o.connectivity,
+    content,
   );
   return {
     fs: w.fs,
     uploader: w.uploader,
+    local: w.local,
     control,
     stop: async () => {
       await control.close();

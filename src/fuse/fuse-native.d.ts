@@ -67,6 +67,22 @@ declare module 'fuse-native' {
       link?(src: string, dest: string, cb: (err: number) => void): void;
       mknod?(path: string, mode: number, dev: number, cb: (err: number) => void): void;
       access?(path: string, mode: number, cb: (err: number) => void): void;
+      /**
+       * `room`: the caller's buffer size. fuse-native passes macOS's position here; spfs's TunedFuse (fuse/mount.ts)
+       * overrides _op_getxattr to pass the size instead, and copies `value` (which fits `room`) into the buffer.
+       */
+      getxattr?(path: string, name: string, room: number, cb: (err: number, value?: Buffer) => void): void;
+      /** As getxattr: `list` is the NUL-separated names and fits `room` (TunedFuse's _op_listxattr). */
+      listxattr?(path: string, room: number, cb: (err: number, list?: Buffer) => void): void;
+      setxattr?(
+        path: string,
+        name: string,
+        value: Buffer,
+        position: number,
+        flags: number,
+        cb: (err: number) => void,
+      ): void;
+      removexattr?(path: string, name: string, cb: (err: number) => void): void;
     }
     interface FuseOptions {
       force?: boolean;
@@ -93,6 +109,20 @@ declare module 'fuse-native' {
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     static isConfigured(cb: (err: Error | null, configured: boolean) => void): void;
     protected _fuseOptions(): string;
+    protected readonly ops: Fuse.FuseOps;
+    /** fuse-native's handlers for the kernel's getxattr/listxattr: `signal(result, buffer)` answers. */
+    protected _op_getxattr(
+      signal: (res: number, buf: ArrayBufferLike) => void,
+      path: string,
+      name: string,
+      valueBuf: Buffer,
+      position: number,
+    ): void;
+    protected _op_listxattr(
+      signal: (res: number, buf: ArrayBufferLike) => void,
+      path: string,
+      listBuf: Buffer,
+    ): void;
     static readonly ENOENT: number;
     static readonly EIO: number;
     [errno: string]: unknown;

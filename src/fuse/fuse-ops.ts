@@ -6,9 +6,14 @@ type FuseStat = Fuse.FuseStat;
 import type { Logger } from '../shared/logger';
 import { toErrnoName } from '../vfs/errors';
 import type { FileAttr, Filesystem } from '../vfs/types';
+import { XATTR_PREFIX } from '../vfs/xattrs';
+import { fitXattr, xattrList } from './xattr-reply';
+
+/** Names fuse-native spells otherwise (on Linux ENOTSUP and EOPNOTSUPP are the same number). */
+const FUSE_NATIVE_NAMES: Readonly<Record<string, string>> = { ENOTSUP: 'EOPNOTSUPP' };
 
 export function errnoNumber(name: string): number {
-  const n = (Fuse as unknown as Record<string, unknown>)[name];
+  const n = (Fuse as unknown as Record<string, unknown>)[FUSE_NATIVE_NAMES[name] ?? name];
   return typeof n === 'number' ? n : Fuse.EIO;
 }
 
@@ -156,10 +161,42 @@ export function createFuseOps(fs: Filesystem, logger: Logger): FuseOps {
     rmdir: (path, cb) => run('rmdir', path, () => w.rmdir(path), done(cb), cb),
     chmod: (path, mode, cb) => run('chmod', path, () => w.chmod(path, mode), done(cb), cb),
     chown: (path, uid, gid, cb) => run('chown', path, () => w.chown(path, uid, gid), done(cb), cb),
+    // `room` is the caller's buffer size (TunedFuse in mount.ts passes it): a value that does not fit is ERANGE.
+    getxattr: (path, name, room, cb) =>
+      // The kernel asks for security.capability before every write(): answered at once, without a promise.
+      !name.startsWith(XATTR_PREFIX)
+        ? cb(errnoNumber('ENODATA'))
+        : run(
+            'getxattr',
+            path,
+            () => w.getxattr(path, name).then((v) => fits(v, room)),
+            (v) => cb(0, v),
+            (e) => cb(e),
+          ),
+    listxattr: (path, room, cb) =>
+      run(
+        'listxattr',
+        path,
+        () => w.listxattr(path).then((names) => fits(xattrList(names), room)),
+        (list) => cb(0, list),
+        (e) => cb(e),
+      ),
+    // The value lives in libfuse's buffer only until this op answers: copied first.
+    setxattr: (path, name, value, _position, _flags, cb) => {
+      const copy = Buffer.from(value);
+      run('setxattr', path, () => w.setxattr(path, name, copy), done(cb), cb);
+    },
+    removexattr: (path, name, cb) => run('removexattr', path, () => w.removexattr(path, name), done(cb), cb),
     // fuse-native 2.2.6 passes the access time in both time arguments; spfs keeps that value as mtime.
     utimens: (path, atime, mtime, cb) =>
       run('utimens', path, () => w.utimens(path, toDate(atime), toDate(mtime)), done(cb), cb),
   };
+}
+
+/** The value, when it fits the caller's `room` bytes (or `room` is 0: a size probe); ERANGE otherwise. */
+function fits(value: Buffer, room: number): Buffer {
+  fitXattr(value, room);
+  return value;
 }
 
 function toDate(t: Date | number): Date {

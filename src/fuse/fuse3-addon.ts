@@ -28,6 +28,10 @@ export const OP = {
   statfs: 21,
   refused: 22,
   exit: 23,
+  getxattr: 24,
+  listxattr: 25,
+  setxattr: 26,
+  removexattr: 27,
 } as const;
 export type OpName = keyof typeof OP;
 export const OP_NAMES: readonly OpName[] = Object.keys(OP) as OpName[];
@@ -91,6 +95,8 @@ export interface Fuse3Addon {
   replyWrite(req: number, count: number): number;
   replyBuf(req: number, buf: Buffer, length: number): number;
   replyStatfs(req: number, stats: Float64Array): number;
+  /** The size a getxattr/listxattr size probe asked for. */
+  replyXattr(req: number, size: number): number;
   replyDirents(
     req: number,
     size: number,

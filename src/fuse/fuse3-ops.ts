@@ -20,6 +20,7 @@ import {
   type Session,
 } from './fuse3-addon';
 import { KernelInodes, type TouchedItem } from './kernel-inodes';
+import { fitXattr, xattrList } from './xattr-reply';
 
 export interface Fuse3Timeouts {
   /** Kernel cache lifetime of names and attributes the change feed invalidates (seconds). */
@@ -232,6 +233,14 @@ export class Fuse3Ops {
         });
       case OP.refused:
         return Promise.resolve(fs.refuse(name2, this.child(ino, name)));
+      case OP.getxattr:
+        return fs.getxattr(fs.pathOf(ino), name).then((v) => this.replyXattr(req, v, size));
+      case OP.listxattr:
+        return fs.listxattr(fs.pathOf(ino)).then((names) => this.replyXattr(req, xattrList(names), size));
+      case OP.setxattr:
+        return fs.setxattr(fs.pathOf(ino), name, data ?? Buffer.alloc(0)).then(() => this.ok(req));
+      case OP.removexattr:
+        return fs.removexattr(fs.pathOf(ino), name).then(() => this.ok(req));
       default:
         throw new FsError('EINVAL', `operation ${op} is not served`);
     }
@@ -400,6 +409,13 @@ export class Fuse3Ops {
 
   private replyAttr(req: number, a: FileAttr): void {
     if (this.settle(req)) this.addon.replyAttr(req, statOf(a), this.t.entryS);
+  }
+
+  private replyXattr(req: number, value: Buffer, room: number): void {
+    const fit = fitXattr(value, room);
+    if (!this.settle(req)) return;
+    if (fit === 'size') this.addon.replyXattr(req, value.length);
+    else this.addon.replyBuf(req, value, value.length);
   }
 
   private ok(req: number): void {

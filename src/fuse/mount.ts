@@ -8,7 +8,7 @@ import type { Logger } from '../shared/logger';
 import type { Filesystem } from '../vfs/types';
 import { loadFuse3 } from './fuse3-addon';
 import { mountFuse3 } from './fuse3-mount';
-import { createFuseOps } from './fuse-ops';
+import { createFuseOps, errnoNumber } from './fuse-ops';
 
 /** `--fuse`: auto picks libfuse3 when it can run, 3 insists on it, 2 is fuse-native. */
 export type AdapterChoice = 'auto' | '3' | '2';
@@ -99,6 +99,35 @@ class TunedFuse extends Fuse {
     const base = super._fuseOptions();
     if (this.extra.length === 0) return base;
     return base ? `${base},${this.extra.join(',')}` : `-o${this.extra.join(',')}`;
+  }
+
+  // fuse-native's own handlers never tell the op the caller's buffer size, and copy a longer value past its end:
+  // these pass the size, so the op answers ERANGE or a value that fits (fuse-ops.ts).
+  protected override _op_getxattr(
+    signal: (res: number, buf: ArrayBufferLike) => void,
+    path: string,
+    name: string,
+    valueBuf: Buffer,
+  ): void {
+    this.ops.getxattr?.(path, name, valueBuf.length, (err, value) => {
+      if (err !== 0 || value === undefined)
+        return signal(err !== 0 ? err : errnoNumber('EIO'), valueBuf.buffer);
+      value.copy(valueBuf); // nothing on a size probe: the buffer is empty
+      signal(value.length, valueBuf.buffer);
+    });
+  }
+
+  protected override _op_listxattr(
+    signal: (res: number, buf: ArrayBufferLike) => void,
+    path: string,
+    listBuf: Buffer,
+  ): void {
+    this.ops.listxattr?.(path, listBuf.length, (err, list) => {
+      if (err !== 0 || list === undefined)
+        return signal(err !== 0 ? err : errnoNumber('EIO'), listBuf.buffer);
+      list.copy(listBuf);
+      signal(list.length, listBuf.buffer);
+    });
   }
 }
 

@@ -59,6 +59,21 @@ export function parseStartUrl(raw: string): StartUrl {
   return { base: `${u.origin}${path}`, isOrigin: path === '' };
 }
 
+/**
+ * The library's web address, the base of an item's `user.spfs.url` (docs/PROTOCOL.md "Web addresses": MS-FILESYNC
+ * names no web URL for an item). A mount of a library URL uses that library; a mount of a site or server uses the
+ * site's default library under SharePoint's default folder name: `Documents` on a personal site, `Shared
+ * Documents` elsewhere.
+ */
+export function libraryWebUrl(mountUrl: string, siteUrl: string): string {
+  const start = parseStartUrl(mountUrl);
+  const encode = (path: string): string => path.split('/').map(encodeURIComponent).join('/');
+  if (start.libraryPath !== undefined) return new URL(siteUrl).origin + encode(start.libraryPath);
+  const site = siteUrl.replace(/\/+$/, '');
+  const personal = /^\/personal\//i.test(new URL(site).pathname);
+  return `${site}/${encode(personal ? 'Documents' : 'Shared Documents')}`;
+}
+
 /** `GetList(@u)?@u='<path>'`: OData string literal, single quotes doubled, then URL-encoded. */
 export function getListUrl(site: string, serverRelativePath: string): URL {
   const literal = `'${serverRelativePath.replace(/'/g, "''")}'`;

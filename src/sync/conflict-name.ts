@@ -14,3 +14,11 @@ export function conflictName(name: string, host: string, when: Date): string {
   const ext = hasExt ? name.slice(dot) : '';
   return `${stem} (conflict from ${safeHost} ${stamp})${ext}`;
 }
+
+/** The `(conflict from <host> <YYYY-MM-DD HHMM>)` mark conflictName puts before the extension. */
+const CONFLICT_MARK = / \(conflict from [A-Za-z0-9_-]+ \d{4}-\d{2}-\d{2} \d{4}\)(\.[^.]*)?$/;
+
+/** Whether a name is one conflictName made (the file shows `user.spfs.state` conflict until it is renamed). */
+export function isConflictName(name: string): boolean {
+  return CONFLICT_MARK.test(name);
+}

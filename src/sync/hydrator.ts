@@ -37,6 +37,8 @@ export interface HydratorOptions {
 export type HydratorStats = FetchCounters;
 
 const FULL_CHUNK_BYTES = 64 * 1024 * 1024;
+/** One request of hydrateWhole: small enough that a foreground read waits for at most one. */
+const WHOLE_CHUNK_BYTES = 8 * 1024 * 1024;
 
 export class Hydrator {
   private readonly fetchers = new Map<string, Promise<VersionFetcher>>();
@@ -73,6 +75,32 @@ export class Hydrator {
       },
       net,
     );
+  }
+
+  /**
+   * Downloads the whole current version into the cache and verifies it (pinned files), chunk by chunk: `between`
+   * is awaited before each chunk, so that foreground reads go first. Shares the version's fetcher with open
+   * handles. Resolves once every byte is present and the content verified.
+   */
+  async hydrateWhole(item: StoredItem, between: () => Promise<void>): Promise<void> {
+    if (item.kind !== 'document' || item.size === 0) return;
+    const bad = this.bad.get(key(item.id, item.etag));
+    if (bad !== undefined) throw bad;
+    let f = await this.fetcherFor(item);
+    if (f.isClosed) f = await this.fetcherFor(item);
+    f.handles++;
+    try {
+      const chunk = WHOLE_CHUNK_BYTES;
+      for (let pos = 0; pos < item.size;) {
+        await between();
+        const end = Math.min(item.size, pos + chunk);
+        await f.ensure(pos, end, 0); // the chunk reaching EOF also waits for the verification
+        pos = end;
+      }
+    } finally {
+      f.handles--;
+      this.maybeClose(f);
+    }
   }
 
   stats(): HydratorStats {

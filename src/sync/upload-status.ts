@@ -1,7 +1,8 @@
 // What the upload journal still holds, as library paths, for `spfs status`, `spfs flush PATH` and log lines; and
 // which upload failures are permanent (kept locally and reported, never retried).
 import { LocalCopyMissingError } from './errors';
-import type { MetadataStore } from '../cache/metadata-store';
+import type { FolderLister } from './folder-lister';
+import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { HttpStatusError, WriteRejectedError } from '../protocol/errors';
 import { InvalidInputError } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
@@ -58,4 +59,27 @@ export function isPermanent(err: unknown): boolean {
   if (err instanceof InvalidInputError || err instanceof LocalCopyMissingError) return true;
   if (err instanceof HttpStatusError) return err.status === 413 || err.status === 400;
   return false;
+}
+
+/**
+ * The item at a library-relative path ("/a/b.txt", "/" for the root), from the stored tree, case-insensitively; a
+ * folder whose documents are not known yet (a first mount's background pass) is listed first when `lister` is given.
+ */
+export async function itemAtPath(
+  store: MetadataStore,
+  path: string,
+  lister?: Pick<FolderLister, 'isComplete' | 'ensureListed'>,
+): Promise<StoredItem | undefined> {
+  const root = store.rootId();
+  let cur = root === undefined ? undefined : store.getItem(root);
+  for (const name of path.split('/').filter((s) => s !== '' && s !== '.')) {
+    if (cur === undefined || cur.kind !== 'folder') return undefined;
+    let next = store.getChild(cur.id, name);
+    if (next === undefined && lister !== undefined && !lister.isComplete(cur.id)) {
+      await lister.ensureListed(cur.id);
+      next = store.getChild(cur.id, name);
+    }
+    cur = next;
+  }
+  return cur;
 }

@@ -61,6 +61,8 @@ export class Uploader {
   /** Ignore the settle delay (flush/unmount asked). */
   private urgent = 0;
   private progressWaiters: Array<() => void> = [];
+  /** Items with a request in flight now (counted: a batch and a single attempt may overlap), for isSending. */
+  private readonly inFlight = new Map<ItemId, number>();
 
   constructor(private readonly o: UploaderOptions) {
     this.writeBackMs = o.writeBackMs ?? DEFAULT_WRITE_BACK_MS;
@@ -82,6 +84,11 @@ export class Uploader {
     const w = this.wakeUp;
     this.wakeUp = undefined;
     w?.();
+  }
+
+  /** Whether a request for this item is in flight right now (user.spfs.state `uploading`). */
+  isSending(id: ItemId): boolean {
+    return this.inFlight.has(id);
   }
 
   /** Pending work, with paths, for `spfs status`. */
@@ -205,6 +212,7 @@ export class Uploader {
     const { api, store } = this.o;
     const item = store.getItem(e.itemId);
     if (item === undefined) return;
+    const done = this.sending([item.id]);
     try {
       const remote = await api.item(item.id);
       const name = `${item.name}.spfs-moving-${item.id.slice(0, 8)}`;
@@ -218,7 +226,21 @@ export class Uploader {
       });
     } catch (err) {
       this.failed(e, err);
+    } finally {
+      done();
     }
+  }
+
+  /** Marks items as sent until the returned function is called. */
+  private sending(ids: readonly ItemId[]): () => void {
+    for (const id of ids) this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
+    return () => {
+      for (const id of ids) {
+        const n = (this.inFlight.get(id) ?? 1) - 1;
+        if (n > 0) this.inFlight.set(id, n);
+        else this.inFlight.delete(id);
+      }
+    };
   }
 
   private async runUnits(units: ReadonlyArray<() => Promise<void>>): Promise<void> {
@@ -265,16 +287,20 @@ export class Uploader {
   }
 
   private async attempt(e: JournalEntry): Promise<void> {
+    const done = this.sending([e.itemId]);
     try {
       await this.send(e);
     } catch (err) {
       this.failed(e, err);
+    } finally {
+      done();
     }
   }
 
   /** One request for many small files; an item the batch did not write goes again alone (conflicts, names). */
   private async sendBatch(members: BatchMember[]): Promise<void> {
     let results: WriteResult[];
+    const done = this.sending(members.map((m) => m.item.id));
     try {
       this.o.store.transaction(() => {
         for (const m of members)
@@ -284,6 +310,8 @@ export class Uploader {
     } catch (err) {
       for (const m of members) this.failed(m.entry, err);
       return;
+    } finally {
+      done();
     }
     for (const [i, m] of members.entries()) {
       const r = results[i];

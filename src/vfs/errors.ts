@@ -19,7 +19,11 @@ export type ErrnoName =
   | 'ENOSPC'
   | 'EEXIST'
   | 'EBUSY'
-  | 'EPERM';
+  | 'EPERM'
+  // extended attributes: no such attribute, a name spfs does not serve, a caller's buffer too small
+  | 'ENODATA'
+  | 'ENOTSUP'
+  | 'ERANGE';
 
 /** An error the filesystem raises itself, already carrying its errno. */
 export class FsError extends SpfsError {

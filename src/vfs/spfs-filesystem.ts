@@ -16,8 +16,9 @@ import { HandleTable } from './handle-table';
 import { InodeTable } from './inode-table';
 import type { LocalFiles } from './local-files';
 import { DEFAULT_LOOKUP_ENTRIES, LookupCache, type CachedEntry } from './lookup-cache';
-import type { DirEntry, FileAttr, Filesystem, FsStats } from './types';
+import type { DirEntry, FileAttr, Filesystem, FsStats, PinControl, UploadActivity } from './types';
 import type { OpenFile, Slot, WriteOps } from './write-ops';
+import { ItemXattrs, XATTR_PREFIX } from './xattrs';
 
 const BLOCK_SIZE = 4096;
 const NAME_MAX_BYTES = 255;
@@ -47,6 +48,12 @@ export interface FilesystemOptions {
   storeVersion?: () => number;
   /** Lookup-cache entries kept at most. */
   lookupEntries?: number;
+  /** Pins and unpins (setxattr user.spfs.pinned). */
+  pins: PinControl;
+  /** Whether an upload request for an item is in flight (user.spfs.state `uploading`). */
+  uploads: UploadActivity;
+  /** The library's web address, for user.spfs.url (none: the attribute is absent). */
+  libraryWebUrl?: string;
 }
 
 export type FileAttributes = Pick<FilesystemOptions, 'uid' | 'gid' | 'umask' | 'readOnly'>;
@@ -61,12 +68,20 @@ export class SpfsFilesystem implements Filesystem {
   private readonly inodes: InodeTable;
   private readonly dirMode: number;
   private readonly fileMode: number;
+  private readonly xattrs: ItemXattrs;
 
   constructor(private readonly o: FilesystemOptions) {
     const umask = o.umask ?? DEFAULT_UMASK;
     this.dirMode = constants.S_IFDIR | (0o777 & ~umask);
     this.fileMode = constants.S_IFREG | (0o666 & ~umask);
     this.inodes = new InodeTable(() => o.store.rootId());
+    this.xattrs = new ItemXattrs({
+      store: o.store,
+      hasLocalCopy: (id) => o.local.hasCopy(id),
+      uploads: o.uploads,
+      pins: o.pins,
+      ...(o.libraryWebUrl !== undefined ? { libraryWebUrl: o.libraryWebUrl } : {}),
+    });
     if (o.storeVersion !== undefined)
       this.lookups = new LookupCache({
         maxEntries: o.lookupEntries ?? DEFAULT_LOOKUP_ENTRIES,
@@ -231,6 +246,24 @@ export class SpfsFilesystem implements Filesystem {
       favail: 0,
       namemax: NAME_MAX_BYTES,
     });
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    return this.xattrs.names(await this.item(path));
+  }
+
+  async getxattr(path: string, name: string): Promise<Buffer> {
+    // The kernel asks for security.capability before writes: answered without touching SQLite.
+    if (!name.startsWith(XATTR_PREFIX)) throw new FsError('ENODATA', `no attribute ${name}`);
+    return this.xattrs.get(await this.item(path), name);
+  }
+
+  async setxattr(path: string, name: string, value: Buffer): Promise<void> {
+    this.xattrs.set(await this.item(path), name, value);
+  }
+
+  async removexattr(path: string, name: string): Promise<void> {
+    this.xattrs.remove(await this.item(path), name);
   }
 
   async lookup(parentIno: number, name: string): Promise<FileAttr> {

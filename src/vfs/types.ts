@@ -33,6 +33,16 @@ export interface FsStats {
   namemax: number;
 }
 
+/** Keeps items on this device (issue 17). The pin manager (src/sync/pin-manager.ts, another helper's branch) implements it. */
+export interface PinControl {
+  setPinned(id: ItemId, pinned: boolean): void;
+}
+
+/** What the uploader says about an item right now (user.spfs.state `uploading`); the Uploader owns that fact. */
+export interface UploadActivity {
+  isSending(id: ItemId): boolean;
+}
+
 /** The operations a mount serves. Every method may throw a typed error; the adapter maps it through errors.ts. */
 export interface Filesystem {
   getattr(path: string): Promise<FileAttr>;
@@ -68,6 +78,14 @@ export interface Filesystem {
   knownIno(id: ItemId): number | undefined;
   /** Where an item is now, by its folder's inode number (undefined if the folder was never given one). */
   placeOf(id: ItemId): { parentIno: number; name: string } | undefined;
+  /** Names of the item's extended attributes (user.spfs.*, docs/SEMANTICS.md); from SQLite and memory only. */
+  listxattr(path: string): Promise<string[]>;
+  /** One attribute's value: ENODATA when the item has no such attribute (or the name is not spfs's). */
+  getxattr(path: string, name: string): Promise<Buffer>;
+  /** `user.spfs.pinned` = `1` pins, `0` unpins (else EINVAL); any other name is ENOTSUP. */
+  setxattr(path: string, name: string, value: Buffer): Promise<void>;
+  /** Removing `user.spfs.pinned` unpins; any other name is ENOTSUP. */
+  removexattr(path: string, name: string): Promise<void>;
   /** Operations SharePoint has no notion of (symlink, link, mknod): EPERM. */
   refuse(op: string, path: string): never;
 }

@@ -28,8 +28,8 @@ export interface WriteOpsOptions {
   local: LocalFiles;
   logger: Logger;
   clock: Clock;
-  /** Told after every change the journal recorded (wakes the uploader). */
-  onChange?: () => void;
+  /** Told after every change the journal recorded (wakes the uploader); a move names the moved item. */
+  onChange?: (moved?: ItemId) => void;
 }
 
 /** Where a new or moved entry goes: its folder, its name, and whatever already holds that name there. */
@@ -176,7 +176,7 @@ export class WriteOps {
       this.touchFolder(parent);
       if (src.parentId !== parent.id) this.touchFolderId(src.parentId);
     });
-    this.o.onChange?.();
+    this.o.onChange?.(src.id);
   }
 
   utimens(item: StoredItem, mtime: Date): void {

@@ -1,6 +1,7 @@
 // `spfs unmount` stops waiting for uploads once the mount has been offline for UNREACHABLE_GIVE_UP_MS, as
-// Connectivity (the only owner of that state) tells it; the uploader keeps no "unreachable" flag of its own.
-import { unmountGivesUp, UNREACHABLE_GIVE_UP_MS } from '../../src/cli/control-socket';
+// Connectivity (the only owner of that state) tells it; the uploader keeps no "unreachable" flag of its own. And
+// when `spfs pin` stops waiting for its downloads.
+import { pinWaitEnds, unmountGivesUp, UNREACHABLE_GIVE_UP_MS } from '../../src/cli/control-socket';
 import { NetworkError, HttpStatusError } from '../../src/protocol/errors';
 import { silentLogger } from '../../src/shared/logger';
 import { Connectivity } from '../../src/sync/connectivity';
@@ -22,5 +23,18 @@ describe('unmount give-up reads Connectivity', () => {
     c.reportSuccess();
     expect(unmountGivesUp(c)).toBe(false);
     expect(unmountGivesUp(undefined)).toBe(false);
+  });
+});
+
+describe('spfs pin waits', () => {
+  const progress = { files: 3, filesDone: 1, bytes: 30, bytesDone: 10, failed: [], offline: false };
+  const failure = { path: '/a', error: 'the content cache is full' };
+  test('until every document is here, or the rest failed; while offline it keeps waiting', () => {
+    expect(pinWaitEnds(progress)).toBe(false);
+    expect(pinWaitEnds({ ...progress, filesDone: 3, bytesDone: 30 })).toBe(true);
+    expect(pinWaitEnds({ ...progress, failed: [failure, { ...failure, path: '/b' }] })).toBe(true);
+    expect(pinWaitEnds({ ...progress, failed: [failure] })).toBe(false);
+    expect(pinWaitEnds({ ...progress, failed: [failure, failure], offline: true })).toBe(false);
+    expect(pinWaitEnds({ ...progress, files: 0, filesDone: 0, bytes: 0, bytesDone: 0 })).toBe(true);
   });
 });

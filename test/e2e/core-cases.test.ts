@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
 import { CORE_CASES, serverView, type CoreDriver } from '../helpers/core-cases';
 import { eventually } from '../helpers/eventually';
+import { getfattrDump, getfattrValue, removefattr, setfattr } from '../helpers/xattr-tools';
 import {
   assertE2EPrerequisites,
   forceCleanup,
@@ -89,6 +90,10 @@ describe.each(ADAPTERS)('core cases through a real mount on %s (FUSE, child proc
       remote: async (change) =>
         void (await adminPost(port, ADMIN_TOKEN, '/changes', { user: server.user, ...change })),
       pause: (ms) => new Promise((r) => setTimeout(r, ms)),
+      xattrs: (rel) => getfattrDump(at(rel)),
+      getxattr: (rel, name) => getfattrValue(at(rel), name),
+      setxattr: (rel, name, value) => setfattr(at(rel), name, value),
+      removexattr: (rel, name) => removefattr(at(rel), name),
     };
   });
   afterAll(async () => {

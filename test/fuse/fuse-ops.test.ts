@@ -33,6 +33,12 @@ const scripted = {
   release: () => Promise.reject(new Error('unexpected')),
   unlink: () => Promise.reject(new FsError('ENOTEMPTY', 'scripted')),
   statfs: () => Promise.reject(new FsError('EIO', 'x')),
+  getxattr: (_p, name) =>
+    name === 'user.spfs.state'
+      ? Promise.resolve(Buffer.from('hydrated'))
+      : Promise.reject(new FsError('ENODATA', name)),
+  listxattr: () => Promise.resolve(['user.spfs.state', 'user.spfs.pinned']),
+  setxattr: () => Promise.reject(new FsError('ENOTSUP', 'scripted')),
   refuse: (op: string, p: string) => {
     throw new FsError('EPERM', `${op} ${p}`);
   },
@@ -79,5 +85,27 @@ describe('createFuseOps', () => {
     expect(await call<[number]>((cb) => ops.release!('/f', 1, cb))).toEqual([[Fuse.EIO]]);
     expect(await call<[number]>((cb) => ops.unlink!('/f', cb))).toEqual([[errnoNumber('ENOTEMPTY')]]);
     expect(await call<[number]>((cb) => ops.symlink!('/f', '/g', cb))).toEqual([[errnoNumber('EPERM')]]);
+  });
+
+  it('answers getxattr and listxattr for the caller buffer: its size on a probe, the bytes, or ERANGE', async () => {
+    const get = (room: number) =>
+      call<[number, Buffer?]>((cb) => ops.getxattr!('/f', 'user.spfs.state', room, cb));
+    expect(await get(0)).toEqual([[0, Buffer.from('hydrated')]]);
+    expect(await get(8)).toEqual([[0, Buffer.from('hydrated')]]);
+    expect(await get(7)).toEqual([[errnoNumber('ERANGE')]]);
+    expect(await call<[number, Buffer?]>((cb) => ops.getxattr!('/f', 'user.other', 64, cb))).toEqual([
+      [errnoNumber('ENODATA')],
+    ]);
+    const list = Buffer.from('user.spfs.state\0user.spfs.pinned\0');
+    expect(await call<[number, Buffer?]>((cb) => ops.listxattr!('/f', 0, cb))).toEqual([[0, list]]);
+    expect(await call<[number, Buffer?]>((cb) => ops.listxattr!('/f', list.length - 1, cb))).toEqual([
+      [errnoNumber('ERANGE')],
+    ]);
+  });
+
+  it('reports ENOTSUP by the number fuse-native knows as EOPNOTSUPP', async () => {
+    expect(errnoNumber('ENOTSUP')).toBe(-95);
+    const r = await call<[number]>((cb) => ops.setxattr!('/f', 'user.x', Buffer.from('1'), 0, 0, cb));
+    expect(r).toEqual([[-95]]);
   });
 });

@@ -36,6 +36,13 @@ export interface CoreDriver {
   remote(change: Record<string, unknown>): Promise<void>;
   /** Milliseconds to let pass while a handle stays open (longer than the mount's write-back delay). */
   pause(ms: number): Promise<void>;
+  /** `getfattr -d`: the item's user.* extended attributes and their values. */
+  xattrs(path: string): Promise<Record<string, string>>;
+  getxattr(path: string, name: string): Promise<string>;
+  /** `setfattr -n NAME -v VALUE` */
+  setxattr(path: string, name: string, value: string): Promise<void>;
+  /** `setfattr -x NAME` */
+  removexattr(path: string, name: string): Promise<void>;
 }
 
 export interface WriteHandle {
@@ -251,6 +258,49 @@ export const CORE_CASES: CoreCase[] = [
       await h.close();
       await d.flush();
       expect((await server()).files.get(`${dir}/k.txt`)?.bytes.toString()).toBe('edited here');
+    },
+  },
+  {
+    name: 'extended attributes: state, ids and web address without opening; user.spfs.pinned pins and unpins',
+    async run(d, server, dir) {
+      const f = `${dir}/x.txt`;
+      await d.writeFile(f, Buffer.from('xattrs'));
+      await d.writeFile(`${dir}/.x.txt.swp`, Buffer.from('an editor temp file: never uploaded'));
+      await d.flush();
+      const onServer = (await server()).files.get(f)!;
+      expect(await d.xattrs(f)).toEqual({
+        'user.spfs.state': 'hydrated', // the uploaded copy is the version's cached content
+        'user.spfs.pinned': '0',
+        'user.spfs.resource-id': onServer.item.id,
+        'user.spfs.etag': onServer.item.etag,
+        'user.spfs.url': expect.stringMatching(new RegExp(`/Documents/${dir}/x\\.txt$`)) as unknown,
+      });
+      // Not on the server: no id, ETag or address yet.
+      expect(await d.xattrs(`${dir}/.x.txt.swp`)).toEqual({
+        'user.spfs.state': 'hydrated',
+        'user.spfs.pinned': '0',
+      });
+      expect(await d.errnoOf(() => d.getxattr(`${dir}/.x.txt.swp`, 'user.spfs.resource-id'))).toBe('ENODATA');
+      const folder = await d.xattrs(dir);
+      const root = await d.xattrs('');
+      expect(folder['user.spfs.state']).toBe('online-only');
+      expect(folder['user.spfs.resource-id']).toMatch(/^[0-9a-f]{32}$/);
+      expect(root['user.spfs.resource-id']).toMatch(/^[0-9a-f]{32}$/);
+      expect(folder['user.spfs.url']).toBe(`${root['user.spfs.url']}/${dir}`);
+
+      await d.setxattr(f, 'user.spfs.pinned', '1');
+      expect(await d.getxattr(f, 'user.spfs.pinned')).toBe('1');
+      expect(await d.getxattr(f, 'user.spfs.state')).toBe('pinned');
+      await d.setxattr(f, 'user.spfs.pinned', '0');
+      expect(await d.getxattr(f, 'user.spfs.state')).toBe('hydrated');
+      await d.setxattr(f, 'user.spfs.pinned', '1');
+      await d.removexattr(f, 'user.spfs.pinned');
+      expect(await d.getxattr(f, 'user.spfs.pinned')).toBe('0');
+      expect(await d.errnoOf(() => d.setxattr(f, 'user.spfs.pinned', 'yes'))).toBe('EINVAL');
+      expect(await d.errnoOf(() => d.setxattr(f, 'user.spfs.state', 'pinned'))).toBe('ENOTSUP');
+      expect(await d.errnoOf(() => d.setxattr(f, 'user.comment', 'x'))).toBe('ENOTSUP');
+      expect(await d.errnoOf(() => d.getxattr(f, 'user.comment'))).toBe('ENODATA');
+      expect(await d.getxattr(f, 'user.spfs.pinned')).toBe('0');
     },
   },
 ];

@@ -1,6 +1,6 @@
 // Accepted mount URL forms: server origin, personal/team site, library URL (and a view of it), against a
 // stand-in that answers GetList (simulated server: the reference server has no GetList endpoint).
-import { parseStartUrl } from '../../src/protocol/discover-library';
+import { libraryWebUrl, parseStartUrl } from '../../src/protocol/discover-library';
 import { SpClient } from '../../src/protocol/sp-client';
 import { startFakeSpServer } from './fake-sp-server';
 
@@ -50,4 +50,35 @@ test('a library URL resolves its list through GetList (simulated server)', async
   } finally {
     await server.close();
   }
+});
+
+describe('libraryWebUrl (the base of user.spfs.url)', () => {
+  it.each([
+    [
+      'a personal site: its Documents library',
+      'https://h/personal/alice',
+      'https://h/personal/alice',
+      'https://h/personal/alice/Documents',
+    ],
+    [
+      'a server URL, via the personal site found',
+      'https://h',
+      'https://h/personal/alice/',
+      'https://h/personal/alice/Documents',
+    ],
+    [
+      'a team site: Shared Documents',
+      'https://h/sites/team',
+      'https://h/sites/team',
+      'https://h/sites/team/Shared%20Documents',
+    ],
+    [
+      'a library URL as given',
+      'https://h/sites/team/Project%20Files/Forms/AllItems.aspx',
+      'https://h/sites/team',
+      'https://h/sites/team/Project%20Files',
+    ],
+  ])('%s', (_what, mountUrl, siteUrl, expected) => {
+    expect(libraryWebUrl(mountUrl, siteUrl)).toBe(expected);
+  });
 });

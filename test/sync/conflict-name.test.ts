@@ -1,5 +1,5 @@
 // conflictName: OneDrive's "keep both" names — stem, host, local date and time, extension kept last.
-import { conflictName } from '../../src/sync/conflict-name';
+import { conflictName, isConflictName } from '../../src/sync/conflict-name';
 
 describe('conflictName', () => {
   const when = new Date(2026, 0, 31, 14, 5, 59); // local time: 2026-01-31 14:05
@@ -31,5 +31,22 @@ describe('conflictName', () => {
     expect(conflictName('a.txt', 'h', new Date(2026, 2, 4, 7, 8))).toBe(
       'a (conflict from h 2026-03-04 0708).txt',
     );
+  });
+});
+
+describe('isConflictName (user.spfs.state conflict)', () => {
+  const when = new Date(2026, 0, 31, 14, 5);
+
+  it.each(['report.docx', 'archive.tar.gz', 'Makefile', '.bashrc', 'a.txt'])(
+    'recognises what conflictName makes of %s, and not the name itself',
+    (name) => {
+      expect(isConflictName(conflictName(name, 'my host:1', when))).toBe(true);
+      expect(isConflictName(name)).toBe(false);
+    },
+  );
+
+  it('does not take a look-alike the user wrote for a conflict copy', () => {
+    expect(isConflictName('notes (conflict from me).txt')).toBe(false);
+    expect(isConflictName('a (conflict from pc 2026-01-31 1405) final.txt')).toBe(false);
   });
 });

@@ -107,6 +107,7 @@ beforeAll(async () => {
     activity: new ForegroundActivity(),
     lister,
     storeVersion: () => state.version(),
+    pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
   });
   closers.push(() => w.stop());
   fs = w.fs;

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { buildWritePath, type WritePath } from '../../src/cli/write-path';
 import { ContentCache } from '../../src/cache/content-cache';
 import { MetadataStore } from '../../src/cache/metadata-store';
+import { libraryWebUrl } from '../../src/protocol/discover-library';
 import { SpClient } from '../../src/protocol/sp-client';
 import { systemClock } from '../../src/shared/clock';
 import { silentLogger } from '../../src/shared/logger';
@@ -69,6 +70,8 @@ beforeAll(async () => {
     clock: systemClock,
     activity: new ForegroundActivity(),
     writeBackMs: 0,
+    pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
+    libraryWebUrl: libraryWebUrl(srv.siteUrl, api.library.siteUrl),
   });
   closers.push(() => w.stop());
   const fs = w.fs;
@@ -148,6 +151,14 @@ beforeAll(async () => {
     },
     remote: async (change) => void (await adminPost(port, TOKEN, '/changes', { user: USER.name, ...change })),
     pause: (ms) => new Promise((r) => setTimeout(r, ms)),
+    async xattrs(rel) {
+      const out: Record<string, string> = {};
+      for (const name of await fs.listxattr(p(rel))) out[name] = (await fs.getxattr(p(rel), name)).toString();
+      return out;
+    },
+    getxattr: async (rel, name) => (await fs.getxattr(p(rel), name)).toString(),
+    setxattr: (rel, name, value) => fs.setxattr(p(rel), name, Buffer.from(value)),
+    removexattr: (rel, name) => fs.removexattr(p(rel), name),
   };
 });
 

@@ -50,6 +50,7 @@ beforeAll(async () => {
     logger,
     clock: systemClock,
     activity: new ForegroundActivity(),
+    pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
     attributes: { uid: 4321, gid: 8765, umask: 0o027, readOnly: true },
   });
   closers.push(() => w.stop());

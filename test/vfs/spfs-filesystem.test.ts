@@ -64,6 +64,7 @@ beforeAll(async () => {
     logger,
     clock: systemClock,
     activity,
+    pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
   });
   closers.push(() => w.stop());
   fs = w.fs;
