@@ -56,3 +56,6 @@ fi
 say "building (tsc)"
 npx tsc -p tsconfig.build.json
 bash scripts/build-addon.sh
+
+# mount(8) helpers (`mount -t fuse.spfs`, fstab, `umount`), pointing at this checkout; root only (docs/CONFIGURATION.md).
+if [ "$(id -u)" -eq 0 ]; then bash scripts/install-mount-helper.sh; fi

@@ -5,8 +5,30 @@ import type { ServeOptions } from './serve-command';
 import { flushCommand, freeCommand, pinCommand, statusCommand, unpinCommand } from './control-client';
 import type { DoctorOptions } from './doctor-command';
 import { unmountCommand } from './unmount-command';
+import { MOUNT_OPTIONS, SETTING_KEYS } from './options-table';
 import { EXIT, UsageError } from './usage-error';
 import { errorMessage } from '../shared/errors';
+
+const MOUNT_HELP_FOOTER = `
+Every option is also -o NAME[=VALUE], a config-file key and an SPFS_* variable; precedence:
+flags > -o > SPFS_* environment > profile ($XDG_CONFIG_HOME/spfs/config.json) > defaults.
+Passwords: --password-env VAR, --credentials-file FILE (mode 0600) or a prompt; never an option value.
+See docs/CONFIGURATION.md.
+
+Examples:
+  spfs mount https://sp.example.com/sites/team ~/Team --user alice
+  spfs mount work ~/Work                      # the profile "work" of the config file
+  spfs mount https://sp.example.com ~/SP -o ro,uid=1000,gid=1000,umask=027,cache_size=20G,credentials_file=~/.sp.cred
+`;
+
+/** `spfs mount`'s options from the one table (options-table.ts); no defaults here: the merge applies them. */
+function addTableOptions(cmd: Command): void {
+  for (const key of SETTING_KEYS) {
+    const spec = MOUNT_OPTIONS[key];
+    const flag = spec.arg !== undefined ? `${spec.flag} <${spec.arg.toLowerCase()}>` : spec.flag;
+    cmd.addOption(new Option(flag, `${spec.help} [-o ${spec.oName}, ${spec.env}]`));
+  }
+}
 
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('spfs')
@@ -14,49 +36,24 @@ function buildProgram(setExit: (code: number) => void): Command {
     .version('0.1.0')
     .showHelpAfterError();
 
-  program
+  const mount = program
     .command('mount')
-    .description('mount the library at URL (a server URL or a site URL) on the empty folder DIR')
-    .argument('<url>', 'server or site URL, e.g. the first line printed by `spfs serve`')
-    .argument('<dir>', 'an existing empty folder')
-    .option(
-      '--cache-dir <dir>',
-      'where metadata and downloaded content are kept (default: ~/.cache/spfs/<library>)',
+    .description(
+      'mount the library at SOURCE (a server, site or library URL, or a profile of the config file) on the empty folder DIR',
     )
-    .option('--cache-size <size>', 'bound on the content cache: bytes or K/M/G suffix (default 10G)')
-    .option('--cache-min-free <size>', "keep this much free on the cache's disk (default 0)")
-    .addOption(
-      new Option('--hydrate <mode>', 'ranges: fetch what is read; full: also the rest of opened files')
-        .choices(['ranges', 'full'])
-        .default('ranges'),
-    )
+    .argument('<source>', 'an http(s) URL (e.g. the first line printed by `spfs serve`) or a profile name')
+    .argument('<dir>', 'an existing empty folder');
+  addTableOptions(mount);
+  mount
     .option(
-      '--write-back <seconds>',
-      'wait this long after the last change before uploading a file (default 3)',
-    )
-    .option(
-      '--poll-interval <seconds>',
-      'poll the change feed this often when no notification channel works (default 120)',
-    )
-    .option('--user <name>', 'user name for HTTP authentication')
-    .option('--password-env <var>', 'read the password from this environment variable (otherwise prompt)')
-    .option('--auth <scheme>', 'basic, bearer, ntlm or cookie (default: implied by the other options)')
-    .option('--credentials-file <file>', 'user=/password= lines; refused unless mode 0600')
-    .option('--token-file <file>', 'bearer token, re-read whenever the file changes')
-    .option('--token-command <cmd>', 'prints a bearer token on stdout; run again after a 401')
-    .option('--cookie-file <file>', 'FedAuth/rtFa cookies (cookies.txt or one name=value; line)')
-    .option('--ca <file>', 'PEM of an extra trusted certificate authority (a company CA)')
-    .option('--insecure', 'do not verify TLS certificates (prints a warning)')
-    .option('--foreground', 'stay attached instead of detaching once mounted')
-    .option('--log-level <level>', 'trace, debug, info, warn, error (log: <cache-dir>/spfs.log)')
-    .option('--debug-fuse', 'log every FUSE request (very verbose)')
-    .option(
-      '--fuse <adapter>',
-      'auto (libfuse3 where its addon is built and fusermount3 exists, else fuse-native), 3 or 2 (env SPFS_FUSE)',
+      '-o, --options <list>',
+      'comma-separated NAME[=VALUE] as sshfs and mount(8) take them (ro,uid=1000,cache_size=20G); repeatable',
+      (v: string, prev: string[] = []) => [...prev, v],
     )
     .addOption(new Option('--notify-fd <fd>').hideHelp())
-    .action(async (url: string, dir: string, o: MountCommandOptions) =>
-      setExit(await mountCommand(url, dir, o)),
+    .addHelpText('after', MOUNT_HELP_FOOTER)
+    .action(async (source: string, dir: string, o: MountCommandOptions) =>
+      setExit(await mountCommand(source, dir, o)),
     );
 
   program

@@ -3,38 +3,32 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  authScheme,
-  clientAuthOptions,
-  INSECURE_WARNING,
-  needsPassword,
-  type AuthCliOptions,
-} from './auth-options';
+import { authScheme, clientAuthOptions, INSECURE_WARNING, needsPassword } from './auth-options';
 import { resolveCredentials, type Credentials } from './credentials';
 import type { SyncProgress } from '../sync/tree-sync';
+import { loadProfile } from './config-file';
+import {
+  daemonArgs,
+  fromEnvironment,
+  fromFlags,
+  fromMountOptions,
+  resolveSettings,
+  withoutOptionVariables,
+  type ResolvedSettings,
+} from './option-sources';
+import type { SettingKey } from './options-table';
 import { defaultCacheDir } from './paths';
 import { startProgress, type Progress } from './progress';
-import { parseSize } from './size-option';
-import { assertFuseAvailable, assertUsableMountpoint } from './system-checks';
+import { assertAllowOtherPermitted, assertFuseAvailable, assertUsableMountpoint } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
-export interface MountCommandOptions extends AuthCliOptions {
-  credentialsFile?: string;
-  cacheDir?: string;
-  cacheSize?: string;
-  cacheMinFree?: string;
-  hydrate?: 'ranges' | 'full';
-  pollInterval?: string;
-  writeBack?: string;
-  user?: string;
-  passwordEnv?: string;
-  foreground?: boolean;
-  logLevel?: string;
-  debugFuse?: boolean;
-  fuse?: string;
+/** What commander hands over: the table's flags (text, or `true` for a switch), `-o` lists and the internal fd. */
+export type MountCommandOptions = Partial<Record<SettingKey, string | boolean>> & {
+  /** `-o` lists, in order given. */
+  options?: string[];
   /** Internal: the daemon child reports to this fd. */
   notifyFd?: string;
-}
+};
 
 /** The daemon sends crawl progress to `spfs mount` at most this often. */
 const PROGRESS_EVERY_MS = 100;
@@ -45,43 +39,43 @@ const DAEMON_EXIT_GRACE_MS = 200;
 /** Env var through which a prompted password reaches the daemon child (never argv). Deleted on read. */
 const CHILD_PASSWORD_ENV = 'SPFS_DAEMON_PASSWORD';
 
-export async function mountCommand(url: string, dir: string, o: MountCommandOptions): Promise<number> {
-  const writeBackS = o.writeBack !== undefined ? Number(o.writeBack) : undefined;
-  if (writeBackS !== undefined && !(Number.isFinite(writeBackS) && writeBackS >= 0))
-    throw new UsageError('--write-back must be a number of seconds, 0 or more');
-  const writeBackMs = writeBackS !== undefined ? Math.round(writeBackS * 1000) : undefined;
-  if (!/^https?:\/\//i.test(url)) throw new UsageError(`not an http(s) URL: ${url}`);
+/**
+ * `source` is an http(s) URL or the name of a profile of the config file. Options: flags > `-o` > SPFS_* > the
+ * profile > the table's defaults (option-sources.ts).
+ */
+export async function mountCommand(source: string, dir: string, o: MountCommandOptions): Promise<number> {
+  const isUrl = /^https?:\/\//i.test(source);
+  if (!isUrl && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(source))
+    throw new UsageError(`not an http(s) URL nor a profile name: ${source}`);
+  const profile = isUrl ? undefined : loadProfile(source);
+  const url = profile?.url ?? source;
+  const resolved = resolveSettings([
+    fromFlags(o),
+    fromMountOptions(o.options ?? []),
+    fromEnvironment(process.env),
+    profile?.options ?? new Map(),
+  ]);
+  const s = resolved.values;
   const mountpoint = resolve(dir);
   assertFuseAvailable();
   assertUsableMountpoint(mountpoint);
+  if (s.allowOther) assertAllowOtherPermitted();
   const real = realpathSync(mountpoint);
-  const cacheDir = resolve(o.cacheDir ?? defaultCacheDir(url, o.user));
-  const cacheMaxBytes = o.cacheSize !== undefined ? parseSize(o.cacheSize, '--cache-size') : undefined;
-  if (cacheMaxBytes !== undefined && !(cacheMaxBytes > 0))
-    throw new UsageError('--cache-size must be positive');
-  const cacheMinFreeBytes =
-    o.cacheMinFree !== undefined ? parseSize(o.cacheMinFree, '--cache-min-free') : undefined;
+  const cacheDir = s.cacheDir ?? resolve(defaultCacheDir(url, s.user));
 
-  const fuse = o.fuse ?? process.env.SPFS_FUSE ?? 'auto';
-  if (fuse !== 'auto' && fuse !== '3' && fuse !== '2') throw new UsageError('--fuse must be auto, 3 or 2');
-
-  const pollIntervalS = o.pollInterval !== undefined ? Number(o.pollInterval) : undefined;
-  if (pollIntervalS !== undefined && !(Number.isInteger(pollIntervalS) && pollIntervalS >= 1))
-    throw new UsageError('--poll-interval must be a whole number of seconds, at least 1');
-
-  const scheme = authScheme(o, o.user !== undefined || o.credentialsFile !== undefined);
-  if (o.insecure && o.notifyFd === undefined) process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
+  const scheme = authScheme(s, s.user !== undefined || s.credentialsFile !== undefined);
+  if (s.insecure && o.notifyFd === undefined) process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
   const inheritedPassword = process.env[CHILD_PASSWORD_ENV];
   delete process.env[CHILD_PASSWORD_ENV];
   const credentials =
-    o.user !== undefined && inheritedPassword !== undefined
-      ? { user: o.user, password: inheritedPassword }
+    s.user !== undefined && inheritedPassword !== undefined
+      ? { user: s.user, password: inheritedPassword }
       : needsPassword(scheme)
-        ? await resolveCredentials(o.user, o.passwordEnv, o.credentialsFile)
+        ? await resolveCredentials(s.user, s.passwordEnv, s.credentialsFile)
         : undefined;
-  const client = clientAuthOptions(url, o, scheme, credentials);
+  const client = clientAuthOptions(url, s, scheme, credentials);
 
-  if (o.foreground) {
+  if (s.foreground) {
     const notifyFd = o.notifyFd !== undefined ? Number(o.notifyFd) : undefined;
     let notified = false;
     let lastProgressMs = 0;
@@ -93,15 +87,23 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
       cacheDir,
       credentials,
       client,
-      ...(cacheMaxBytes !== undefined ? { cacheMaxBytes } : {}),
-      ...(cacheMinFreeBytes !== undefined ? { cacheMinFreeBytes } : {}),
-      ...(o.hydrate !== undefined ? { hydrate: o.hydrate } : {}),
-      ...(pollIntervalS !== undefined ? { pollIntervalS } : {}),
-      ...(writeBackMs !== undefined ? { writeBackMs } : {}),
-      ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
-      ...(o.debugFuse ? { debugFuse: true } : {}),
+      ...(s.cacheSize !== undefined ? { cacheMaxBytes: s.cacheSize } : {}),
+      ...(s.cacheMinFree !== undefined ? { cacheMinFreeBytes: s.cacheMinFree } : {}),
+      ...(s.hydrate !== undefined ? { hydrate: s.hydrate } : {}),
+      ...(s.pollInterval !== undefined ? { pollIntervalS: s.pollInterval } : {}),
+      ...(s.writeBack !== undefined ? { writeBackMs: Math.round(s.writeBack * 1000) } : {}),
+      ...(s.logLevel !== undefined ? { logLevel: s.logLevel } : {}),
+      ...(s.debugFuse ? { debugFuse: true } : {}),
+      fuse: s.fuse ?? 'auto',
+      access: {
+        readOnly: s.readOnly === true,
+        allowOther: s.allowOther === true,
+        defaultPermissions: s.defaultPermissions === true,
+        uid: s.uid ?? process.getuid?.() ?? 0,
+        gid: s.gid ?? process.getgid?.() ?? 0,
+        umask: s.umask ?? 0o022,
+      },
       ...(notifyFd === undefined ? { logToTerminal: true } : {}),
-      fuse,
       progress: (p) => {
         const now = Date.now();
         if (notifyFd === undefined || notified || now - lastProgressMs < PROGRESS_EVERY_MS) return;
@@ -125,27 +127,31 @@ export async function mountCommand(url: string, dir: string, o: MountCommandOpti
     setTimeout(() => process.exit(code), DAEMON_EXIT_GRACE_MS).unref();
     return code;
   }
-  return spawnDaemon(url, real, cacheDir, o, credentials);
+  return spawnDaemon(url, real, cacheDir, resolved, credentials);
 }
 
 /**
  * V8 limits for the long-running daemon: a 2 MiB young generation and a 160 MiB old space make the collector run
  * before the heap balloons, keeping RSS under 200 MB for a 100,000-item library (docs/ARCHITECTURE.md, Memory).
  */
+/** The command-line entry point, from src/cli (ts-jest) or dist/cli (the build). */
+const SPFS_BIN = join(__dirname, '..', '..', 'bin', 'spfs');
+
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=160'];
 
 function spawnDaemon(
   url: string,
   mountpoint: string,
   cacheDir: string,
-  o: MountCommandOptions,
+  settings: ResolvedSettings,
   credentials: Credentials | undefined,
 ): Promise<number> {
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
   const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
   const args = [
     ...DAEMON_NODE_FLAGS,
-    process.argv[1] ?? '',
+    // bin/spfs, also when this runs under the mount(8) helper (bin/mount.spfs).
+    SPFS_BIN,
     'mount',
     url,
     mountpoint,
@@ -154,23 +160,12 @@ function spawnDaemon(
     '3',
     '--cache-dir',
     cacheDir,
+    // Everything else the sources gave, as flags; the user a credentials file named is passed on by name.
+    ...daemonArgs(settings, ['cacheDir', 'foreground', 'user', 'passwordEnv', 'credentialsFile']),
   ];
-  const user = credentials?.user ?? o.user;
+  const user = credentials?.user ?? settings.values.user;
   if (user !== undefined) args.push('--user', user);
-  if (o.auth !== undefined) args.push('--auth', o.auth);
-  if (o.tokenFile !== undefined) args.push('--token-file', o.tokenFile);
-  if (o.tokenCommand !== undefined) args.push('--token-command', o.tokenCommand);
-  if (o.cookieFile !== undefined) args.push('--cookie-file', o.cookieFile);
-  if (o.ca !== undefined) args.push('--ca', o.ca);
-  if (o.insecure) args.push('--insecure');
-  if (o.cacheSize !== undefined) args.push('--cache-size', o.cacheSize);
-  if (o.cacheMinFree !== undefined) args.push('--cache-min-free', o.cacheMinFree);
-  if (o.hydrate !== undefined) args.push('--hydrate', o.hydrate);
-  if (o.pollInterval !== undefined) args.push('--poll-interval', o.pollInterval);
-  if (o.writeBack !== undefined) args.push('--write-back', o.writeBack);
-  if (o.logLevel !== undefined) args.push('--log-level', o.logLevel);
-  if (o.fuse !== undefined) args.push('--fuse', o.fuse);
-  const env = { ...process.env };
+  const env = withoutOptionVariables(process.env);
   if (credentials !== undefined) env[CHILD_PASSWORD_ENV] = credentials.password;
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env });
   return new Promise((resolveExit) => {

@@ -33,6 +33,15 @@ const MOUNT_WATCH_INTERVAL_MS = 2000;
 const FIRST_PASS_WAIT_MS = 3000;
 const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 
+export interface MountAccess {
+  readOnly: boolean;
+  allowOther: boolean;
+  defaultPermissions: boolean;
+  uid: number;
+  gid: number;
+  umask: number;
+}
+
 export interface DaemonOptions {
   url: string;
   mountpoint: string;
@@ -57,6 +66,8 @@ export interface DaemonOptions {
   writeBackMs?: number;
   /** Before "ready": what a first mount's crawl has found so far (shown by `spfs mount` on a terminal). */
   progress?: (p: SyncProgress) => void;
+  /** Who may do what on the mount: `ro`, `allow_other`, `default_permissions`, the owner and mode shown. */
+  access?: MountAccess;
   /** Called once the mount serves (or with an error before it does). */
   notify: (msg: { ready: true; items: number } | { ready: false; error: string; exitCode: number }) => void;
 }
@@ -163,11 +174,26 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       connectivity,
       pins,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
+      ...(o.access !== undefined
+        ? {
+            attributes: {
+              uid: o.access.uid,
+              gid: o.access.gid,
+              umask: o.access.umask,
+              readOnly: o.access.readOnly,
+            },
+          }
+        : {}),
       libraryWebUrl: libraryWebUrl(o.url, client.library.siteUrl),
     });
     mounted = await mountFilesystem(o.mountpoint, writePath.fs, logger, {
       debug: o.debugFuse ?? false,
       adapter: o.fuse ?? 'auto',
+      kernelOptions: {
+        readOnly: o.access?.readOnly ?? false,
+        allowOther: o.access?.allowOther ?? false,
+        defaultPermissions: o.access?.defaultPermissions ?? false,
+      },
     });
     const m = mounted;
     const p = pins;

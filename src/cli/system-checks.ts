@@ -48,3 +48,26 @@ export function assertUsableMountpoint(path: string): void {
   if (isMounted(path)) throw new UsageError(`${path} is already a mount point`, EXIT.mountpoint);
   if (readdirSync(path).length > 0) throw new UsageError(`mountpoint ${path} is not empty`, EXIT.mountpoint);
 }
+
+/** Whether /etc/fuse.conf's text lets users other than root mount with allow_other. */
+export function fuseConfAllowsOther(text: string): boolean {
+  return text.split('\n').some((line) => line.replace(/#.*/, '').trim() === 'user_allow_other');
+}
+
+/** fusermount refuses `allow_other` for a user unless /etc/fuse.conf says `user_allow_other`: say so first. */
+export function assertAllowOtherPermitted(
+  uid: number = process.getuid?.() ?? 0,
+  readConf: () => string = () => readFileSync('/etc/fuse.conf', 'utf8'),
+): void {
+  if (uid === 0) return;
+  let text = '';
+  try {
+    text = readConf();
+  } catch {
+    // no /etc/fuse.conf: nothing is allowed
+  }
+  if (!fuseConfAllowsOther(text))
+    throw new UsageError(
+      'allow_other: /etc/fuse.conf lacks user_allow_other, so FUSE refuses it for users other than root. As root: echo user_allow_other >> /etc/fuse.conf',
+    );
+}

@@ -18,7 +18,7 @@ import { PinManager } from '../sync/pin-manager';
 import { itemAtPath } from '../sync/upload-status';
 import { Uploader } from '../sync/uploader';
 import { LocalFiles } from '../vfs/local-files';
-import { SpfsFilesystem } from '../vfs/spfs-filesystem';
+import { SpfsFilesystem, type FileAttributes } from '../vfs/spfs-filesystem';
 import type { PinControl } from '../vfs/types';
 import { WriteOps } from '../vfs/write-ops';
 import { startControlSocket, type ContentControl, type ControlSocket } from './control-socket';
@@ -50,6 +50,8 @@ export interface WritePathOptions {
    * `spfs status` shows it and `spfs unmount` gives up waiting on it.
    */
   connectivity?: Connectivity;
+  /** Owner and mode bits shown, and whether every change is refused (`ro`); default: the process's user, 022. */
+  attributes?: FileAttributes;
   /** Start the control socket (the daemon does; in-process tests need none). */
   controlSocket?: boolean;
   /**
@@ -92,8 +94,7 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     logger: o.logger,
     clock: o.clock,
     activity: o.activity,
-    uid: process.getuid?.() ?? 0,
-    gid: process.getgid?.() ?? 0,
+    ...(o.attributes ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
     ...(o.lister !== undefined ? { lister: o.lister } : {}),
     ...(o.storeVersion !== undefined ? { storeVersion: o.storeVersion } : {}),
     pins: o.pins,

@@ -96,6 +96,7 @@ declare module 'fuse-native' {
       fsname?: string;
       subtype?: string;
       allowOther?: boolean;
+      defaultPermissions?: boolean;
       timeout?: number | false | Record<string, number | false>;
       maxRead?: number;
     }

@@ -14,6 +14,8 @@ export interface Fuse3MountOptions {
   opTimeoutMs: number;
   readTimeoutMs: number;
   debug: boolean;
+  /** `ro`, `allow_other`, `default_permissions`: passed to fuse_session_new, which hands them to fusermount3. */
+  kernelOptions: readonly string[];
 }
 
 /** 1 MiB requests: a 256 MiB read is 256 requests instead of 2,048 (research/fuse3-binding.md). */
@@ -47,7 +49,9 @@ export async function mountFuse3(
     opMs: o.opTimeoutMs,
     readMs: o.readTimeoutMs,
   });
-  const options = ['fsname=spfs', 'subtype=spfs', ...(o.debug ? ['debug'] : [])].join(',');
+  const options = ['fsname=spfs', 'subtype=spfs', ...o.kernelOptions, ...(o.debug ? ['debug'] : [])].join(
+    ',',
+  );
   const session = addon.mount(
     mountpoint,
     options,

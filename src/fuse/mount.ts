@@ -14,6 +14,22 @@ import { createFuseOps, errnoNumber } from './fuse-ops';
 export type AdapterChoice = 'auto' | '3' | '2';
 export type AdapterName = 'libfuse3' | 'fuse-native';
 
+/** Mount options the kernel (and fusermount) act on: `-o ro`, `allow_other`, `default_permissions`. */
+export interface KernelOptions {
+  readOnly: boolean;
+  allowOther: boolean;
+  defaultPermissions: boolean;
+}
+
+/** The libfuse `-o` names of the kernel options set. */
+export function kernelOptionNames(k: KernelOptions): string[] {
+  return [
+    ...(k.readOnly ? ['ro'] : []),
+    ...(k.allowOther ? ['allow_other'] : []),
+    ...(k.defaultPermissions ? ['default_permissions'] : []),
+  ];
+}
+
 export interface MountOptions {
   /** Kernel attribute/entry cache lifetime, seconds. */
   attrTimeoutS: number;
@@ -29,6 +45,7 @@ export interface MountOptions {
    * exactly the items a remote change touched (fuse-native cannot, so it keeps attrTimeoutS).
    */
   invalidatedTimeoutS: number;
+  kernelOptions: KernelOptions;
 }
 
 export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
@@ -42,6 +59,7 @@ export const DEFAULT_MOUNT_OPTIONS: MountOptions = {
   debug: false,
   adapter: 'auto',
   invalidatedTimeoutS: 60,
+  kernelOptions: { readOnly: false, allowOther: false, defaultPermissions: false },
 };
 
 export interface MountedFilesystem {
@@ -130,6 +148,7 @@ export async function mountFilesystem(
         opTimeoutMs: o.opTimeoutMs,
         readTimeoutMs: o.readTimeoutMs,
         debug: o.debug,
+        kernelOptions: kernelOptionNames(o.kernelOptions),
       });
       return {
         mountpoint,
@@ -164,6 +183,8 @@ function mountFuseNative(
       attrTimeout: o.attrTimeoutS,
       entryTimeout: o.attrTimeoutS,
       debug: o.debug,
+      allowOther: o.kernelOptions.allowOther,
+      defaultPermissions: o.kernelOptions.defaultPermissions,
       // open/truncate of a document not cached yet fetch the rest of it first; flush commits to disk.
       timeout: {
         default: o.opTimeoutMs,
@@ -173,7 +194,7 @@ function mountFuseNative(
         flush: o.readTimeoutMs,
       },
     },
-    o.extraOptions,
+    [...o.extraOptions, ...(o.kernelOptions.readOnly ? ['ro'] : [])],
   );
   return new Promise((resolve, reject) => {
     fuse.mount((err) => {

@@ -34,6 +34,13 @@ export class FsError extends SpfsError {
   }
 }
 
+/** A change asked of a mount made with `-o ro` (the kernel refuses most first; this is the core's own refusal). */
+export class ReadOnlyMountError extends SpfsError {
+  constructor(op: string, path: string) {
+    super('EROMOUNT', `${op} ${path}: the mount is read-only (ro)`);
+  }
+}
+
 /** Error codes from the lower layers (stable `code` of each typed error) and what a file operation reports. */
 export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
   [P.network]: 'ENETUNREACH',
@@ -50,6 +57,8 @@ export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
   ECACHEFULL: 'ENOSPC',
   // shared
   EINVALIDINPUT: 'EINVAL',
+  // vfs
+  EROMOUNT: 'EROFS',
 };
 
 /** Maps anything thrown below the FUSE adapter to an errno name; unknown errors are EIO. */

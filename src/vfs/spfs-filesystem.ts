@@ -11,7 +11,7 @@ import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
-import { FsError } from './errors';
+import { FsError, ReadOnlyMountError } from './errors';
 import { HandleTable } from './handle-table';
 import { InodeTable } from './inode-table';
 import type { LocalFiles } from './local-files';
@@ -22,9 +22,8 @@ import { ItemXattrs, XATTR_PREFIX } from './xattrs';
 
 const BLOCK_SIZE = 4096;
 const NAME_MAX_BYTES = 255;
-// Modes are fixed (docs/SEMANTICS.md): chmod/chown are accepted and change nothing.
-const DIR_MODE = constants.S_IFDIR | 0o755;
-const FILE_MODE = constants.S_IFREG | 0o644;
+// Modes come from the mount's umask (docs/SEMANTICS.md): chmod/chown are accepted and change nothing.
+const DEFAULT_UMASK = 0o022;
 const WRITE_ACCESS = constants.O_WRONLY | constants.O_RDWR;
 
 export interface FilesystemOptions {
@@ -36,8 +35,13 @@ export interface FilesystemOptions {
   clock: Clock;
   /** Opens, reads and lookups are noted here (the background pass steps aside for them). */
   activity: ForegroundActivity;
+  /** Owner, mode bits and read-only-ness of everything shown (the mount's uid, gid, umask, ro options). */
   uid: number;
   gid: number;
+  /** Files show 0666 & ~umask, folders 0777 & ~umask. Default 022. */
+  umask?: number;
+  /** Every change is refused with EROFS (`-o ro`). */
+  readOnly?: boolean;
   /** Lists folders whose documents are not known yet (first full pass running); without it all are complete. */
   lister?: FolderLister;
   /** Change counter of the metadata database: enables the in-memory lookup cache (lookup-cache.ts). */
@@ -52,6 +56,8 @@ export interface FilesystemOptions {
   libraryWebUrl?: string;
 }
 
+export type FileAttributes = Pick<FilesystemOptions, 'uid' | 'gid' | 'umask' | 'readOnly'>;
+
 /** A handle on a server version (hydrating reads), or on a local copy. */
 type Handle = { item: StoredItem; content: ContentHandle } | OpenFile;
 
@@ -60,9 +66,14 @@ export class SpfsFilesystem implements Filesystem {
   private readonly lookups: LookupCache | undefined;
   /** Inode numbers of the items seen (attrOf assigns them); followed through re-keys by rekeyed(). */
   private readonly inodes: InodeTable;
+  private readonly dirMode: number;
+  private readonly fileMode: number;
   private readonly xattrs: ItemXattrs;
 
   constructor(private readonly o: FilesystemOptions) {
+    const umask = o.umask ?? DEFAULT_UMASK;
+    this.dirMode = constants.S_IFDIR | (0o777 & ~umask);
+    this.fileMode = constants.S_IFREG | (0o666 & ~umask);
     this.inodes = new InodeTable(() => o.store.rootId());
     this.xattrs = new ItemXattrs({
       store: o.store,
@@ -108,6 +119,7 @@ export class SpfsFilesystem implements Filesystem {
   async open(path: string, flags: number): Promise<number> {
     this.o.activity.noteContent();
     const writer = (flags & WRITE_ACCESS) !== 0;
+    if (writer) this.refuseIfReadOnly('open for writing', path);
     const item = await this.item(path);
     if (item.kind === 'folder') throw new FsError('EISDIR', `is a folder: ${path}`);
     if (writer || this.o.local.hasCopy(item.id)) {
@@ -120,6 +132,7 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   async create(path: string, _mode?: number): Promise<number> {
+    this.refuseIfReadOnly('create', path);
     return this.handles.add(await this.o.ops.create(await this.slot(path)));
   }
 
@@ -139,14 +152,17 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   write(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
+    if (this.o.readOnly) return Promise.reject(new ReadOnlyMountError('write', `handle ${fh}`));
     return Promise.resolve(this.o.ops.write(this.localHandle(fh), buffer, length, position));
   }
 
   async truncate(path: string, size: number): Promise<void> {
+    this.refuseIfReadOnly('truncate', path);
     await this.o.ops.truncate(await this.item(path), size, path);
   }
 
   ftruncate(fh: number, size: number): Promise<void> {
+    if (this.o.readOnly) return Promise.reject(new ReadOnlyMountError('truncate', `handle ${fh}`));
     this.o.ops.ftruncate(this.localHandle(fh), size);
     return Promise.resolve();
   }
@@ -168,10 +184,12 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   async unlink(path: string): Promise<void> {
+    this.refuseIfReadOnly('unlink', path);
     this.o.ops.unlink(await this.item(path), path);
   }
 
   async rename(from: string, to: string): Promise<void> {
+    this.refuseIfReadOnly('rename', from);
     const src = await this.item(from);
     const slot = await this.slot(to);
     this.o.ops.rename(src, slot, from);
@@ -184,24 +202,29 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   async mkdir(path: string, _mode?: number): Promise<void> {
+    this.refuseIfReadOnly('mkdir', path);
     this.o.ops.mkdir(await this.slot(path));
   }
 
   async rmdir(path: string): Promise<void> {
+    this.refuseIfReadOnly('rmdir', path);
     const dir = await this.item(path);
     if (dir.kind === 'folder') await this.listed(dir);
     this.o.ops.rmdir(dir, path);
   }
 
   async utimens(path: string, _atime: Date, mtime: Date): Promise<void> {
+    this.refuseIfReadOnly('utimens', path);
     this.o.ops.utimens(await this.item(path), mtime);
   }
 
   async chmod(path: string): Promise<void> {
+    this.refuseIfReadOnly('chmod', path);
     await this.item(path);
   }
 
   async chown(path: string): Promise<void> {
+    this.refuseIfReadOnly('chown', path);
     await this.item(path);
   }
 
@@ -397,12 +420,16 @@ export class SpfsFilesystem implements Filesystem {
     return { ...attr, size: local.size, mtime, ctime: mtime };
   }
 
+  private refuseIfReadOnly(op: string, path: string): void {
+    if (this.o.readOnly) throw new ReadOnlyMountError(op, path);
+  }
+
   private attrOf(item: StoredItem): FileAttr {
     const mtime = new Date(item.modifiedMs);
     const folder = item.kind === 'folder';
     return {
       ino: this.inodes.inoOf(item.id),
-      mode: folder ? DIR_MODE : FILE_MODE,
+      mode: folder ? this.dirMode : this.fileMode,
       size: folder ? BLOCK_SIZE : item.size,
       // A folder's link count is not known without counting its subfolders: 1 tells find/fts not to rely on it.
       nlink: 1,

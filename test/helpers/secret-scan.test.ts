@@ -20,6 +20,11 @@ describe('the suite-wide secret scan', () => {
     expect(found.some((f) => f.includes('requests.log'))).toBe(true);
   });
 
+  it('leaves alone the credentials files the tests write on purpose (*.cred)', () => {
+    writeFileSync(join(dir, 'lib.cred'), `user=tester\npassword=${cred.password}\n`);
+    expect(filesWithSecrets([dir], secretForms(cred))).toEqual([]);
+  });
+
   it('passes files without them', () => {
     writeFileSync(join(dir, 'spfs.log'), '{"msg":"mounted","user":"tester","password":"[redacted]"}\n');
     expect(filesWithSecrets([dir], secretForms(cred))).toEqual([]);

@@ -13,7 +13,7 @@ import { InvalidInputError } from '../../src/shared/errors';
 import type { ItemId } from '../../src/shared/ids';
 import { OfflineError } from '../../src/sync/connectivity';
 import { HydrationError, IntegrityError } from '../../src/sync/errors';
-import { ERRNO_BY_CODE, FsError, toErrnoName } from '../../src/vfs/errors';
+import { ERRNO_BY_CODE, FsError, ReadOnlyMountError, toErrnoName } from '../../src/vfs/errors';
 
 const info = { status: 0, method: 'GET', url: 'http://127.0.0.1/x' };
 const id = '0123456789abcdef0123456789abcdef' as ItemId;
@@ -41,6 +41,7 @@ describe('toErrnoName', () => {
     ['hydration, unknown cause', new HydrationError(id, 'x', { cause: new Error('?') }), 'EIO'],
     ['invalid input', new InvalidInputError('bad name'), 'EINVAL'],
     ['filesystem error', new FsError('EROFS', 'read-only'), 'EROFS'],
+    ['change on a read-only mount', new ReadOnlyMountError('unlink', '/a'), 'EROFS'],
     ['anything else', new Error('boom'), 'EIO'],
   ])('%s → %s', (_what, err, errno) => {
     expect(toErrnoName(err)).toBe(errno);
