@@ -3,20 +3,15 @@
 // through a real FUSE mount.
 import { constants } from 'node:fs';
 import * as path from 'node:path';
-import { buildWritePath, type WritePath } from '../../src/cli/write-path';
-import { ContentCache } from '../../src/cache/content-cache';
+import { type WritePath } from '../../src/cli/write-path';
 import { MetadataStore } from '../../src/cache/metadata-store';
-import { libraryWebUrl } from '../../src/protocol/discover-library';
 import { SpClient } from '../../src/protocol/sp-client';
-import { systemClock } from '../../src/shared/clock';
-import { silentLogger } from '../../src/shared/logger';
-import { ForegroundActivity } from '../../src/sync/foreground-activity';
-import { Hydrator } from '../../src/sync/hydrator';
-import { TreeSync } from '../../src/sync/tree-sync';
+import type { TreeSync } from '../../src/sync/tree-sync';
 import { toErrnoName } from '../../src/vfs/errors';
 import type { ItemId } from '../../src/shared/ids';
 import { adminPost } from '../helpers/admin-endpoint';
 import { CORE_CASES, serverView, type CoreDriver, type ServerAccess } from '../helpers/core-cases';
+import { openInProcessLibrary } from '../helpers/in-process-library';
 import { Harness, USER } from '../server/server-harness';
 
 const TOKEN = `core-${Math.random().toString(36).slice(2)}-admin-token`;
@@ -35,45 +30,13 @@ beforeAll(async () => {
   const srv = await harness.start({ dataDir: path.join(work, 'server'), adminToken: TOKEN });
   access = { url: srv.siteUrl, user: USER.name, password: USER.password };
   const port = new URL(srv.siteUrl).port;
-  api = await SpClient.connect({
-    url: srv.siteUrl,
-    credentials: { user: USER.name, password: USER.password },
-  });
-  closers.push(() => api.close());
-  const logger = silentLogger();
-  store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
-  closers.push(() => store.close());
-  const tree = new TreeSync({
-    api,
-    store,
-    logger,
-    localChanges: store.journal,
-    lookup: api,
-    ownIdentity: api.customIdentity,
-  });
-  await tree.initialSync();
-  const cache = await ContentCache.open({
-    dir: path.join(work, 'content'),
-    store,
-    maxBytes: 1 << 30,
-    logger,
-  });
-  const hydrator = new Hydrator({ api, store, cache, logger });
-  closers.push(() => hydrator.close());
-  w = buildWritePath({
-    cacheDir: work,
-    store,
-    cache,
-    hydrator,
-    api,
-    logger,
-    clock: systemClock,
-    activity: new ForegroundActivity(),
-    writeBackMs: 0,
-    pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
-    libraryWebUrl: libraryWebUrl(srv.siteUrl, api.library.siteUrl),
-  });
-  closers.push(() => w.stop());
+  let tree: TreeSync;
+  ({ api, store, tree, w } = await openInProcessLibrary({
+    work,
+    siteUrl: srv.siteUrl,
+    closers,
+    write: { writeBackMs: 0 },
+  }));
   const fs = w.fs;
   const p = (rel: string): string => `/${rel}`;
   const openW = async (rel: string, truncate: boolean) => {

@@ -2,18 +2,11 @@
 // change refused with EROFS while reads go on. test/e2e/mount-options.test.ts checks the same through mount(8).
 import { constants } from 'node:fs';
 import * as path from 'node:path';
-import { ContentCache } from '../../src/cache/content-cache';
 import { MetadataStore } from '../../src/cache/metadata-store';
-import { buildWritePath } from '../../src/cli/write-path';
-import { SpClient } from '../../src/protocol/sp-client';
-import { systemClock } from '../../src/shared/clock';
-import { silentLogger } from '../../src/shared/logger';
-import { ForegroundActivity } from '../../src/sync/foreground-activity';
-import { Hydrator } from '../../src/sync/hydrator';
-import { TreeSync } from '../../src/sync/tree-sync';
 import { toErrnoName } from '../../src/vfs/errors';
 import type { SpfsFilesystem } from '../../src/vfs/spfs-filesystem';
-import { Harness, USER } from '../server/server-harness';
+import { openInProcessLibrary } from '../helpers/in-process-library';
+import { Harness } from '../server/server-harness';
 
 const harness = new Harness();
 const closers: Array<() => Promise<void> | void> = [];
@@ -24,36 +17,13 @@ beforeAll(async () => {
   const seedDir = await harness.seed({ 'a.txt': 'alpha', 'Docs/b.txt': 'bravo' });
   const work = await harness.tempDir('spfs-ro-');
   const srv = await harness.start({ dataDir: path.join(work, 'server'), seedDir });
-  const api = await SpClient.connect({
-    url: srv.siteUrl,
-    credentials: { user: USER.name, password: USER.password },
+  const { w, store: opened } = await openInProcessLibrary({
+    work,
+    siteUrl: srv.siteUrl,
+    closers,
+    write: { attributes: { uid: 4321, gid: 8765, umask: 0o027, readOnly: true } },
   });
-  closers.push(() => api.close());
-  const logger = silentLogger();
-  store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
-  closers.push(() => store.close());
-  await new TreeSync({ api, store, logger }).initialSync();
-  const cache = await ContentCache.open({
-    dir: path.join(work, 'content'),
-    store,
-    maxBytes: 1 << 30,
-    logger,
-  });
-  const hydrator = new Hydrator({ api, store, cache, logger });
-  closers.push(() => hydrator.close());
-  const w = buildWritePath({
-    cacheDir: work,
-    store,
-    cache,
-    hydrator,
-    api,
-    logger,
-    clock: systemClock,
-    activity: new ForegroundActivity(),
-    pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
-    attributes: { uid: 4321, gid: 8765, umask: 0o027, readOnly: true },
-  });
-  closers.push(() => w.stop());
+  store = opened;
   fs = w.fs;
 });
 

@@ -2,18 +2,11 @@
 // client, SQLite store and content cache. test/e2e repeats the same cases through a real FUSE mount.
 import { constants } from 'node:fs';
 import * as path from 'node:path';
-import { ContentCache } from '../../src/cache/content-cache';
-import { MetadataStore } from '../../src/cache/metadata-store';
-import { SpClient } from '../../src/protocol/sp-client';
-import { silentLogger } from '../../src/shared/logger';
-import { systemClock } from '../../src/shared/clock';
-import { buildWritePath, type WritePath } from '../../src/cli/write-path';
 import { ForegroundActivity } from '../../src/sync/foreground-activity';
-import { Hydrator } from '../../src/sync/hydrator';
-import { TreeSync } from '../../src/sync/tree-sync';
 import { FsError } from '../../src/vfs/errors';
 import type { SpfsFilesystem } from '../../src/vfs/spfs-filesystem';
-import { Harness, USER } from '../server/server-harness';
+import { openInProcessLibrary } from '../helpers/in-process-library';
+import { Harness } from '../server/server-harness';
 
 const harness = new Harness();
 const closers: Array<() => Promise<void> | void> = [];
@@ -38,35 +31,7 @@ beforeAll(async () => {
     seedDir,
     spaceGrantedBytes: granted,
   });
-  const api = await SpClient.connect({
-    url: srv.siteUrl,
-    credentials: { user: USER.name, password: USER.password },
-  });
-  closers.push(() => api.close());
-  const logger = silentLogger();
-  const store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
-  closers.push(() => store.close());
-  await new TreeSync({ api, store, logger }).initialSync();
-  const cache = await ContentCache.open({
-    dir: path.join(work, 'content'),
-    store,
-    maxBytes: 1 << 30,
-    logger,
-  });
-  const hydrator = new Hydrator({ api, store, cache, logger });
-  closers.push(() => hydrator.close());
-  const w: WritePath = buildWritePath({
-    cacheDir: work,
-    store,
-    cache,
-    hydrator,
-    api,
-    logger,
-    clock: systemClock,
-    activity,
-    pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
-  });
-  closers.push(() => w.stop());
+  const { w } = await openInProcessLibrary({ work, siteUrl: srv.siteUrl, closers, write: { activity } });
   fs = w.fs;
 });
 

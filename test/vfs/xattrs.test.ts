@@ -4,20 +4,13 @@
 // core case in test/helpers/core-cases.ts.
 import { constants } from 'node:fs';
 import * as path from 'node:path';
-import { buildWritePath, type WritePath } from '../../src/cli/write-path';
-import { ContentCache } from '../../src/cache/content-cache';
+import { type WritePath } from '../../src/cli/write-path';
 import { MetadataStore } from '../../src/cache/metadata-store';
-import { libraryWebUrl } from '../../src/protocol/discover-library';
-import { SpClient } from '../../src/protocol/sp-client';
-import { systemClock } from '../../src/shared/clock';
 import type { ItemId } from '../../src/shared/ids';
-import { silentLogger } from '../../src/shared/logger';
-import { ForegroundActivity } from '../../src/sync/foreground-activity';
-import { Hydrator } from '../../src/sync/hydrator';
-import { TreeSync } from '../../src/sync/tree-sync';
 import { toErrnoName } from '../../src/vfs/errors';
 import type { SpfsFilesystem } from '../../src/vfs/spfs-filesystem';
 import { adminPost } from '../helpers/admin-endpoint';
+import { openInProcessLibrary } from '../helpers/in-process-library';
 import { Harness, USER } from '../server/server-harness';
 
 const TOKEN = `xattrs-${Math.random().toString(36).slice(2)}-admin-token`;
@@ -70,50 +63,20 @@ beforeAll(async () => {
   });
   port = new URL(srv.siteUrl).port;
   siteUrl = srv.siteUrl;
-  const api = await SpClient.connect({
-    url: srv.siteUrl,
-    credentials: { user: USER.name, password: USER.password },
-  });
-  closers.push(() => api.close());
-  const logger = silentLogger();
-  store = MetadataStore.open(path.join(work, 'meta.db'), { logger });
-  closers.push(() => store.close());
-  const tree = new TreeSync({
-    api,
-    store,
-    logger,
-    localChanges: store.journal,
-    lookup: api,
-    ownIdentity: api.customIdentity,
-  });
-  await tree.initialSync();
-  const cache = await ContentCache.open({
-    dir: path.join(work, 'content'),
-    store,
-    maxBytes: 1 << 30,
-    logger,
-  });
-  const hydrator = new Hydrator({ api, store, cache, logger });
-  closers.push(() => hydrator.close());
-  w = buildWritePath({
-    cacheDir: work,
-    store,
-    cache,
-    hydrator,
-    api,
-    logger,
-    clock: systemClock,
-    activity: new ForegroundActivity(),
-    writeBackMs: 0,
-    pins: {
-      setPinned: (id, pinned) => {
-        pinCalls.push([id, pinned]);
-        store.setPinned(id, pinned);
+  ({ store, w } = await openInProcessLibrary({
+    work,
+    siteUrl: srv.siteUrl,
+    closers,
+    write: {
+      writeBackMs: 0,
+      pins: {
+        setPinned: (id, pinned) => {
+          pinCalls.push([id, pinned]);
+          store.setPinned(id, pinned);
+        },
       },
     },
-    libraryWebUrl: libraryWebUrl(srv.siteUrl, api.library.siteUrl),
-  });
-  closers.push(() => w.stop());
+  }));
   fs = w.fs;
 });
 
