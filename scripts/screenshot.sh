@@ -77,7 +77,7 @@ for f in * Documents/* Binaries/*; do
   printf '%-38s %s\n' "$f" "$(getfattr --only-values -n user.spfs.state "$f" 2>/dev/null)"
 done
 printf '\n$ spfs status .\n'
-node "$2/bin/spfs" status . | head -n 14
+node "$2/bin/spfs" status . | fold -w 74 | head -n 20
 sleep 600
 SH
 xterm -geometry 82x44+702+0 -fa Monospace -fs 9 -bg white -fg black -T "spfs" \
