@@ -74,13 +74,13 @@ cat >"$WORK/states.sh" <<'SH'
 cd "$1"
 printf '$ getfattr -n user.spfs.state ...\n\n'
 for f in * Documents/* Binaries/*; do
-  printf '%-38s %s\n' "$f" "$(getfattr --only-values -n user.spfs.state "$f" 2>/dev/null)"
+  printf '%-44s %s\n' "$f" "$(getfattr --only-values -n user.spfs.state "$f" 2>/dev/null)"
 done
 printf '\n$ spfs status .\n'
-node "$2/bin/spfs" status . | fold -w 74 | head -n 20
+node "$2/bin/spfs" status . | fold -w 62 | head -n 20
 sleep 600
 SH
-xterm -geometry 82x44+702+0 -fa Monospace -fs 9 -bg white -fg black -T "spfs" \
+xterm -geometry 63x44+702+0 -fa Monospace -fs 9 -bg white -fg black -T "spfs" \
   -e bash "$WORK/states.sh" "$MNT" "$ROOT" &
 pids+=($!)
 sleep 5
