@@ -118,7 +118,6 @@ export class MetadataStore {
     child: Statement<[string, string], ItemRow>;
     children: Statement<[string], ItemRow>;
     count: Statement<[], { n: number }>;
-    countPinned: Statement<[], { n: number }>;
     upsert: Statement<unknown[]>;
     park: Statement<[string, string]>;
     deleteTree: Statement<[string]>;
@@ -128,7 +127,6 @@ export class MetadataStore {
     maxMark: Statement<[], { m: number | null }>;
     sweep: Statement<[number]>;
     setPinned: Statement<[number, string]>;
-    pinned: Statement<[string], { pinned: number }>;
     mark: Statement<[number, string]>;
     putLocal: Statement<unknown[]>;
     rekeyItem: Statement<[string, string]>;
@@ -157,7 +155,6 @@ export class MetadataStore {
       child: db.prepare('SELECT * FROM items WHERE parent_id = ? AND name_folded = ?'),
       children: db.prepare('SELECT * FROM items WHERE parent_id = ? ORDER BY name_folded'),
       count: db.prepare('SELECT COUNT(*) AS n FROM items'),
-      countPinned: db.prepare('SELECT COUNT(*) AS n FROM items WHERE pinned = 1'),
       // Server data: never over an item with pending local changes (the journal).
       upsert: db.prepare(`${UPSERT_ITEM_SQL},
           pass_mark = MAX(items.pass_mark, excluded.pass_mark)
@@ -178,7 +175,6 @@ export class MetadataStore {
         DELETE FROM items WHERE pass_mark < ? AND id NOT LIKE 'local-%'
           AND id NOT IN (SELECT item_id FROM upload_journal)`),
       setPinned: db.prepare('UPDATE items SET pinned = ? WHERE id = ?'),
-      pinned: db.prepare('SELECT pinned FROM items WHERE id = ?'),
       mark: db.prepare('UPDATE items SET pass_mark = ? WHERE id = ?'),
       // The write path's own upsert: no pending-change guard (it is the pending change).
       putLocal: db.prepare(UPSERT_ITEM_SQL),
@@ -219,10 +215,6 @@ export class MetadataStore {
   /** A pinned item is kept offline: its cached content is never evicted. */
   setPinned(id: ItemId, pinned: boolean): void {
     this.q.setPinned.run(pinned ? 1 : 0, id);
-  }
-
-  isPinned(id: ItemId): boolean {
-    return this.q.pinned.get(id)?.pinned === 1;
   }
 
   /** Runs `fn` in one SQLite transaction (nested calls join the outer one). */
@@ -361,11 +353,6 @@ export class MetadataStore {
 
   countItems(): number {
     return this.q.count.get()?.n ?? 0;
-  }
-
-  /** Items marked "keep on this device". */
-  countPinned(): number {
-    return this.q.countPinned.get()?.n ?? 0;
   }
 
   getSyncState(): SyncState | undefined {

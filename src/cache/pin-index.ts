@@ -65,7 +65,7 @@ export class PinIndex {
         SELECT i.id FROM items i LEFT JOIN cache_entries c ON c.id = i.id AND c.etag = i.etag
         WHERE i.pinned = 1 AND i.kind = 'document' AND i.size > 0 AND COALESCE(c.verified, 0) = 0
           AND i.id NOT IN (SELECT item_id FROM upload_journal WHERE content = 1 OR base_etag IS NULL)`),
-      pinnedCount: db.prepare('SELECT COUNT(*) AS n FROM items WHERE pinned = 1'),
+      pinnedCount: db.prepare("SELECT COUNT(*) AS n FROM items WHERE pinned = 1 AND kind = 'document'"),
       isPinned: db.prepare('SELECT pinned FROM items WHERE id = ?'),
     };
   }
@@ -99,7 +99,7 @@ export class PinIndex {
     return this.q.isPinned.get(id)?.pinned === 1;
   }
 
-  /** Items flagged pinned (folders and documents). */
+  /** Pinned documents (what `spfs status` counts as pinned files). */
   count(): number {
     return this.q.pinnedCount.get()?.n ?? 0;
   }

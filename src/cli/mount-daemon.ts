@@ -215,7 +215,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       return {
         itemsKnown: facts.store.countItems(),
         cache: facts.cache.stats(),
-        pinnedFiles: facts.store.countPinned(),
+        pinnedFiles: facts.store.pins.count(),
         ...(lastSyncMs !== undefined ? { lastSyncMs } : {}),
         ...(quota !== undefined ? { quota } : {}),
       };

@@ -73,7 +73,7 @@ export class ItemXattrs {
     const j = store.journal.get(item.id);
     const facts: FileFacts = {
       kind: item.kind,
-      pinned: store.isPinned(item.id),
+      pinned: store.pins.isPinned(item.id),
       content: item.kind === 'folder' ? 'none' : this.content(item),
       sending: this.o.uploads.isSending(item.id),
       conflictCopy: isConflictName(item.name),
@@ -104,7 +104,7 @@ export class ItemXattrs {
       case 'user.spfs.error':
         return (known ?? this.state(item)).error;
       case 'user.spfs.pinned':
-        return this.o.store.isPinned(item.id) ? '1' : '0';
+        return this.o.store.pins.isPinned(item.id) ? '1' : '0';
       case 'user.spfs.resource-id':
         return serverKnows ? item.id : undefined;
       case 'user.spfs.etag':

@@ -135,6 +135,8 @@ describe('PinManager (real server, real SQLite)', () => {
     for (const p of ['/Keep', '/Keep/Sub', '/Keep/Sub/Deeper', '/Keep/a.txt', '/Keep/Sub/Deeper/c.txt'])
       expect(r.store.pins.isPinned(r.at(p).id)).toBe(true);
     expect(r.store.pins.isPinned(r.at('/Other/d.txt').id)).toBe(false);
+    // What `spfs status` shows as pinned files: the three documents, not the three folders.
+    expect(r.store.pins.count()).toBe(3);
     await eventually(allHydrated(r, [keep.id]), 'every document under /Keep hydrated', WAIT_MS);
     const p = r.pins.progress([keep.id]);
     expect(p).toMatchObject({ files: 3, filesDone: 3, bytes: 60 * KIB, bytesDone: 60 * KIB, failed: [] });
