@@ -19,6 +19,7 @@ import { Hydrator, type HydrateMode } from '../sync/hydrator';
 import { PinManager } from '../sync/pin-manager';
 import { TreeSync, type SyncProgress, type SyncResult } from '../sync/tree-sync';
 import { ForegroundActivity } from '../sync/foreground-activity';
+import type { MountSettings } from './options-table';
 import { startWritePath, type WritePath } from './write-path';
 import { lockCacheDir } from './cache-lock';
 import type { Credentials } from './credentials';
@@ -33,14 +34,11 @@ const MOUNT_WATCH_INTERVAL_MS = 2000;
 const FIRST_PASS_WAIT_MS = 3000;
 const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 
-export interface MountAccess {
-  readOnly: boolean;
-  allowOther: boolean;
-  defaultPermissions: boolean;
-  uid: number;
-  gid: number;
-  umask: number;
-}
+/** Who may do what on the mount, as the options table parses it. */
+export type MountAccess = Pick<
+  MountSettings,
+  'readOnly' | 'allowOther' | 'defaultPermissions' | 'uid' | 'gid' | 'umask'
+>;
 
 export interface DaemonOptions {
   url: string;
