@@ -34,9 +34,9 @@ if [ ! -e /dev/fuse ]; then
 fi
 
 # Tools the end-to-end tests drive on a mount (save patterns of real programs): rsync, zip, unzip; getfattr and
-# setfattr (Debian package attr) for the file-state extended attributes.
+# setfattr (Debian package attr) for the file-state extended attributes; fio and stress-ng for the reliability suite.
 missing_tools=()
-for t in rsync zip unzip; do command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t"); done
+for t in rsync zip unzip fio stress-ng; do command -v "$t" >/dev/null 2>&1 || missing_tools+=("$t"); done
 command -v getfattr >/dev/null 2>&1 || missing_tools+=(attr)
 if [ "${#missing_tools[@]}" -gt 0 ]; then
   say "installing ${missing_tools[*]} (used by the end-to-end tests)"
