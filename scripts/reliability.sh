@@ -1,88 +1,126 @@
 #!/usr/bin/env bash
-# `npm run reliability`: the long versions of the crash and model tests (the README's test command runs a short
-# fixed-seed slice of each). Seeds are random unless SPFS_CRASH_SEED is given; each part prints its counts, and the
-# summary goes to reliability/results/<date>-<commit>.md. Any loss or mismatch fails the run and names the seed.
+# `npm run reliability`: the long versions of the reliability suite (docs/RELIABILITY.md). The README's test command
+# runs a short fixed-seed slice of each part; here every part runs long (SPFS_RELIABILITY=long) with random seeds
+# unless SPFS_RELIABILITY_SEED / SPFS_CRASH_SEED / SPFS_MODEL_SEED are given. Each part prints one line of counts
+# (`reliability-counts …`, test/helpers/reliability-counts.ts); the table of them goes to
+# reliability/results/<date>-<commit>.md. Any mismatch, loss or errno surprise fails the run and prints what to replay.
+#   SPFS_SOAK_SECONDS (default 3600), SPFS_CRASH_CYCLES (60), SPFS_CRASH_RUNS (3), SPFS_RELIABILITY_ONLY=<part,...>
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh || exit 1
 
+export SPFS_RELIABILITY=long
+export SPFS_SOAK_SECONDS="${SPFS_SOAK_SECONDS:-3600}"
 cycles="${SPFS_CRASH_CYCLES:-60}"
 runs="${SPFS_CRASH_RUNS:-3}"
-out="reliability/results/$(date -u +%Y-%m-%d)-$(git rev-parse --short HEAD 2>/dev/null || echo nogit).md"
+only="${SPFS_RELIABILITY_ONLY:-}"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
+out="reliability/results/$(date -u +%Y-%m-%d)-$commit.md"
 mkdir -p reliability/results
 {
-  echo "# Reliability run $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "# Reliability run $(date -u +%Y-%m-%dT%H:%MZ), $commit"
   echo
-  echo "| part | seed | counts |"
-  echo "|---|---|---|"
+  echo "| part | seed | operations | faults | crashes survived | verified | mismatches | lost | errno surprises | max RSS | notes |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$out"
 
 failed=0
-for i in $(seq "$runs"); do
-  seed="${SPFS_CRASH_SEED:-$((RANDOM * 32768 + RANDOM))}"
+wanted() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+
+# One table row per `reliability-counts` line of a jest log; a part that printed none gets a row saying it failed.
+rows_from() { # log, part-name-for-failure
+  local n
+  n=$(grep -o 'reliability-counts .*' "$1" | sed 's/[[:space:]]*$//' | awk -F' [|] ' '
+    {
+      split($1, head, " "); part = head[2]; seed = head[3]; sub(/^seed=/, "", seed)
+      row = "| " part " | " seed
+      for (i = 2; i <= 9; i++) {
+        cell = $i
+        if (i == 5) sub(/ verified$/, "", cell)
+        else if (i == 9) sub(/^max RSS /, "", cell)
+        else sub(/ [a-z ]+$/, "", cell)
+        row = row " | " cell
+      }
+      print row " | " (NF >= 10 ? $10 : "") " |"
+    }' | tee -a "$out" | wc -l)
+  [ "$n" -gt 0 ] || echo "| $2 | - | - | - | - | - | - | - | - | - | failed before printing its counts |" >>"$out"
+}
+
+run_part() { # name, jest args...
+  local name=$1; shift
+  local log
   log=$(mktemp)
-  SPFS_CRASH_SEED="$seed" SPFS_CRASH_CYCLES="$cycles" npx jest test/e2e/crash-loop.test.ts 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
-  line=$(grep -o 'crash loop seed [0-9]*: .*refused' "$log" | head -1)
-  echo "| crash loop ($cycles kills) | $seed | ${line#*: } |" >>"$out"
+  npx jest "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  rows_from "$log" "$name"
   if [ "$rc" -ne 0 ]; then
     failed=$((failed + 1))
-    echo "FAILED: crash loop seed $seed; replay: SPFS_CRASH_SEED=$seed SPFS_CRASH_CYCLES=$cycles npx jest test/e2e/crash-loop.test.ts"
+    echo "FAILED: $name (the test printed its seed and how to replay it)"
+    grep -o 'replay: .*' "$log" | sort -u
   fi
   rm -f "$log"
+}
+
+# The parts of the suite: test/reliability/<part>.test.ts.
+for f in test/reliability/*.test.ts; do
+  part=$(basename "$f" .test.ts)
+  wanted "$part" && run_part "$part" "$f"
 done
-# The model-based test, long: more runs and steps than the suite's slice, a random seed.
-mseed="${SPFS_MODEL_SEED:-$((RANDOM * 32768 + RANDOM))}"
-log=$(mktemp)
-SPFS_MODEL_SEED="$mseed" SPFS_MODEL_RUNS="${SPFS_MODEL_RUNS:-10}" SPFS_MODEL_STEPS="${SPFS_MODEL_STEPS:-100}" \
-  npx jest test/e2e/model-based.test.ts 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-line=$(grep -o 'model-based seed [0-9]*: .*mismatches' "$log" | head -1)
-[ -n "$line" ] || line="x: failed (fast-check printed the seed and path to replay)"
-echo "| model-based | $mseed | ${line#*: } |" >>"$out"
-if [ "$rc" -ne 0 ]; then
-  failed=$((failed + 1))
-  echo "FAILED: model-based seed $mseed; replay with SPFS_MODEL_SEED=$mseed and the path fast-check printed (SPFS_MODEL_PATH)"
+
+if wanted crash-loop; then
+  for i in $(seq "$runs"); do
+    seed="${SPFS_CRASH_SEED:-$((RANDOM * 32768 + RANDOM))}"
+    SPFS_CRASH_SEED="$seed" SPFS_CRASH_CYCLES="$cycles" run_part crash-loop test/e2e/crash-loop.test.ts
+    [ "$failed" -eq 0 ] || echo "replay: SPFS_CRASH_SEED=$seed SPFS_CRASH_CYCLES=$cycles npx jest test/e2e/crash-loop.test.ts"
+  done
 fi
-rm -f "$log"
+
+if wanted model-based; then
+  mseed="${SPFS_MODEL_SEED:-$((RANDOM * 32768 + RANDOM))}"
+  SPFS_MODEL_SEED="$mseed" SPFS_MODEL_RUNS="${SPFS_MODEL_RUNS:-10}" SPFS_MODEL_STEPS="${SPFS_MODEL_STEPS:-100}" \
+    run_part model-based test/e2e/model-based.test.ts
+fi
 
 # Two mounts: B polling what A rewrites sees only whole closed versions (on the default adapter). Kept out of the
-# test command while it runs long; with fuse-native it does not hold (libfuse 2 has no kernel invalidation: the
-# kernel may keep the previous version's size for up to 1 s).
-log=$(mktemp)
-npx jest --testMatch '<rootDir>/test/reliability/**/*.reliability.ts' 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-counts=$(grep -c 'close → first read on B' "$log")
-bad=$(grep -o '[0-9]* not a closed version' "$log" | awk '{s += $1} END {print s + 0}')
-echo "| two mounts, --write-back 0/0.2/1/3 | - | $counts write-back values, $bad reads on B that were not a closed version |" >>"$out"
-[ "$rc" -eq 0 ] || { failed=$((failed + 1)); echo "FAILED: two mounts: B read a version A never closed"; }
-rm -f "$log"
+# test command while it fails at --write-back 0 (docs/SEMANTICS.md, Consistency).
+if wanted two-mounts; then
+  log=$(mktemp)
+  npx jest --testMatch '<rootDir>/test/reliability/**/*.reliability.ts' 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  counts=$(grep -c 'close → first read on B' "$log")
+  bad=$(grep -o '[0-9]* not a closed version' "$log" | awk '{s += $1} END {print s + 0}')
+  echo "| two-mounts | - | - | - | - | - | $bad | - | - | - | B polling A's rewrites at $counts --write-back values; mismatches = reads of a version A never closed |" >>"$out"
+  [ "$rc" -eq 0 ] || { failed=$((failed + 1)); echo "FAILED: two mounts: B read a version A never closed"; }
+  rm -f "$log"
+fi
 
 # The libfuse3 addon under AddressSanitizer + UBSan: the adapter's end-to-end tests, the core cases on both adapters
 # and a crash loop, with every daemon loading the instrumented build (libasan preloaded into node; leak checks off,
 # node itself is not built for them). A report from either sanitizer fails the run.
-if asan_addon=$(bash scripts/build-addon-asan.sh); then
-  asan_logs=$(mktemp -d)
-  log=$(mktemp)
-  LD_PRELOAD="$(cc -print-file-name=libasan.so)" SPFS_FUSE3_ADDON="$asan_addon" \
-    ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$asan_logs/asan" \
-    UBSAN_OPTIONS="print_stacktrace=1:log_path=$asan_logs/ubsan" SPFS_CRASH_CYCLES=10 \
-    npx jest test/e2e/fuse3-adapter.test.ts test/e2e/core-cases.test.ts test/e2e/crash-loop.test.ts 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
-  reports=$(find "$asan_logs" -type f | wc -l)
-  tests=$(grep -o 'Tests: .*' "$log" | tail -1)
-  echo "| libfuse3 addon under ASan + UBSan (adapter e2e, core cases, 10-kill crash loop) | - | ${tests:-no jest summary}; $reports sanitizer reports |" >>"$out"
-  if [ "$rc" -ne 0 ] || [ "$reports" -gt 0 ]; then
-    failed=$((failed + 1))
-    echo "FAILED: the addon under AddressSanitizer (reports: $asan_logs)"
-    find "$asan_logs" -type f -exec cat {} +
+if wanted asan; then
+  if asan_addon=$(bash scripts/build-addon-asan.sh); then
+    asan_logs=$(mktemp -d)
+    log=$(mktemp)
+    LD_PRELOAD="$(cc -print-file-name=libasan.so)" SPFS_FUSE3_ADDON="$asan_addon" \
+      ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$asan_logs/asan" \
+      UBSAN_OPTIONS="print_stacktrace=1:log_path=$asan_logs/ubsan" SPFS_CRASH_CYCLES=10 SPFS_RELIABILITY=short \
+      npx jest test/e2e/fuse3-adapter.test.ts test/e2e/core-cases.test.ts test/e2e/crash-loop.test.ts 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    reports=$(find "$asan_logs" -type f | wc -l)
+    tests=$(grep -o 'Tests: .*' "$log" | tail -1)
+    echo "| asan | - | - | - | - | - | $reports | - | - | - | libfuse3 addon under ASan + UBSan (adapter e2e, core cases, 10-kill crash loop): ${tests:-no jest summary}; mismatches = sanitizer reports |" >>"$out"
+    if [ "$rc" -ne 0 ] || [ "$reports" -gt 0 ]; then
+      failed=$((failed + 1))
+      echo "FAILED: the addon under AddressSanitizer (reports: $asan_logs)"
+      find "$asan_logs" -type f -exec cat {} +
+    else
+      rm -rf "$asan_logs"
+    fi
+    rm -f "$log"
   else
-    rm -rf "$asan_logs"
+    failed=$((failed + 1))
+    echo "| asan | - | - | - | - | - | - | - | - | - | the instrumented addon could not be built |" >>"$out"
   fi
-  rm -f "$log"
-else
-  failed=$((failed + 1))
-  echo "| libfuse3 addon under ASan + UBSan | - | could not be built |" >>"$out"
 fi
 
 echo "summary: $out"

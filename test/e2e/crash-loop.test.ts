@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN } from '../helpers/admin-endpoint';
 import { describeCounts, NO_PROBLEMS, runCrashLoop } from '../helpers/crash-loop';
+import { describePart, newCounts } from '../helpers/reliability-counts';
 import {
   assertE2EPrerequisites,
   forceCleanup,
@@ -54,6 +55,19 @@ describe('crash loop (SIGKILL of the daemon at random points, real mounts, child
       });
       const line = describeCounts(counts);
       console.log(line);
+      // The reliability table's row: kills are crashes survived; a wrong version or a conflict copy nobody caused is
+      // a mismatch; an operation refused on state from before a kill is an errno surprise.
+      console.log(
+        describePart({
+          ...newCounts('crash-loop', SEED),
+          operations: counts.operations,
+          crashes: counts.kills,
+          mismatches: counts.wrong + counts.conflicts + counts.unexpected,
+          lost: counts.lost,
+          errnoSurprises: counts.refused,
+          extra: `${CYCLES} SIGKILLs of the daemon`,
+        }),
+      );
       const problems = counts.details.length > 0 ? `\n${counts.details.join('\n')}` : '';
       expect(`${line}${problems}`).toBe(describeCounts({ ...counts, ...NO_PROBLEMS, details: [] }));
       expect(counts.kills).toBe(CYCLES);

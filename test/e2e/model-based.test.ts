@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
 import { killDaemon } from '../helpers/crash-loop';
 import { eventually, readOr } from '../helpers/eventually';
+import { describePart, newCounts } from '../helpers/reliability-counts';
 import {
   assertE2EPrerequisites,
   forceCleanup,
@@ -508,6 +509,13 @@ describe('model-based: local and remote operations, kills and fresh mounts (real
         .split(',')
         .filter((x) => x.trim() !== '').length;
       console.log(`model-based seed ${SEED}: ${RUNS} runs, ${ran} steps, 0 mismatches`);
+      console.log(
+        describePart({
+          ...newCounts('model-based', SEED),
+          operations: ran,
+          extra: `${RUNS} fast-check runs`,
+        }),
+      );
       if (process.env['SPFS_MODEL_VERBOSE']) for (const s of steps) console.log(s);
       expect(ran).toBeGreaterThan(RUNS * 3);
     },
