@@ -89,6 +89,11 @@ export class ContentCache {
     return cache;
   }
 
+  /** Whether a complete, verified file of this version is cached (no use for LRU). */
+  hasVerified(id: ItemId, etag: ETag): boolean {
+    return this.index.get(id, etag)?.verified === true;
+  }
+
   /** Opens a complete, verified file (pinned until release), or undefined. Counts as a use for LRU. */
   openVerified(id: ItemId, etag: ETag): CachedFile | undefined {
     const entry = this.index.get(id, etag);
@@ -215,13 +220,20 @@ export class ContentCache {
     return this.index.totalBytes();
   }
 
+  /** Whether `incomingBytes` more fit both bounds as they are, without evicting (fetches ahead use only that). */
+  hasRoomFor(incomingBytes: number): boolean {
+    const need = this.reserved + incomingBytes;
+    const free = this.minFreeBytes > 0 ? this.freeBytes(this.dir) : Number.POSITIVE_INFINITY;
+    return this.index.totalBytes() + need <= this.maxBytes && free - need >= this.minFreeBytes;
+  }
+
   /** Evicts least recently used, unopened, clean, unpinned versions until `incomingBytes` more fit both bounds. */
   evictToFit(incomingBytes = 0): void {
+    if (this.hasRoomFor(incomingBytes)) return;
     const need = this.reserved + incomingBytes;
     let used = this.index.totalBytes();
     let free = this.minFreeBytes > 0 ? this.freeBytes(this.dir) : Number.POSITIVE_INFINITY;
     const fits = (): boolean => used + need <= this.maxBytes && free - need >= this.minFreeBytes;
-    if (fits()) return;
     const evicted = { versions: 0, bytes: 0 };
     const summary = (): void => {
       if (evicted.versions > 0)

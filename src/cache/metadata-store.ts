@@ -117,6 +117,7 @@ export class MetadataStore {
     get: Statement<[string], ItemRow>;
     child: Statement<[string, string], ItemRow>;
     children: Statement<[string], ItemRow>;
+    documentsAfter: Statement<[string, string, number], ItemRow>;
     count: Statement<[], { n: number }>;
     upsert: Statement<unknown[]>;
     park: Statement<[string, string]>;
@@ -154,6 +155,10 @@ export class MetadataStore {
       get: db.prepare('SELECT * FROM items WHERE id = ?'),
       child: db.prepare('SELECT * FROM items WHERE parent_id = ? AND name_folded = ?'),
       children: db.prepare('SELECT * FROM items WHERE parent_id = ? ORDER BY name_folded'),
+      documentsAfter: db.prepare(
+        `SELECT * FROM items WHERE parent_id = ? AND name_folded > ? AND kind = 'document'
+         ORDER BY name_folded LIMIT ?`,
+      ),
       count: db.prepare('SELECT COUNT(*) AS n FROM items'),
       // Server data: never over an item with pending local changes (the journal).
       upsert: db.prepare(`${UPSERT_ITEM_SQL},
@@ -210,6 +215,11 @@ export class MetadataStore {
 
   listChildren(parentId: ItemId): StoredItem[] {
     return this.q.children.all(parentId).map(toItem);
+  }
+
+  /** The first `limit` documents after `nameFolded` in the folder's listing order (sibling prefetch). */
+  documentsAfter(parentId: ItemId, nameFolded: string, limit: number): StoredItem[] {
+    return this.q.documentsAfter.all(parentId, nameFolded, limit).map(toItem);
   }
 
   /** A pinned item is kept offline: its cached content is never evicted. */

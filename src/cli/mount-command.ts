@@ -90,6 +90,7 @@ export async function mountCommand(source: string, dir: string, o: MountCommandO
       ...(s.cacheSize !== undefined ? { cacheMaxBytes: s.cacheSize } : {}),
       ...(s.cacheMinFree !== undefined ? { cacheMinFreeBytes: s.cacheMinFree } : {}),
       ...(s.hydrate !== undefined ? { hydrate: s.hydrate } : {}),
+      ...(s.prefetchFiles !== undefined ? { prefetchFiles: s.prefetchFiles } : {}),
       ...(s.pollInterval !== undefined ? { pollIntervalS: s.pollInterval } : {}),
       ...(s.writeBack !== undefined ? { writeBackMs: Math.round(s.writeBack * 1000) } : {}),
       ...(s.logLevel !== undefined ? { logLevel: s.logLevel } : {}),

@@ -16,6 +16,7 @@ import { FolderLister } from '../sync/folder-lister';
 import { ChangeFeed } from '../sync/change-feed';
 import { Connectivity } from '../sync/connectivity';
 import { Hydrator, type HydrateMode } from '../sync/hydrator';
+import { DEFAULT_PREFETCH_FILES, PREFETCH_MAX_FILE_BYTES, SiblingPrefetch } from '../sync/sibling-prefetch';
 import { PinManager } from '../sync/pin-manager';
 import { TreeSync, type SyncProgress, type SyncResult } from '../sync/tree-sync';
 import { ForegroundActivity } from '../sync/foreground-activity';
@@ -50,6 +51,8 @@ export interface DaemonOptions {
   cacheMaxBytes?: number;
   cacheMinFreeBytes?: number;
   hydrate?: HydrateMode;
+  /** `--prefetch-files`: documents fetched ahead when a folder is read file after file (0: off). */
+  prefetchFiles?: number;
   logLevel?: string;
   /** Log to this file instead of <cache-dir>/spfs.log. */
   logFile?: string;
@@ -83,6 +86,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   let store: MetadataStore | undefined;
   let mounted: MountedFilesystem | undefined;
   let hydrator: Hydrator | undefined;
+  let prefetch: SiblingPrefetch | undefined;
   let pins: PinManager | undefined;
   let feed: ChangeFeed | undefined;
   let writePath: WritePath | undefined;
@@ -156,6 +160,15 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       hydrate: o.hydrate ?? 'ranges',
       connectivity,
     });
+    prefetch = new SiblingPrefetch({
+      store,
+      cache,
+      hydrator,
+      logger,
+      maxAhead: o.prefetchFiles ?? DEFAULT_PREFETCH_FILES,
+      maxFileBytes: PREFETCH_MAX_FILE_BYTES,
+      connectivity,
+    });
     // Pinned files are hydrated in the background, after foreground reads, and wait while offline.
     pins = new PinManager({ store, hydrator, logger, connectivity, activity });
     writePath = startWritePath({
@@ -171,6 +184,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       storeVersion: listing.version.bind(listing),
       connectivity,
       pins,
+      prefetch,
       ...(o.writeBackMs !== undefined ? { writeBackMs: o.writeBackMs } : {}),
       ...(o.access !== undefined
         ? {
@@ -254,6 +268,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     await writePath?.stop().catch((e: unknown) => logger.warn({ err: e }, 'stopping the uploader failed'));
     await pins?.stop().catch(() => undefined);
     await feed?.stop().catch(() => undefined);
+    prefetch?.close();
     await hydrator?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     await catchUp?.catch(() => undefined); // a background catch-up must not outlive the store

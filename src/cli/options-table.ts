@@ -3,6 +3,7 @@
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { AUTH_SCHEMES, type AuthScheme } from './auth-options';
+import { DEFAULT_PREFETCH_FILES } from '../sync/sibling-prefetch';
 import { parseSize } from './size-option';
 
 /** Every option's value once parsed. The keys are commander's camelCase of the long flag. */
@@ -11,6 +12,7 @@ export interface MountSettings {
   cacheSize: number;
   cacheMinFree: number;
   hydrate: 'ranges' | 'full';
+  prefetchFiles: number;
   writeBack: number;
   pollInterval: number;
   readOnly: boolean;
@@ -96,6 +98,15 @@ function seconds(opts: { integer: boolean; min: number }): (text: string) => num
   };
 }
 
+function count(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = /^\d{1,4}$/.test(text.trim()) ? Number(text) : NaN;
+    if (!(n >= min && n <= max))
+      throw new Error(`expected a whole number ${min}..${max}, got ${JSON.stringify(text)}`);
+    return n;
+  };
+}
+
 function id(text: string): number {
   if (!/^\d{1,10}$/.test(text.trim()) || Number(text) > 0xfffffffe)
     throw new Error(`expected a numeric id (0 or more), got ${JSON.stringify(text)}`);
@@ -169,6 +180,18 @@ export const MOUNT_OPTIONS: OptionTable = {
     details:
       '`ranges`: download only what reads need (plus read-ahead: 1 MiB doubling to 64 MiB while reading sequentially). `full`: also keep downloading the rest of every opened file in the background, in 64 MiB requests',
     parse: choice(['ranges', 'full'] as const),
+  },
+  prefetchFiles: {
+    flag: '--prefetch-files',
+    arg: 'N',
+    oName: 'prefetch_files',
+    env: 'SPFS_PREFETCH_FILES',
+    default: DEFAULT_PREFETCH_FILES,
+    defaultText: `\`${DEFAULT_PREFETCH_FILES}\``,
+    help: 'when files of a folder are read one after another, fetch up to N of the next ones ahead (0: off; default 4)',
+    details:
+      "once two opens in a row go forward in a folder's name order (`cp -r`, `tar`, `rsync`, a file manager), the next documents of up to 8 MiB are downloaded whole ahead of the program, up to N at a time (2, then 4, … up to N as the pattern holds), into the cache like any other content (evictable). `0` turns it off",
+    parse: count(0, 64),
   },
   writeBack: {
     flag: '--write-back',

@@ -14,6 +14,7 @@ import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
 import { freeContent } from '../sync/free-content';
 import type { Hydrator } from '../sync/hydrator';
+import type { SiblingPrefetch } from '../sync/sibling-prefetch';
 import { PinManager } from '../sync/pin-manager';
 import { itemAtPath } from '../sync/upload-status';
 import { Uploader } from '../sync/uploader';
@@ -61,6 +62,8 @@ export interface WritePathOptions {
   pins: PinControl | PinManager;
   /** The library's web address, for user.spfs.url. */
   libraryWebUrl?: string;
+  /** Fetches the next small files of a folder read file after file (`--prefetch-files`); none: off. */
+  prefetch?: SiblingPrefetch;
 }
 
 /** The filesystem and uploader without the control socket: what tests drive in process. */
@@ -100,6 +103,7 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     pins: o.pins,
     uploads: { isSending: (id) => uploader.isSending(id) },
     ...(o.libraryWebUrl !== undefined ? { libraryWebUrl: o.libraryWebUrl } : {}),
+    ...(o.prefetch !== undefined ? { prefetch: o.prefetch } : {}),
   });
   const uploader: Uploader = new Uploader({
     api: o.api,

@@ -54,6 +54,8 @@ export interface FilesystemOptions {
   uploads: UploadActivity;
   /** The library's web address, for user.spfs.url (none: the attribute is absent). */
   libraryWebUrl?: string;
+  /** Told of every open of a document for reading: fetches the folder's next small files ahead. */
+  prefetch?: { noteOpen(item: StoredItem): void };
 }
 
 export type FileAttributes = Pick<FilesystemOptions, 'uid' | 'gid' | 'umask' | 'readOnly'>;
@@ -128,6 +130,7 @@ export class SpfsFilesystem implements Filesystem {
       return this.handles.add(await this.o.ops.openLocal(item, writer, truncate, append));
     }
     const content = await this.o.hydrator.open(item);
+    this.o.prefetch?.noteOpen(item);
     return this.handles.add({ item, content });
   }
 

@@ -12,6 +12,7 @@ import type { ItemId } from '../../src/shared/ids';
 import { silentLogger } from '../../src/shared/logger';
 import { Hydrator } from '../../src/sync/hydrator';
 import { TreeSync } from '../../src/sync/tree-sync';
+import { eventually } from './eventually';
 
 /** What a case may do to the filesystem under test. Paths are relative to the library root, '/'-separated. */
 export interface CoreDriver {
@@ -301,6 +302,29 @@ export const CORE_CASES: CoreCase[] = [
       expect(await d.errnoOf(() => d.setxattr(f, 'user.comment', 'x'))).toBe('ENOTSUP');
       expect(await d.errnoOf(() => d.getxattr(f, 'user.comment'))).toBe('ENODATA');
       expect(await d.getxattr(f, 'user.spfs.pinned')).toBe('0');
+    },
+  },
+  {
+    name: 'files of a folder read one after another: the next small ones are fetched ahead, no further',
+    async run(d, _server, dir) {
+      const files = [0, 1, 2, 3, 4, 5].map((i) => `${dir}/p${i}.txt`);
+      const text = (i: number): string => `sibling ${i}\n`.repeat(100 + i);
+      await d.flush(); // the case's folder, made here, is on the server
+      for (const [i, f] of files.entries()) await d.remote({ op: 'create-file', path: f, content: text(i) });
+      await d.seeRemote(async () => (await d.readdir(dir)).length === files.length, 'the remote creates');
+      const state = (i: number): Promise<string> => d.getxattr(files[i]!, 'user.spfs.state');
+      expect(await state(2)).toBe('online-only');
+      expect((await d.readFile(files[0]!)).toString()).toBe(text(0));
+      expect(await state(1)).toBe('online-only'); // one open is no pattern yet
+      expect((await d.readFile(files[1]!)).toString()).toBe(text(1));
+      // Two opens going forward: the next two are downloaded (and verified) without being opened.
+      await eventually(
+        async () => ((await state(2)) === 'hydrated' && (await state(3)) === 'hydrated' ? true : undefined),
+        'p2 and p3 fetched ahead',
+        20_000,
+      );
+      expect([await state(4), await state(5)]).toEqual(['online-only', 'online-only']);
+      expect((await d.readFile(files[2]!)).toString()).toBe(text(2));
     },
   },
 ];

@@ -11,6 +11,7 @@ import { systemClock } from '../../src/shared/clock';
 import { silentLogger, type Logger } from '../../src/shared/logger';
 import { ForegroundActivity } from '../../src/sync/foreground-activity';
 import { Hydrator } from '../../src/sync/hydrator';
+import { PREFETCH_MAX_FILE_BYTES, SiblingPrefetch } from '../../src/sync/sibling-prefetch';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { USER } from '../server/server-harness';
 
@@ -23,6 +24,7 @@ export interface InProcessLibrary {
   /** Its change sync: `tree.sync()` brings remote changes in. */
   tree: TreeSync;
   w: WritePath;
+  prefetch: SiblingPrefetch | undefined;
 }
 
 /** Opens the library at `siteUrl` with its state under `work`; `closers` gets what to close, in opening order. */
@@ -32,6 +34,10 @@ export async function openInProcessLibrary(o: {
   closers: Array<() => Promise<void> | void>;
   /** Write-path options beyond the parts made here (pins default to the bare flag). */
   write?: Partial<WritePathOptions>;
+  /** --cache-size; default 1 GiB. */
+  cacheMaxBytes?: number;
+  /** Sibling prefetch as the daemon runs it (`--prefetch-files N`); default none. */
+  prefetchFiles?: number;
 }): Promise<InProcessLibrary> {
   const api = await SpClient.connect({
     url: o.siteUrl,
@@ -53,11 +59,23 @@ export async function openInProcessLibrary(o: {
   const cache = await ContentCache.open({
     dir: path.join(o.work, 'content'),
     store,
-    maxBytes: 1 << 30,
+    maxBytes: o.cacheMaxBytes ?? 1 << 30,
     logger,
   });
   const hydrator = new Hydrator({ api, store, cache, logger });
   o.closers.push(() => hydrator.close());
+  const prefetch =
+    o.prefetchFiles !== undefined
+      ? new SiblingPrefetch({
+          store,
+          cache,
+          hydrator,
+          logger,
+          maxAhead: o.prefetchFiles,
+          maxFileBytes: PREFETCH_MAX_FILE_BYTES,
+        })
+      : undefined;
+  if (prefetch !== undefined) o.closers.push(() => prefetch.close());
   const w = buildWritePath({
     cacheDir: o.work,
     store,
@@ -69,8 +87,9 @@ export async function openInProcessLibrary(o: {
     activity: new ForegroundActivity(),
     pins: { setPinned: (id, pinned) => store.setPinned(id, pinned) },
     libraryWebUrl: libraryWebUrl(o.siteUrl, api.library.siteUrl),
+    ...(prefetch !== undefined ? { prefetch } : {}),
     ...o.write,
   });
   o.closers.push(() => w.stop());
-  return { api, store, cache, hydrator, logger, tree, w };
+  return { api, store, cache, hydrator, logger, tree, w, prefetch };
 }

@@ -11,6 +11,7 @@ import { toErrnoName } from '../../src/vfs/errors';
 import type { ItemId } from '../../src/shared/ids';
 import { adminPost } from '../helpers/admin-endpoint';
 import { CORE_CASES, serverView, type CoreDriver, type ServerAccess } from '../helpers/core-cases';
+import { DEFAULT_PREFETCH_FILES } from '../../src/sync/sibling-prefetch';
 import { openInProcessLibrary } from '../helpers/in-process-library';
 import { Harness, USER } from '../server/server-harness';
 
@@ -36,6 +37,7 @@ beforeAll(async () => {
     siteUrl: srv.siteUrl,
     closers,
     write: { writeBackMs: 0 },
+    prefetchFiles: DEFAULT_PREFETCH_FILES, // as a mount runs
   }));
   const fs = w.fs;
   const p = (rel: string): string => `/${rel}`;
