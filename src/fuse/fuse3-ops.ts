@@ -288,8 +288,7 @@ export class Fuse3Ops {
   }
 
   private attrOf(ino: number, fh: number | undefined): Promise<FileAttr> {
-    const path = (): string => this.fs.pathOf(ino);
-    return fh !== undefined ? this.fs.fgetattr(fh, path) : this.fs.getattr(path());
+    return fh !== undefined ? this.fs.fgetattr(fh, () => this.fs.pathOf(ino)) : this.fs.getattrOfIno(ino);
   }
 
   private async opendir(req: number, ino: number): Promise<void> {

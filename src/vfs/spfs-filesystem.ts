@@ -271,6 +271,14 @@ export class SpfsFilesystem implements Filesystem {
     return this.getattr(parent === '' ? name : `${parent}/${name}`);
   }
 
+  async getattrOfIno(ino: number): Promise<FileAttr> {
+    const id = this.inodes.idOf(ino);
+    if (id !== undefined && this.o.store.getItem(id) === undefined)
+      for (const h of this.handles.values())
+        if (h.item.id === id) return this.withLocal(h.item, this.attrOf(h.item));
+    return this.getattr(this.pathOf(ino));
+  }
+
   pathOf(ino: number): string {
     const id = this.inodes.idOf(ino);
     const rootId = this.o.store.rootId();

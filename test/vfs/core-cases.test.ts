@@ -70,7 +70,9 @@ beforeAll(async () => {
     openWrite: openW,
     async openRead(rel) {
       const fh = await fs.open(p(rel), constants.O_RDONLY);
+      const { ino } = await fs.getattr(p(rel));
       return {
+        fstatSize: async () => (await fs.getattrOfIno(ino)).size,
         read: async (length, position) => {
           const buf = Buffer.alloc(length);
           return buf.subarray(0, await fs.read(fh, buf, length, position));
