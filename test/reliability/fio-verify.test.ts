@@ -88,6 +88,8 @@ function jobFile(dir: string, seed: number, jobs: FioJob[]): string {
     `randseed=${seed}`,
     `directory=${dir}`,
     'end_fsync=1',
+    // fio would write its verify state files into the current folder.
+    'verify_state_save=0',
   ];
   const sections = jobs.map((j) =>
     [
