@@ -16,6 +16,9 @@ export type ErrnoName =
   | 'ENOTEMPTY'
   | 'ENETUNREACH'
   | 'ETIMEDOUT'
+  // an inode the kernel still holds whose item is gone (replaced by a rename-over, deleted): the kernel looks the
+  // path up again and retries (open, stat, truncate ... retry once on ESTALE with LOOKUP_REVAL)
+  | 'ESTALE'
   | 'ENOSPC'
   | 'EEXIST'
   | 'EBUSY'

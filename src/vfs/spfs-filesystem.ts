@@ -289,7 +289,9 @@ export class SpfsFilesystem implements Filesystem {
       if (names.length > 10_000) break; // a cycle in stored data
       cur = this.o.store.getItem(cur.parentId);
     }
-    throw new FsError('ENOENT', `no item for inode ${ino}`);
+    // ESTALE, not ENOENT: the kernel found this inode under a name that now holds another item (a save by rename-over
+    // replaced it between its lookup and this request); it looks the name up again and retries, as over NFS.
+    throw new FsError('ESTALE', `no item for inode ${ino}`);
   }
 
   knownIno(id: ItemId): number | undefined {
