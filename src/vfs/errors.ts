@@ -20,6 +20,8 @@ export type ErrnoName =
   // path up again and retries (open, stat, truncate ... retry once on ESTALE with LOOKUP_REVAL)
   | 'ESTALE'
   | 'ENOSPC'
+  // a write or truncate past the largest file the cache folder's filesystem can hold
+  | 'EFBIG'
   | 'EEXIST'
   | 'EBUSY'
   | 'EPERM'
@@ -79,6 +81,6 @@ export function toErrnoName(err: unknown): ErrnoName {
     }
   }
   const sys = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES') return sys;
+  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES' || sys === 'EFBIG') return sys;
   return 'EIO';
 }
