@@ -74,7 +74,8 @@ export interface Filesystem {
   lookup(parentIno: number, name: string): Promise<FileAttr>;
   /**
    * Attributes by inode (the kernel's GETATTR, which carries no handle for fstat(2)): an item unlinked while still
-   * open is answered from its open handle, as a local disk answers fstat of an unlinked file.
+   * open, or replaced by a rename-over while open, is answered from a handle opened on that inode, as a local disk
+   * answers fstat of an unlinked or replaced file.
    */
   getattrOfIno(ino: number): Promise<FileAttr>;
   /** The library-relative path of an inode the kernel holds (ENOENT once the item is gone). */
