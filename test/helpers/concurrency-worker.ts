@@ -69,6 +69,8 @@ export interface WorkerConfig {
   maxBytes?: number;
   /** reader: every read must be one whole version (files only ever replaced by rename). */
   whole?: boolean;
+  /** reader: errnos docs/SEMANTICS.md gives for what it races with (counted apart, not as surprises). */
+  allowed?: string[];
 }
 
 export interface WorkerError {
@@ -87,6 +89,8 @@ export type WorkerLine =
       maxMs: number;
       maxOp: string;
       errors: WorkerError[];
+      /** Errors in `allowed`, by errno. */
+      expected: Record<string, number>;
       mismatches: string[];
     };
 
@@ -109,14 +113,15 @@ const sizeOf = () => 64 + Math.floor(rnd() ** 3 * (cfg.maxBytes || 64 * 1024));
 const out = (o) => fs.writeSync(1, JSON.stringify(o) + '\\n');
 const FAILED = Symbol('failed');
 let ops = 0, maxMs = 0, maxOp = '';
-const errors = [], mismatches = [];
+const errors = [], mismatches = [], expected = {};
 /** One timed operation; an error not in 'allowed' is recorded; any error returns FAILED. */
 function op(name, p, fn, allowed) {
   const t0 = performance.now();
   try {
     return fn();
   } catch (e) {
-    if (!(allowed || []).includes(e.code)) errors.push({ op: name, path: p, code: e.code || String(e) });
+    if ((cfg.allowed || []).includes(e.code)) expected[e.code] = (expected[e.code] || 0) + 1;
+    else if (!(allowed || []).includes(e.code)) errors.push({ op: name, path: p, code: e.code || String(e) });
     return FAILED;
   } finally {
     const ms = performance.now() - t0;
@@ -258,5 +263,5 @@ const role = roles[cfg.role];
 const step = role.step || role;
 do step(); while (Date.now() < end);
 if (role.finish) role.finish();
-out({ type: 'done', id: cfg.id, ops, maxMs: Math.round(maxMs), maxOp, errors, mismatches });
+out({ type: 'done', id: cfg.id, ops, maxMs: Math.round(maxMs), maxOp, errors, expected, mismatches });
 `;
