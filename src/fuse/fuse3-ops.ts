@@ -288,8 +288,7 @@ export class Fuse3Ops {
   }
 
   private attrOf(ino: number, fh: number | undefined): Promise<FileAttr> {
-    const path = (): string => this.fs.pathOf(ino);
-    return fh !== undefined ? this.fs.fgetattr(fh, path) : this.fs.getattr(path());
+    return fh !== undefined ? this.fs.fgetattr(fh, () => this.fs.pathOf(ino)) : this.fs.getattrOfIno(ino);
   }
 
   private async opendir(req: number, ino: number): Promise<void> {
@@ -307,7 +306,8 @@ export class Fuse3Ops {
    * Serves entries from `off` (an index into the names taken at opendir) that fit in `size` bytes. Each entry's
    * attributes are read now, not at opendir: the kernel keeps what readdirplus tells it for 60 s and only discards
    * replies older than a change it made itself, so a size written (or a name removed) since opendir must not come
-   * back from the snapshot. An entry gone since is skipped; offsets stay indexes into the snapshot.
+   * back from the snapshot. An entry gone since is skipped; one whose name holds another item since (rename-over)
+   * is served as that item; offsets stay indexes into the snapshot.
    */
   private async readdir(req: number, fh: number, off: number, size: number, plus: boolean): Promise<void> {
     const dir = this.dirs.get(fh);
@@ -327,7 +327,9 @@ export class Fuse3Ops {
       const now = await this.fs
         .getattr(dirPath === '' ? e.name : `${dirPath}/${e.name}`)
         .catch(() => undefined);
-      if (now !== undefined && now.ino === e.attr.ino) fresh.push({ e: { name: e.name, attr: now }, at });
+      // A name saved over by rename since opendir holds another inode now: list it with that one (the kernel updates
+      // its entry), never leave the name out of the listing.
+      if (now !== undefined) fresh.push({ e: { name: e.name, attr: now }, at });
     }
     const stats = new Float64Array(fresh.length * STAT_FIELDS);
     fresh.forEach(({ e, at }, i) => {

@@ -16,7 +16,12 @@ export type ErrnoName =
   | 'ENOTEMPTY'
   | 'ENETUNREACH'
   | 'ETIMEDOUT'
+  // an inode the kernel still holds whose item is gone (replaced by a rename-over, deleted): the kernel looks the
+  // path up again and retries (open, stat, truncate ... retry once on ESTALE with LOOKUP_REVAL)
+  | 'ESTALE'
   | 'ENOSPC'
+  // a write or truncate past the largest file the cache folder's filesystem can hold
+  | 'EFBIG'
   | 'EEXIST'
   | 'EBUSY'
   | 'EPERM'
@@ -76,6 +81,6 @@ export function toErrnoName(err: unknown): ErrnoName {
     }
   }
   const sys = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES') return sys;
+  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES' || sys === 'EFBIG') return sys;
   return 'EIO';
 }

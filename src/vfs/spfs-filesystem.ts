@@ -65,6 +65,8 @@ type Handle = { item: StoredItem; content: ContentHandle } | OpenFile;
 
 export class SpfsFilesystem implements Filesystem {
   private readonly handles = new HandleTable<Handle>();
+  /** The inode each handle was opened on: fstat asks by inode, also after a rename-over dropped that number. */
+  private readonly handleInos = new Map<number, number>();
   private readonly lookups: LookupCache | undefined;
   /** Inode numbers of the items seen (attrOf assigns them); followed through re-keys by rekeyed(). */
   private readonly inodes: InodeTable;
@@ -127,16 +129,22 @@ export class SpfsFilesystem implements Filesystem {
     if (writer || this.o.local.hasCopy(item.id)) {
       const truncate = writer && (flags & constants.O_TRUNC) !== 0;
       const append = (flags & constants.O_APPEND) !== 0;
-      return this.handles.add(await this.o.ops.openLocal(item, writer, truncate, append));
+      return this.addHandle(await this.o.ops.openLocal(item, writer, truncate, append));
     }
     const content = await this.o.hydrator.open(item);
     this.o.prefetch?.noteOpen(item);
-    return this.handles.add({ item, content });
+    return this.addHandle({ item, content });
   }
 
   async create(path: string, _mode?: number): Promise<number> {
     this.refuseIfReadOnly('create', path);
-    return this.handles.add(await this.o.ops.create(await this.slot(path)));
+    return this.addHandle(await this.o.ops.create(await this.slot(path)));
+  }
+
+  private addHandle(h: Handle): number {
+    const fh = this.handles.add(h);
+    this.handleInos.set(fh, this.inodes.inoOf(h.item.id));
+    return fh;
   }
 
   read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
@@ -181,6 +189,7 @@ export class SpfsFilesystem implements Filesystem {
 
   async release(fh: number): Promise<void> {
     const h = this.handles.delete(fh);
+    this.handleInos.delete(fh);
     if (h === undefined) return;
     if ('local' in h) await this.o.ops.release(h);
     else await h.content.close();
@@ -274,6 +283,22 @@ export class SpfsFilesystem implements Filesystem {
     return this.getattr(parent === '' ? name : `${parent}/${name}`);
   }
 
+  async getattrOfIno(ino: number): Promise<FileAttr> {
+    const id = this.inodes.idOf(ino);
+    if (id === undefined || this.o.store.getItem(id) === undefined)
+      for (const [fh, opened] of this.handleInos) {
+        const h = opened === ino ? this.handles.get(fh) : undefined;
+        if (h === undefined) continue;
+        // The size is what this handle reads (read() below): its local copy, or the version it opened.
+        const local = 'local' in h ? h.local : this.o.local.get(h.item.id);
+        const attr = { ...this.attrOf(h.item), ino };
+        if (local === undefined) return attr;
+        const mtime = new Date(local.mtimeMs);
+        return { ...attr, size: local.size, mtime, ctime: mtime };
+      }
+    return this.getattr(this.pathOf(ino));
+  }
+
   pathOf(ino: number): string {
     const id = this.inodes.idOf(ino);
     const rootId = this.o.store.rootId();
@@ -284,7 +309,9 @@ export class SpfsFilesystem implements Filesystem {
       if (names.length > 10_000) break; // a cycle in stored data
       cur = this.o.store.getItem(cur.parentId);
     }
-    throw new FsError('ENOENT', `no item for inode ${ino}`);
+    // ESTALE, not ENOENT: the kernel found this inode under a name that now holds another item (a save by rename-over
+    // replaced it between its lookup and this request); it looks the name up again and retries, as over NFS.
+    throw new FsError('ESTALE', `no item for inode ${ino}`);
   }
 
   knownIno(id: ItemId): number | undefined {

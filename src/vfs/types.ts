@@ -72,6 +72,12 @@ export interface Filesystem {
   statfs(): Promise<FsStats>;
   /** Inode addressing (for an inode-based adapter): the entry `name` in folder `parentIno`. */
   lookup(parentIno: number, name: string): Promise<FileAttr>;
+  /**
+   * Attributes by inode (the kernel's GETATTR, which carries no handle for fstat(2)): an item unlinked while still
+   * open, or replaced by a rename-over while open, is answered from a handle opened on that inode, as a local disk
+   * answers fstat of an unlinked or replaced file.
+   */
+  getattrOfIno(ino: number): Promise<FileAttr>;
   /** The library-relative path of an inode the kernel holds (ENOENT once the item is gone). */
   pathOf(ino: number): string;
   /** The inode number an item was given, if it was given one (no number is assigned here). */

@@ -55,6 +55,7 @@ describe.each(ADAPTERS)('core cases through a real mount on %s (FUSE, child proc
       async openRead(rel) {
         const h = await fsp.open(at(rel), constants.O_RDONLY);
         return {
+          fstatSize: async () => (await h.stat()).size,
           read: async (length, position) => {
             const buf = Buffer.alloc(length);
             const { bytesRead } = await h.read(buf, 0, length, position);

@@ -132,6 +132,19 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     expect(await fsp.readFile(join(dir, 'grows.txt'), 'utf8')).toBe('abcdefghij');
   });
 
+  test('a name saved over by rename after opendir is still listed, with the new file (it never vanishes)', async () => {
+    const dir = join(mount.mountpoint, 'saved-over');
+    await fsp.mkdir(dir);
+    await fsp.writeFile(join(dir, 'doc.txt'), 'v1');
+    const handle = await fsp.opendir(dir); // OPENDIR now: doc.txt has its first inode in the snapshot
+    await fsp.writeFile(join(dir, 'doc.txt.new'), 'version 2');
+    await fsp.rename(join(dir, 'doc.txt.new'), join(dir, 'doc.txt'));
+    const names: string[] = [];
+    for await (const e of handle) names.push(e.name);
+    expect(names).toEqual(['doc.txt']);
+    expect((await fsp.stat(join(dir, 'doc.txt'))).size).toBe(9);
+  });
+
   test('a remote edit of a file the kernel has cached is read with its new bytes and size on the next open', async () => {
     const file = join(mount.mountpoint, 'edited.txt');
     expect(await fsp.readFile(file, 'utf8')).toBe('v1');

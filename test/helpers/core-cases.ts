@@ -53,6 +53,8 @@ export interface WriteHandle {
 
 export interface ReadHandle {
   read(length: number, position: number): Promise<Buffer>;
+  /** fstat(2)'s size: the kernel asks by inode, without the handle (so also after the name was unlinked). */
+  fstatSize(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -181,6 +183,7 @@ export const CORE_CASES: CoreCase[] = [
       await d.unlink(`${dir}/u.txt`);
       expect(await d.readdir(dir)).not.toContain('u.txt');
       expect((await h.read(10, 0)).toString()).toBe('still here');
+      expect(await h.fstatSize()).toBe(10);
       await h.close();
       await d.flush();
       expect((await server()).files.has(`${dir}/u.txt`)).toBe(false);

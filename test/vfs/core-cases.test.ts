@@ -72,7 +72,9 @@ beforeAll(async () => {
     openWrite: openW,
     async openRead(rel) {
       const fh = await fs.open(p(rel), constants.O_RDONLY);
+      const { ino } = await fs.getattr(p(rel));
       return {
+        fstatSize: async () => (await fs.getattrOfIno(ino)).size,
         read: async (length, position) => {
           const buf = Buffer.alloc(length);
           return buf.subarray(0, await fs.read(fh, buf, length, position));
@@ -260,5 +262,17 @@ describe('inode addressing (what an inode-based adapter uses)', () => {
     expect(w.fs.pathOf(before.ino)).toBe('ino/f.txt');
     await driver.unlink('ino/f.txt');
     expect(() => w.fs.pathOf(before.ino)).toThrow(/no item for inode/);
+  });
+
+  it('an inode a save by rename-over replaced is stale (ESTALE: the kernel looks the name up again), not ENOENT', async () => {
+    await driver.mkdir('stale');
+    await driver.writeFile('stale/doc.txt', Buffer.from('v1'));
+    const old = await w.fs.getattr('/stale/doc.txt');
+    await driver.writeFile('stale/doc.txt.new', Buffer.from('v2'));
+    await driver.rename('stale/doc.txt.new', 'stale/doc.txt');
+    const now = await w.fs.getattr('/stale/doc.txt');
+    expect(now.ino).not.toBe(old.ino);
+    expect(await w.fs.getattrOfIno(now.ino)).toMatchObject({ size: 2 });
+    expect(toErrnoName(await w.fs.getattrOfIno(old.ino).catch((e: unknown) => e))).toBe('ESTALE');
   });
 });

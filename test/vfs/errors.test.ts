@@ -39,6 +39,11 @@ describe('toErrnoName', () => {
       'ENOSPC',
     ],
     ['hydration, unknown cause', new HydrationError(id, 'x', { cause: new Error('?') }), 'EIO'],
+    [
+      'write past the largest local file',
+      Object.assign(new Error('File too large'), { code: 'EFBIG' }),
+      'EFBIG',
+    ],
     ['invalid input', new InvalidInputError('bad name'), 'EINVAL'],
     ['filesystem error', new FsError('EROFS', 'read-only'), 'EROFS'],
     ['change on a read-only mount', new ReadOnlyMountError('unlink', '/a'), 'EROFS'],

@@ -127,11 +127,13 @@ describe('SpfsFilesystem (no mount)', () => {
       const docs = await fs.getattr('/Docs');
       const report = await fs.lookup(docs.ino, 'Report Q1.txt');
       expect(fs.pathOf(report.ino)).toBe('Docs/Report Q1.txt');
-      expect(await errnoOf(() => fs.pathOf(987_654))).toBe('ENOENT');
+      // An inode the filesystem does not know (any more): the kernel looks the name up again.
+      expect(await errnoOf(() => fs.pathOf(987_654))).toBe('ESTALE');
     });
 
     it('after saving by rename-over, the inode the kernel moved (the new file) addresses the kept document', async () => {
       const before = await fs.getattr('/README.txt');
+      const reader = await fs.open('/README.txt', constants.O_RDONLY);
       const fh = await fs.create('/.README.txt.new', 0o644);
       const bytes = Buffer.from('hello again');
       await fs.write(fh, bytes, bytes.length, 0);
@@ -142,7 +144,14 @@ describe('SpfsFilesystem (no mount)', () => {
       const after = await fs.getattr(fs.pathOf(moved));
       expect(after.ino).toBe(moved);
       expect(after.size).toBe(bytes.length);
-      expect(await errnoOf(() => fs.pathOf(before.ino))).toBe('ENOENT'); // replaced, as a local file's inode is
+      // Replaced, as a local file's inode is: ESTALE makes the kernel look the name up again.
+      expect(await errnoOf(() => fs.pathOf(before.ino))).toBe('ESTALE');
+      // fstat(2) of the handle opened before the rename: the kernel asks by that inode, and gets what the handle reads.
+      const buf = Buffer.alloc(64);
+      const read = await fs.read(reader, buf, 64, 0);
+      expect(await fs.getattrOfIno(before.ino)).toMatchObject({ ino: before.ino, size: read });
+      await fs.release(reader);
+      expect(await errnoOf(() => fs.getattrOfIno(before.ino))).toBe('ESTALE');
     });
 
     it('an open file whose name was unlinked still has attributes by handle, without a path', async () => {
