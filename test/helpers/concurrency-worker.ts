@@ -98,6 +98,9 @@ export type WorkerLine =
 export const WORKER_SOURCE = `
 const fs = require('node:fs');
 const path = require('node:path');
+// libuv names no ESTALE (its message is 'Unknown system error -116'): name errnos from the kernel's numbers.
+const ERRNO_NAMES = Object.fromEntries(Object.entries(require('node:os').constants.errno).map(([k, v]) => [v, k]));
+const codeOf = (e) => (typeof e.errno === 'number' && ERRNO_NAMES[-e.errno]) || e.code;
 ${VERSION_SOURCE}
 const cfg = JSON.parse(process.argv[1]);
 let seed = cfg.seed >>> 0;
@@ -120,8 +123,9 @@ function op(name, p, fn, allowed) {
   try {
     return fn();
   } catch (e) {
-    if ((cfg.allowed || []).includes(e.code)) expected[e.code] = (expected[e.code] || 0) + 1;
-    else if (!(allowed || []).includes(e.code)) errors.push({ op: name, path: p, code: e.code || String(e) });
+    const code = codeOf(e);
+    if ((cfg.allowed || []).includes(code)) expected[code] = (expected[code] || 0) + 1;
+    else if (!(allowed || []).includes(code)) errors.push({ op: name, path: p, code: code || String(e) });
     return FAILED;
   } finally {
     const ms = performance.now() - t0;
