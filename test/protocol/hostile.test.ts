@@ -125,6 +125,18 @@ describe('hostile XML', () => {
     expect(items[0]!.name).toBe(' 1e5 & A');
   });
 
+  test('a character reference to NUL or another control stays in the name (not dropped), for the layer above', () => {
+    const named = (raw: string): string =>
+      decodeChangeBody(`<Folder>${ROOT_ELEMENTS}<Items><Folder>
+      <ResourceID>3b77a1c2d4e54f6a8b7c6d5e4f30e012</ResourceID><ETag>e</ETag>
+      <DateCreated>2025-03-04T10:11:12Z</DateCreated><DateModified>2025-03-04T10:11:12Z</DateModified>
+      <RelationshipName>${raw}</RelationshipName><ParentResourceID>0f3c9e2a7b7d4c55a1d24b1f6e9c0a11</ParentResourceID>
+      </Folder></Items></Folder>`).items[0]!.name;
+    expect(named('nul&#0;name')).toBe('nul\u0000name');
+    expect(named('a&#x1F;b&#127;')).toBe('a\u001fb\u007f');
+    expect(named('&amp;#0; &#65;')).toBe('&#0; A');
+  });
+
   test('unsafe names are passed up unchanged (the layer above decides)', () => {
     const { items } = decodeChangeBody(`<Folder>${ROOT_ELEMENTS}<Items><Folder>
       <ResourceID>3b77a1c2d4e54f6a8b7c6d5e4f30e012</ResourceID><ETag>e</ETag>
