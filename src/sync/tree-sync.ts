@@ -192,9 +192,11 @@ export class TreeSync {
           const { upserts, deletes } = this.screen(page.items, state.rootId);
           const items = [this.rootItem(page.root), ...upserts];
           if (page.hasMore) {
+            const sent = token;
             token = requireToken(page);
             this.store.applyBatch(items, deletes, undefined, since); // the token waits for the last page
             this.applied(upserts.length, deletes.length);
+            requireProgress(sent, token);
             continue;
           }
           this.store.applyBatch(items, deletes, { token: requireToken(page) }, since);
@@ -251,9 +253,11 @@ export class TreeSync {
         const { upserts, deletes } = this.screen(page.items, rootId);
         const items = [this.rootItem(page.root), ...upserts];
         if (page.hasMore) {
+          const sent = token;
           token = requireToken(page);
           this.store.applyBatch(items, deletes, undefined, since);
           this.applied(upserts.length, deletes.length);
+          requireProgress(sent, token);
           continue;
         }
         // Items with pending local changes (and their folders) survive the sweep even if the pass did not see them.
@@ -364,6 +368,16 @@ function changesQuery(policy: Policy, token: string | undefined, priority?: Requ
   if (priority !== undefined) q.priority = priority;
   if (token !== undefined) q.token = token;
   return q;
+}
+
+/**
+ * A page that says X-HasMoreData: True must move the token on: one that hands back the token it was asked with would
+ * be asked for again, forever (a hostile or broken server). Its items are applied; the pass stops here.
+ */
+function requireProgress(sent: string | undefined, next: string): void {
+  if (sent === next) {
+    throw new ProtocolError('change page: X-HasMoreData: True but X-SyncToken did not move (no progress)');
+  }
 }
 
 function requireToken(page: ChangePage): string {

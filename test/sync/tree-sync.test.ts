@@ -166,6 +166,22 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     expect(store.getItem(ok)).toBeUndefined();
   });
 
+  it('a change page claiming more without moving the token (endless paging): applied once, then the pass stops', async () => {
+    const { api, store, sync } = setup();
+    await sync.initialSync();
+    const added = api.addFile(api.rootId, 'new.txt', 'n');
+    const honest = api.changes.bind(api);
+    let asked = 0;
+    api.changes = async (q) => {
+      asked++;
+      const page = await honest(q);
+      return { ...page, hasMore: true, ...(q.token !== undefined ? { token: q.token } : {}) };
+    };
+    await expect(sync.sync()).rejects.toThrow(/X-SyncToken did not move/);
+    expect(asked).toBe(1);
+    expect(store.getItem(added)).toBeDefined(); // the page's items were applied
+  });
+
   it('keeps one of two server items whose names differ only by case', async () => {
     const { api, store, sync, lines } = setup();
     const first = api.addFile(api.rootId, 'Read.me', '1');
