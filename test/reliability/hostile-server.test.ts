@@ -303,7 +303,7 @@ describe('hostile server: a real daemon against the hostile corpus', () => {
     await clearFaults().catch(() => undefined);
     await new Promise((r) => trap?.close(r));
     if (isMounted(mnt)) await spfs(['unmount', mnt]).catch(() => undefined);
-    await forceCleanup([mnt], process.env['KEEP_WORK'] ? [] : [work], [server]);
+    await forceCleanup([mnt], process.env['SPFS_KEEP_WORK'] ? [] : [work], [server]);
     delete process.env[ADMIN_ENV];
   }, 120_000);
 
