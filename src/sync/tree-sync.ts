@@ -15,6 +15,7 @@ import type {
 import type { ItemId } from '../shared/ids';
 import { systemClock, type Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
+import { PagingProgress } from './paging-progress';
 import { runPool } from './run-pool';
 import { screenItems, toStoredItem } from './item-screen';
 import { holdLocalChanges, type LocalChanges, type RemoteConflictHandler } from './local-changes';
@@ -286,6 +287,7 @@ export class TreeSync {
   /** All pages of one folder's sub-folders; returns the accepted ones so the pool crawls them next. */
   private async crawlFolder(folderId: ItemId, rootId: ItemId): Promise<ItemId[]> {
     const found: ItemId[] = [];
+    const progress = new PagingProgress(`crawl of folder ${folderId}`);
     for (let offset = 0; ;) {
       let page;
       const since = this.store.changeGeneration();
@@ -312,6 +314,7 @@ export class TreeSync {
       this.reportProgress();
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) return found;
+      progress.check(page.items, page.hasMore);
     }
   }
 
