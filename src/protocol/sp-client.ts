@@ -50,6 +50,7 @@ import { alwaysReachable, type Reachability } from './reachability';
 import { DEFAULT_USER_AGENT } from './version';
 import { decodeChangeBody, decodeChangeHeaders } from './xml/change-page';
 import { decodeChildrenPage } from './xml/children-page';
+import type { RejectedItem } from './xml/item';
 import { decodeItem } from './xml/item';
 import { parseBool } from './xml/node';
 import { parseXmlDocument } from './xml/parser';
@@ -211,7 +212,20 @@ export class SpClient implements FileSyncWriteApi {
         `&FoldersOnly=${query.foldersOnly ? 'true' : 'false'}&web3s.paging=${query.offset},${query.count}`,
     );
     const res = await this.get(url, 'children', undefined, undefined, query.priority);
-    return decodeChildrenPage(res.text, parseBool(headerValue(res.headers, 'X-HasMoreData')));
+    const rejected: RejectedItem[] = [];
+    const page = decodeChildrenPage(res.text, parseBool(headerValue(res.headers, 'X-HasMoreData')), rejected);
+    this.reportRejected(rejected);
+    return page;
+  }
+
+  /** Items a page held that did not decode: left out of it, each named in a warning. */
+  private reportRejected(rejected: readonly RejectedItem[]): void {
+    for (const r of rejected) {
+      this.session.deps.logger?.warn(
+        { id: r.id ?? null, reason: r.reason },
+        `skipping server item ${r.id ?? '(no ResourceID)'}: ${r.reason}`,
+      );
+    }
   }
 
   async item(id: ItemId, signal?: AbortSignal): Promise<RemoteItem> {
@@ -248,7 +262,10 @@ export class SpClient implements FileSyncWriteApi {
     const verdict = decodeChangeHeaders(res.headers, query.token, this.session.deps.logger);
     const bodyless =
       res.text.trim() === '' && verdict.status !== 'FullData' && verdict.status !== 'IncrementalChanges';
-    const body = bodyless ? { root: await this.knownRoot(), items: [] } : decodeChangeBody(res.text);
+    const body = bodyless
+      ? { root: await this.knownRoot(), items: [], rejected: [] }
+      : decodeChangeBody(res.text);
+    this.reportRejected(body.rejected);
     this.lastRoot = body.root;
     const page: ChangePage = {
       status: verdict.status,

@@ -4,6 +4,14 @@ import type { Exchange, ServerContext } from './context';
 import type { FaultRule } from './fault-plan';
 import { sendError } from './http-util';
 import { rootFolder } from './handlers/root-folder';
+import {
+  type HostileCase,
+  type HostileEnv,
+  type HostileReply,
+  answersWithoutHandler,
+  hostileAnswer,
+  hostileRewrite,
+} from './hostile-responses';
 
 const STALE_ETAG = '"{00000000-0000-0000-0000-000000000000},0"';
 
@@ -41,6 +49,8 @@ export async function applyFaults(
         ex.forceETagConflict = true;
         if (ex.req.method === 'DELETE') ex.req.headers['if-match'] = STALE_ETAG;
         break;
+      case 'hostile':
+        return hostile(ctx, ex, r.case as HostileCase, r.location);
       default:
         wrapBody(ex, r.kind, r);
     }
@@ -116,4 +126,73 @@ function wrapBody(ex: Exchange, kind: BodyFault, r: FaultRule): void {
     }
     return res;
   }) as typeof res.end;
+}
+
+/**
+ * `hostile`: an answering case replies at once (true: the handler does not run); a rewriting case lets the handler
+ * run with its response captured whole, then sends the case's rewrite of it instead.
+ */
+function hostile(ctx: ServerContext, ex: Exchange, c: HostileCase, location: string | undefined): boolean {
+  const token = ex.query.get('SyncToken');
+  const env: HostileEnv = {
+    store: ctx.store,
+    rootId: ctx.meta.rootId,
+    ...(location ? { location } : {}),
+    ...(token ? { requestToken: token } : {}),
+  };
+  const { req, res } = ex;
+  delete req.headers['accept-encoding']; // rewrite plain text, not gzip
+  const write = res.write.bind(res) as (b: Buffer) => boolean;
+  const end = res.end.bind(res) as (b?: Buffer) => void;
+  if (answersWithoutHandler(c)) {
+    sendHostile(ex, hostileAnswer(c, env), write, end);
+    return true;
+  }
+  const chunks: Buffer[] = [];
+  const toBuf = (c: unknown): Buffer | undefined =>
+    c === undefined || c === null || typeof c === 'function' ? undefined : Buffer.from(c as Buffer);
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const b = toBuf(chunk);
+    if (b !== undefined) chunks.push(b);
+    const cb = rest.find((a) => typeof a === 'function') as (() => void) | undefined;
+    if (cb) process.nextTick(cb);
+    return true;
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown) => {
+    const b = toBuf(chunk);
+    if (b !== undefined) chunks.push(b);
+    const real = { status: res.statusCode, body: Buffer.concat(chunks) };
+    sendHostile(ex, hostileRewrite(c, real, env), write, end);
+    return res;
+  }) as typeof res.end;
+  return false;
+}
+
+/** Sends a case's reply through the response's own write/end (a rewriting case has replaced res.write/end). */
+function sendHostile(
+  ex: Exchange,
+  reply: HostileReply,
+  write: (b: Buffer) => boolean,
+  end: (b?: Buffer) => void,
+): void {
+  const { res } = ex;
+  res.statusCode = reply.status;
+  for (const [k, v] of Object.entries(reply.headers)) {
+    if (v === undefined) res.removeHeader(k);
+    else res.setHeader(k, v);
+  }
+  if (Buffer.isBuffer(reply.body)) {
+    res.setHeader('Content-Length', String(reply.body.length));
+    ex.stats.bytes = reply.body.length;
+    end(reply.body);
+    return;
+  }
+  res.removeHeader('Content-Length'); // chunked: the body has no end
+  const stream = reply.body;
+  res.once('close', () => stream.destroy());
+  stream.on('data', (chunk: Buffer) => {
+    ex.stats.bytes += chunk.length;
+    if (!write(chunk)) stream.pause();
+  });
+  res.on('drain', () => stream.resume());
 }

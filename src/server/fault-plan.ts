@@ -1,6 +1,7 @@
 // Scripted faults (product code for tests and demos): rules that hit the next N matching requests or every matching
 // request until a deadline, optionally only for a method and a path regex. Set by --fault flags or the admin API.
 import { InvalidInputError } from '../shared/errors';
+import { HOSTILE_CASES, type HostileCase } from './hostile-responses';
 
 export const FAULT_KINDS = [
   'latency',
@@ -12,6 +13,7 @@ export const FAULT_KINDS = [
   'malformed-xml',
   'etag-conflict',
   'resync-needed',
+  'hostile',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -35,6 +37,10 @@ export interface FaultRuleSpec {
   afterBytes?: number;
   /** stall: how long to hold the connection before closing it (default until the client gives up). */
   stallMs?: number;
+  /** hostile: which malicious response replaces the real one (src/server/hostile-responses.ts). */
+  case?: HostileCase;
+  /** hostile `redirect`: the Location sent (an http(s) URL). */
+  location?: string;
 }
 
 export interface FaultRule extends FaultRuleSpec {
@@ -66,6 +72,10 @@ export function checkFaultSpec(raw: unknown): FaultRuleSpec {
   int('stallMs', MAX_DELAY_MS);
   if (s.kind === 'status' && s.status !== 429 && s.status !== 503)
     throw new InvalidInputError('fault status must be 429 or 503');
+  if (s.kind === 'hostile' && !HOSTILE_CASES.includes(s.case as HostileCase))
+    throw new InvalidInputError(`fault case must be one of ${HOSTILE_CASES.join(', ')}`);
+  if (s.location !== undefined && (typeof s.location !== 'string' || !/^https?:\/\/[^\s]{1,500}$/.test(s.location)))
+    throw new InvalidInputError('fault location must be an http(s) URL');
   if (s.method !== undefined && (typeof s.method !== 'string' || !/^[A-Za-z_]{1,16}$/.test(s.method)))
     throw new InvalidInputError('fault method must be an HTTP method');
   if (s.path !== undefined) {
@@ -88,7 +98,7 @@ export function parseFaultFlag(flag: string): FaultRuleSpec {
     const [k, v] = pair.split(/=(.*)/s, 2);
     if (!k || v === undefined)
       throw new InvalidInputError(`--fault ${flag}: expected key=value, got ${pair}`);
-    spec[k] = /^\d+$/.test(v) && k !== 'path' && k !== 'method' ? Number(v) : v;
+    spec[k] = /^\d+$/.test(v) && !['path', 'method', 'case', 'location'].includes(k) ? Number(v) : v;
   }
   return checkFaultSpec(spec);
 }

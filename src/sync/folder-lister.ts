@@ -7,6 +7,7 @@ import type { FileSyncApi } from '../protocol/types';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { screenItems } from './item-screen';
+import { PagingProgress } from './paging-progress';
 
 /** web3s.paging count of a lazy listing (the protocol's maximum). */
 const LISTING_PAGE_SIZE = 1000;
@@ -51,6 +52,7 @@ export class FolderLister {
     if (rootId === undefined) return;
     const started = Date.now();
     let count = 0;
+    const progress = new PagingProgress(`listing of folder ${folderId}`);
     for (let offset = 0; ;) {
       let page;
       const since = this.o.store.changeGeneration();
@@ -75,6 +77,7 @@ export class FolderLister {
       count += upserts.length;
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) break;
+      progress.check(page.items, page.hasMore);
     }
     this.o.state.markComplete(folderId);
     this.o.logger.debug({ id: folderId, items: count, ms: Date.now() - started }, 'folder listed on demand');

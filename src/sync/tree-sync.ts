@@ -15,6 +15,7 @@ import type {
 import type { ItemId } from '../shared/ids';
 import { systemClock, type Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
+import { PagingProgress } from './paging-progress';
 import { runPool } from './run-pool';
 import { screenItems, toStoredItem } from './item-screen';
 import { holdLocalChanges, type LocalChanges, type RemoteConflictHandler } from './local-changes';
@@ -192,9 +193,11 @@ export class TreeSync {
           const { upserts, deletes } = this.screen(page.items, state.rootId);
           const items = [this.rootItem(page.root), ...upserts];
           if (page.hasMore) {
+            const sent = token;
             token = requireToken(page);
             this.store.applyBatch(items, deletes, undefined, since); // the token waits for the last page
             this.applied(upserts.length, deletes.length);
+            requireProgress(sent, token);
             continue;
           }
           this.store.applyBatch(items, deletes, { token: requireToken(page) }, since);
@@ -251,9 +254,11 @@ export class TreeSync {
         const { upserts, deletes } = this.screen(page.items, rootId);
         const items = [this.rootItem(page.root), ...upserts];
         if (page.hasMore) {
+          const sent = token;
           token = requireToken(page);
           this.store.applyBatch(items, deletes, undefined, since);
           this.applied(upserts.length, deletes.length);
+          requireProgress(sent, token);
           continue;
         }
         // Items with pending local changes (and their folders) survive the sweep even if the pass did not see them.
@@ -282,6 +287,7 @@ export class TreeSync {
   /** All pages of one folder's sub-folders; returns the accepted ones so the pool crawls them next. */
   private async crawlFolder(folderId: ItemId, rootId: ItemId): Promise<ItemId[]> {
     const found: ItemId[] = [];
+    const progress = new PagingProgress(`crawl of folder ${folderId}`);
     for (let offset = 0; ;) {
       let page;
       const since = this.store.changeGeneration();
@@ -308,6 +314,7 @@ export class TreeSync {
       this.reportProgress();
       offset += page.items.length;
       if (!page.hasMore || page.items.length === 0) return found;
+      progress.check(page.items, page.hasMore);
     }
   }
 
@@ -364,6 +371,16 @@ function changesQuery(policy: Policy, token: string | undefined, priority?: Requ
   if (priority !== undefined) q.priority = priority;
   if (token !== undefined) q.token = token;
   return q;
+}
+
+/**
+ * A page that says X-HasMoreData: True must move the token on: one that hands back the token it was asked with would
+ * be asked for again, forever (a hostile or broken server). Its items are applied; the pass stops here.
+ */
+function requireProgress(sent: string | undefined, next: string): void {
+  if (sent === next) {
+    throw new ProtocolError('change page: X-HasMoreData: True but X-SyncToken did not move (no progress)');
+  }
 }
 
 function requireToken(page: ChangePage): string {

@@ -26,6 +26,12 @@ const ROOT_ELEMENTS = `<ResourceID>0f3c9e2a7b7d4c55a1d24b1f6e9c0a11</ResourceID>
   <DateCreated>2025-03-04T10:11:12Z</DateCreated><DateModified>2025-03-04T10:11:12Z</DateModified>
   <RelationshipName>RootFolder</RelationshipName><ParentResourceID>be100e28dd1c4f2f8e83acdb6fffff05</ParentResourceID>`;
 
+/** A document element with the given DataSize, under the root of ROOT_ELEMENTS. */
+const doc = (id: string, size: string): string => `<Document><ResourceID>${id}</ResourceID><ETag>x</ETag>
+  <DateCreated>2025-03-04T10:11:12Z</DateCreated><DateModified>2025-03-04T10:11:12Z</DateModified>
+  <RelationshipName>${id.slice(0, 4)}.bin</RelationshipName><ParentResourceID>0f3c9e2a7b7d4c55a1d24b1f6e9c0a11</ParentResourceID>
+  <DocumentStreams><DocumentStream><DataSize>${size}</DataSize></DocumentStream></DocumentStreams></Document>`;
+
 describe('hostile XML', () => {
   test('a DOCTYPE with entity expansion (billion laughs) is refused outright', () => {
     expect(protocolError(() => decodeRootFolder(hostile('billion-laughs.xml'))).message).toMatch(/DOCTYPE/);
@@ -37,16 +43,31 @@ describe('hostile XML', () => {
     );
   });
 
-  test('a non-hex ResourceID is named in the error', () => {
-    const err = protocolError(() => decodeChangeBody(hostile('bad-resource-id.xml')));
-    expect(err.message).toMatch(/ResourceID/);
-    expect(err.message).toMatch(/etc\/passwd/);
+  test('an item with a non-hex ResourceID is left out of the page, the value named in the reason', () => {
+    const { items, rejected } = decodeChangeBody(hostile('bad-resource-id.xml'));
+    expect(items).toEqual([]);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.id).toBeUndefined();
+    expect(rejected[0]!.reason).toMatch(/ResourceID/);
+    expect(rejected[0]!.reason).toMatch(/etc\/passwd/);
   });
 
-  test('a missing ResourceID is named in the error', () => {
-    expect(protocolError(() => decodeChangeBody(hostile('missing-resource-id.xml'))).message).toMatch(
-      /missing required element <ResourceID>/,
+  test('an item without a ResourceID is left out of the page with the reason', () => {
+    const { rejected } = decodeChangeBody(hostile('missing-resource-id.xml'));
+    expect(rejected.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/missing required element <ResourceID>/),
+    ]);
+  });
+
+  test('a DataSize of 2^63 leaves that document out, named by its ResourceID; the rest of the page stays', () => {
+    const { items, rejected } = decodeChangeBody(
+      `<Folder>${ROOT_ELEMENTS}<Items>${doc('d9d51e47a2b34c5d9e8f7a6b5c4d6308', '9223372036854775808')}` +
+        `${doc('aa51e47a2b34c5d9e8f7a6b5c4d63080', '12')}</Items></Folder>`,
     );
+    expect(items.map((i) => [i.id, i.size])).toEqual([['aa51e47a2b34c5d9e8f7a6b5c4d63080', 12]]);
+    expect(rejected).toEqual([
+      { id: 'd9d51e47a2b34c5d9e8f7a6b5c4d6308', reason: expect.stringMatching(/DataSize/) as string },
+    ]);
   });
 
   test('a huge element depth is refused', () => {
@@ -75,20 +96,17 @@ describe('hostile XML', () => {
     expect(protocolError(() => decodeRootFolder(big)).message).toMatch(/larger than/);
   });
 
-  test('a document without a content stream, a non-numeric DataSize, a bad date', () => {
+  test('a document without a content stream, a non-numeric DataSize (left out); a bad date on the root', () => {
     const doc = (inner: string) => `<Folder>${ROOT_ELEMENTS}<Items><Document>
       <ResourceID>d9d51e47a2b34c5d9e8f7a6b5c4d6308</ResourceID><ETag>x</ETag>
       <DateCreated>2025-03-04T10:11:12Z</DateCreated><DateModified>2025-03-04T10:11:12Z</DateModified>
       <RelationshipName>a</RelationshipName><ParentResourceID>0f3c9e2a7b7d4c55a1d24b1f6e9c0a11</ParentResourceID>
       ${inner}</Document></Items></Folder>`;
-    expect(protocolError(() => decodeChangeBody(doc(''))).message).toMatch(/DocumentStream/);
+    const reasons = (body: string): string[] => decodeChangeBody(body).rejected.map((r) => r.reason);
+    expect(reasons(doc(''))).toEqual([expect.stringMatching(/DocumentStream/)]);
     expect(
-      protocolError(() =>
-        decodeChangeBody(
-          doc('<DocumentStreams><DocumentStream><DataSize>1e5</DataSize></DocumentStream></DocumentStreams>'),
-        ),
-      ).message,
-    ).toMatch(/DataSize/);
+      reasons(doc('<DocumentStreams><DocumentStream><DataSize>1e5</DataSize></DocumentStream></DocumentStreams>')),
+    ).toEqual([expect.stringMatching(/DataSize/)]);
     expect(
       protocolError(() =>
         decodeRootFolder(
@@ -105,6 +123,18 @@ describe('hostile XML', () => {
       <RelationshipName> 1e5 &amp; &#x41;</RelationshipName><ParentResourceID>0f3c9e2a7b7d4c55a1d24b1f6e9c0a11</ParentResourceID>
       </Folder></Items></Folder>`);
     expect(items[0]!.name).toBe(' 1e5 & A');
+  });
+
+  test('a character reference to NUL or another control stays in the name (not dropped), for the layer above', () => {
+    const named = (raw: string): string =>
+      decodeChangeBody(`<Folder>${ROOT_ELEMENTS}<Items><Folder>
+      <ResourceID>3b77a1c2d4e54f6a8b7c6d5e4f30e012</ResourceID><ETag>e</ETag>
+      <DateCreated>2025-03-04T10:11:12Z</DateCreated><DateModified>2025-03-04T10:11:12Z</DateModified>
+      <RelationshipName>${raw}</RelationshipName><ParentResourceID>0f3c9e2a7b7d4c55a1d24b1f6e9c0a11</ParentResourceID>
+      </Folder></Items></Folder>`).items[0]!.name;
+    expect(named('nul&#0;name')).toBe('nul\u0000name');
+    expect(named('a&#x1F;b&#127;')).toBe('a\u001fb\u007f');
+    expect(named('&amp;#0; &#65;')).toBe('&#0; A');
   });
 
   test('unsafe names are passed up unchanged (the layer above decides)', () => {

@@ -166,6 +166,35 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     expect(store.getItem(ok)).toBeUndefined();
   });
 
+  it('a change page claiming more without moving the token (endless paging): applied once, then the pass stops', async () => {
+    const { api, store, sync } = setup();
+    await sync.initialSync();
+    const added = api.addFile(api.rootId, 'new.txt', 'n');
+    const honest = api.changes.bind(api);
+    let asked = 0;
+    api.changes = async (q) => {
+      asked++;
+      const page = await honest(q);
+      return { ...page, hasMore: true, ...(q.token !== undefined ? { token: q.token } : {}) };
+    };
+    await expect(sync.sync()).rejects.toThrow(/X-SyncToken did not move/);
+    expect(asked).toBe(1);
+    expect(store.getItem(added)).toBeDefined(); // the page's items were applied
+  });
+
+  it('a folder listing claiming more with the same page again (a folder of 10^9 children): the crawl stops', async () => {
+    const { api, sync } = setup();
+    sample(api);
+    const honest = api.children.bind(api);
+    let asked = 0;
+    api.children = async (folderId, q) => {
+      asked++;
+      return { ...(await honest(folderId, { ...q, offset: 0 })), hasMore: true };
+    };
+    await expect(sync.initialSync()).rejects.toThrow(/brings no new item/);
+    expect(asked).toBeLessThan(10);
+  });
+
   it('keeps one of two server items whose names differ only by case', async () => {
     const { api, store, sync, lines } = setup();
     const first = api.addFile(api.rootId, 'Read.me', '1');

@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger';
 import { ProtocolError } from '../errors';
 import { headerValue, type HeaderMap } from '../headers';
 import type { RemoteItem, ResyncAction, SyncStatus } from '../types';
-import { decodeItem, flattenItems } from './item';
+import { decodeItem, flattenItems, type RejectedItem } from './item';
 import { parseBool } from './node';
 import { parseXmlDocument } from './parser';
 
@@ -37,6 +37,8 @@ export interface ChangeHeaders {
 export interface ChangeBody {
   root: RemoteItem;
   items: RemoteItem[];
+  /** Item elements that did not decode (left out; the caller reports them). */
+  rejected: RejectedItem[];
 }
 
 function canonical<T extends string>(raw: string, values: readonly T[]): T | undefined {
@@ -91,5 +93,7 @@ export function decodeChangeHeaders(
 
 export function decodeChangeBody(body: string): ChangeBody {
   const node = parseXmlDocument(body, 'Folder', 'change page');
-  return { root: decodeItem(node, 'folder', 'change page'), items: flattenItems(node, 'change page') };
+  const rejected: RejectedItem[] = [];
+  const items = flattenItems(node, 'change page', [], rejected);
+  return { root: decodeItem(node, 'folder', 'change page'), items, rejected };
 }

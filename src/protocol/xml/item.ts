@@ -93,20 +93,43 @@ function decodeContentStream(node: XmlNode, item: RemoteItem, at: string): void 
   if (mime) item.mimeType = mime;
 }
 
+/** An item element of a page that could not be decoded: left out, reported by the caller. */
+export interface RejectedItem {
+  /** Its ResourceID when that much was readable. */
+  id: string | undefined;
+  reason: string;
+}
+
 /**
  * The items under `node`'s `<Items>`, depth-first pre-order: each folder is followed by its own nested subtree, so a
  * parent always precedes its children. Within one `<Items>`, folders come before documents (the parser groups
- * elements by name; relative order between a Folder and a Document sibling is not kept).
+ * elements by name; relative order between a Folder and a Document sibling is not kept). With `rejected`, an item
+ * that does not decode (a DataSize of 2^63, a bad date) is put there instead of failing the page, so one lying item
+ * does not hold back the rest; what hangs under a rejected folder comes out still (the layer above finds its parent
+ * unknown). Without it, the first bad item throws.
  */
-export function flattenItems(node: XmlNode, where: string, out: RemoteItem[] = []): RemoteItem[] {
+export function flattenItems(
+  node: XmlNode,
+  where: string,
+  out: RemoteItem[] = [],
+  rejected?: RejectedItem[],
+): RemoteItem[] {
   const items = optionalChild(node, 'Items', where);
   if (!items) return out;
+  const decode = (n: XmlNode, kind: ItemKind): void => {
+    try {
+      out.push(decodeItem(n, kind, where));
+    } catch (err) {
+      if (rejected === undefined || !(err instanceof ProtocolError)) throw err;
+      const raw = typeof n.ResourceID === 'string' ? n.ResourceID.trim() : undefined;
+      rejected.push({ id: raw !== undefined && /^[0-9a-f]{32}$/i.test(raw) ? raw : undefined, reason: err.message });
+    }
+  };
   for (const f of repeated(items, 'Folder', where)) {
-    const folder = decodeItem(f, 'folder', where);
-    out.push(folder);
-    flattenItems(f, where, out);
+    decode(f, 'folder');
+    flattenItems(f, where, out, rejected);
   }
-  for (const d of repeated(items, 'Document', where)) out.push(decodeItem(d, 'document', where));
+  for (const d of repeated(items, 'Document', where)) decode(d, 'document');
   return out;
 }
 

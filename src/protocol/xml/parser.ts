@@ -36,6 +36,20 @@ const parser = new XMLParser({
 });
 
 const DTD_PATTERN = /<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST)/i;
+/** Character references (decimal or hex) to the C0 controls and DEL. */
+const CONTROL_REFERENCE = /&#(?:x0*([0-9a-f]{1,2})|0*([0-9]{1,3}));/gi;
+
+/**
+ * fast-xml-parser drops a reference like `&#0;` from the text, so a name `a&#0;b` would arrive as `ab`: a silent
+ * rename the layer above could not see. Decoding those references here keeps the control character in the value,
+ * where the name rules refuse it (naming the item).
+ */
+function decodeControlReferences(text: string): string {
+  return text.replace(CONTROL_REFERENCE, (ref, hex: string | undefined, dec: string | undefined) => {
+    const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
+    return code < 0x20 || code === 0x7f ? String.fromCharCode(code) : ref;
+  });
+}
 
 /**
  * Parses one XML document whose single root element must be `rootName`; returns that element's node.
@@ -46,7 +60,7 @@ export function parseXmlDocument(body: string, rootName: string, what: string): 
     throw new ProtocolError(`${what}: XML body larger than ${MAX_BODY_BYTES} bytes`);
   }
   if (DTD_PATTERN.test(body)) throw new ProtocolError(`${what}: DOCTYPE/ENTITY declarations are refused`);
-  const text = body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
+  const text = decodeControlReferences(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
   if (text.trim().length === 0) throw new ProtocolError(`${what}: empty body, expected <${rootName}>`);
 
   // The parser bounds depth (maxNestedTags) but is lenient with truncated input; the validator is not.
