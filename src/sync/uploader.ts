@@ -5,7 +5,7 @@ import { isLocalId, type JournalEntry } from '../cache/upload-journal';
 import { NotFoundError, ThrottledError, WriteRejectedError } from '../protocol/errors';
 import type { FileSyncWriteApi, RemoteItem, WriteResult } from '../protocol/types';
 import { errorMessage } from '../shared/errors';
-import { LocalCopyMissingError } from './errors';
+import { LocalCopyMissingError, OwnVersionConflictError } from './errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { conflictName } from './conflict-name';
@@ -435,9 +435,11 @@ export class Uploader {
           try {
             remote = await api.updateFile({ id: item.id, etag: base, kind: item.kind }, this.source(item));
           } catch (err) {
-            if (err instanceof WriteRejectedError && err.status === 'Conflict')
-              return this.keepBoth(e, item, err);
-            throw err;
+            if (!(err instanceof WriteRejectedError && err.status === 'Conflict')) throw err;
+            // Only someone else's version is a conflict: ours (a forced or spurious refusal) is tried again.
+            if (this.ours(err.current ?? (await api.item(item.id))))
+              throw new OwnVersionConflictError(this.pathOf(item.id));
+            return this.keepBoth(e, item, err);
           }
         }
       }
