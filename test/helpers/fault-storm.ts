@@ -227,8 +227,8 @@ class FaultCycler {
   async run(until: number): Promise<void> {
     for (let i = 0; !this.stopped && Date.now() < until; i++) {
       const step = STORM_STEPS[i % STORM_STEPS.length] as StormStep;
-      // A stall holds its request for the client's whole timeout: only while the storm lasts that long.
-      if (step === 'stall' && until - Date.now() < CLIENT_TIMEOUT_MS) continue;
+      // A stall holds its request for the client's whole timeout: first, then only while the storm lasts that long.
+      if (step === 'stall' && i > 0 && until - Date.now() < CLIENT_TIMEOUT_MS) continue;
       if (step === 'server-kill') {
         await this.settle();
         await this.server.killAndRestart();
@@ -419,11 +419,9 @@ export async function runStorm(o: StormOptions): Promise<StormResult> {
   };
   const listFolder = async (): Promise<void> => {
     const dir = rng.pick(['', ...model.dirs]);
-    const want = [
-      ...model.filesUnder(dir),
-      ...model.dirsUnder(dir),
-      ...(dir === '' ? [SEED_DIR] : []),
-    ].map((p) => p.slice(dir === '' ? 0 : dir.length + 1));
+    const want = [...model.filesUnder(dir), ...model.dirsUnder(dir), ...(dir === '' ? [SEED_DIR] : [])].map(
+      (p) => p.slice(dir === '' ? 0 : dir.length + 1),
+    );
     counts.operations++;
     try {
       const got = await readdir(join(mount.mountpoint, dir));
