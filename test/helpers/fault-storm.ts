@@ -55,15 +55,12 @@ export function allowedErrnos(op: string): readonly string[] {
 export const RETRY_AFTER_S = 2;
 /**
  * A request that reaches the server this soon after a 429/503 answer may have been sent before the client read that
- * answer (it was in flight, or queued in the server's event loop): not a violation. A request repeating the
- * throttled one (same method, path, query and range) is a violation at any point of the window: the client sent it
- * after reading the answer.
+ * answer (in flight on another connection, or queued in the server's event loop): not a violation. (Requests can't
+ * be matched to the one throttled: the uploader sends write batches side by side, to the same URL.)
  */
 export const IN_FLIGHT_MS = 500;
 
 const arrivalMs = (l: RequestLogLine): number => Date.parse(l.t) - l.ms;
-const sameRequest = (a: RequestLogLine, b: RequestLogLine): boolean =>
-  a.method === b.method && a.path === b.path && (a.query ?? '') === (b.query ?? '') && a.range === b.range;
 
 /** Requests of the client that arrived before a Retry-After it was given expired (one line each). */
 export function retryAfterViolations(lines: readonly RequestLogLine[], retryAfterMs: number): string[] {
@@ -80,7 +77,7 @@ export function retryAfterViolations(lines: readonly RequestLogLine[], retryAfte
     for (const l of client) {
       const at = arrivalMs(l);
       if (l === t || at <= from || at >= until) continue;
-      if (sameRequest(l, t) || at > Date.parse(t.t) + IN_FLIGHT_MS) {
+      if (at > Date.parse(t.t) + IN_FLIGHT_MS) {
         out.push(
           `${l.method} ${l.path}${l.query ? `?${l.query}` : ''} arrived ${at - from} ms after a ${t.status} ` +
             `(Retry-After ${retryAfterMs / 1000} s) to ${t.method} ${t.path}`,
