@@ -375,7 +375,8 @@ export class Uploader {
         } catch (err) {
           if (err instanceof WriteRejectedError && err.status === 'Conflict') {
             const current = err.current ?? (await api.item(e.itemId));
-            if (!this.ours(current)) {
+            // Still the version we deleted (a folder's ETag never changes), or ours: nobody else edited it.
+            if (!this.ours(current) && current.etag !== e.baseEtag) {
               // Edited on the server after we saw it: the edit wins; show the server's version again.
               this.o.logger.warn(
                 { id: e.itemId },
@@ -436,8 +437,9 @@ export class Uploader {
             remote = await api.updateFile({ id: item.id, etag: base, kind: item.kind }, this.source(item));
           } catch (err) {
             if (!(err instanceof WriteRejectedError && err.status === 'Conflict')) throw err;
-            // Only someone else's version is a conflict: ours (a forced or spurious refusal) is tried again.
-            if (this.ours(err.current ?? (await api.item(item.id))))
+            // Only someone else's version is a conflict: ours, or still our base (a spurious refusal), is tried again.
+            const current = err.current ?? (await api.item(item.id));
+            if (this.ours(current) || current.etag === base)
               throw new OwnVersionConflictError(this.pathOf(item.id));
             return this.keepBoth(e, item, err);
           }

@@ -1,8 +1,9 @@
 // Defects the fault storm (test/reliability/fault-storm.test.ts) found in the write path, each reproduced alone on a
 // real mount with the reference server's fault injection: a forced ETag conflict on an update of our own version
 // made a conflict copy and put the older version back under the name; a 503 + Retry-After answered to a write batch
-// before its body was read reached the client as a connection reset, so it resent before Retry-After expired.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// before its body was read reached the client as a connection reset, so it resent before Retry-After expired; a
+// forced conflict on a folder's delete kept the folder ("edited on the server"), though a folder's ETag never changes.
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
 import { retryAfterViolations } from '../helpers/fault-storm';
@@ -52,6 +53,19 @@ describe('write path under injected faults (real mount, regressions of the fault
     const b = await mountUnder(server, work, 'own-check', [], track);
     expect(readdirSync(b.mountpoint)).toEqual(['own.txt']);
     expect(readFileSync(join(b.mountpoint, 'own.txt'), 'utf8')).toBe('second version\n');
+    expect((await b.unmount()).code).toBe(0);
+  });
+
+  it('deletes a folder whose delete a forced conflict refused (a folder keeps its ETag: nobody edited it)', async () => {
+    const a = await mountUnder(server, work, 'rmdir', ['--write-back', '0.2'], track);
+    mkdirSync(join(a.mountpoint, 'gone'));
+    expect((await flush(a)).code).toBe(0);
+    await admin('/faults', { kind: 'etag-conflict', method: 'POST', path: '/RootFolder\\?', count: 1 });
+    rmdirSync(join(a.mountpoint, 'gone'));
+    expect((await flush(a)).stdout).toContain('everything is on the server');
+    expect((await a.unmount()).code).toBe(0);
+    const b = await mountUnder(server, work, 'rmdir-check', [], track);
+    expect(readdirSync(b.mountpoint)).not.toContain('gone');
     expect((await b.unmount()).code).toBe(0);
   });
 
