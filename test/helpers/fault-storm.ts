@@ -14,6 +14,7 @@ import { newCounts, processUsage, type PartCounts } from './reliability-counts';
 import {
   daemonPids,
   mountUnder,
+  processAlive,
   readRequestLog,
   runSpfs,
   startServerProcess,
@@ -366,7 +367,13 @@ export async function runStorm(o: StormOptions): Promise<StormResult> {
   const samples: UsageSample[] = [];
   const started = Date.now();
 
+  let daemonGone = false;
   const sample = async (): Promise<void> => {
+    if (!processAlive(pid)) {
+      if (!daemonGone) details.push(`the mount's daemon (pid ${pid}) exited during the run`);
+      daemonGone = true;
+      return;
+    }
     const u = processUsage(pid);
     const cache = await cacheUse(mount);
     samples.push({ atMs: Date.now() - started, rssBytes: u.rssBytes, fds: u.fds, ...cache });
@@ -477,6 +484,7 @@ export async function runStorm(o: StormOptions): Promise<StormResult> {
     details.push(`spfs flush failed (${flushed.code}): ${flushed.stdout}${flushed.stderr}`);
   }
   await sample();
+  if (daemonGone) counts.mismatches++;
   const unmounted = await mount.unmount();
   if (unmounted.code !== 0) details.push(`spfs unmount: ${unmounted.code} ${unmounted.stderr}`);
 
