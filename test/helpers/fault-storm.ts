@@ -228,14 +228,13 @@ class FaultCycler {
       // A stall holds its request for the client's whole timeout: first, then only while the storm lasts that long.
       if (step === 'stall' && i > 0 && until - Date.now() < CLIENT_TIMEOUT_MS) continue;
       if (step === 'server-kill') {
-        await this.settle();
+        const unhit = await this.settle();
         await this.server.killAndRestart();
+        // Rules no request had hit yet die with the server: the restarted one gets them again.
+        for (const left of unhit) await this.post(left);
         this.count('server-kill');
       } else {
-        const r = (await adminPost(this.server.adminPort, this.token, '/faults', faultRuleFor(step))) as {
-          faults: Array<{ id: number }>;
-        };
-        for (const f of r.faults) this.posted.set(f.id, step);
+        await this.post(step);
       }
       await sleep(this.gapMs);
     }
@@ -245,19 +244,31 @@ class FaultCycler {
     this.stopped = true;
   }
 
-  /** Counts the posted rules that were used up, and drops the rest (no fault stays behind). */
-  async settle(): Promise<void> {
+  private async post(step: Exclude<StormStep, 'server-kill'>): Promise<void> {
+    const r = (await adminPost(this.server.adminPort, this.token, '/faults', faultRuleFor(step))) as {
+      faults: Array<{ id: number }>;
+    };
+    for (const f of r.faults) this.posted.set(f.id, step);
+  }
+
+  /** Counts the posted rules that were used up, drops the rest (no fault stays behind) and returns their steps. */
+  async settle(): Promise<Array<Exclude<StormStep, 'server-kill'>>> {
     const port = this.server.adminPort;
     const res = await fetch(`http://127.0.0.1:${port}/_spfs/admin/faults`, {
       headers: { authorization: `Bearer ${this.token}` },
     });
     const left = new Set(((await res.json()) as { faults: Array<{ id: number }> }).faults.map((f) => f.id));
-    for (const [id, step] of this.posted) if (!left.has(id)) this.count(step);
+    const unhit: Array<Exclude<StormStep, 'server-kill'>> = [];
+    for (const [id, step] of this.posted) {
+      if (!left.has(id)) this.count(step);
+      else if (step !== 'server-kill') unhit.push(step);
+    }
     this.posted.clear();
     await fetch(`http://127.0.0.1:${port}/_spfs/admin/faults`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${this.token}` },
     });
+    return unhit;
   }
 
   private count(step: StormStep): void {
