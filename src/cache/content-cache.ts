@@ -168,6 +168,13 @@ export class ContentCache {
       { id, etag, file: name, size, verified: true, allocated, lastAccessMs: this.clock.now() },
       size > 0 ? [[0, size]] : [],
     );
+    // The adopted bytes count against the bound like fetched ones: evict older content now, not at the next fetch.
+    try {
+      this.evictToFit();
+    } catch (err) {
+      // Only open, pinned or dirty content left: the next fetch that needs room fails with ENOSPC, as documented.
+      if (!(err instanceof CacheFullError)) throw err;
+    }
   }
 
   /** Protects a version from eviction until the returned function is called. */

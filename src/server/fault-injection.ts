@@ -29,7 +29,10 @@ export async function applyFaults(
         await new Promise((res) => setTimeout(res, r.delayMs ?? 1000));
         break;
       case 'status':
-        ex.res.setHeader('Connection', 'close'); // the request body stays unread
+        // The body is read (and dropped) before the answer: closing with it unread makes the kernel reset the
+        // connection, and the client would see a reset instead of the status and its Retry-After.
+        await drain(ex);
+        ex.res.setHeader('Connection', 'close');
         await sendError(ex.req, ex.res, ex.stats, r.status ?? 503, {
           'Retry-After': String(r.retryAfterSeconds ?? 1),
         });
@@ -56,6 +59,17 @@ export async function applyFaults(
     }
   }
   return false;
+}
+
+/** Reads the rest of the request body, discarding it. */
+function drain(ex: Exchange): Promise<void> {
+  if (ex.req.complete || ex.req.readableEnded) return Promise.resolve();
+  return new Promise((res) => {
+    ex.req.once('end', res);
+    ex.req.once('error', () => res());
+    ex.req.once('close', res);
+    ex.req.resume();
+  });
 }
 
 /** Intercepts res.write/end so that after `afterBytes` body bytes the fault happens. */

@@ -29,3 +29,13 @@ export class LocalCopyMissingError extends SpfsError {
     super('ELOCALCOPY', `the local copy of ${path} is missing`);
   }
 }
+
+/**
+ * The server answered Conflict to an update whose base is a version we wrote ourselves (our X-CustomIdentity): nobody
+ * else changed the file, so no conflict copy; the upload is retried (with backoff) and rebases on that version.
+ */
+export class OwnVersionConflictError extends SpfsError {
+  constructor(path: string) {
+    super('EOWNCONFLICT', `the server refused the update of ${path} as a conflict with our own version; retrying`);
+  }
+}

@@ -5,7 +5,7 @@ import { isLocalId, type JournalEntry } from '../cache/upload-journal';
 import { NotFoundError, ThrottledError, WriteRejectedError } from '../protocol/errors';
 import type { FileSyncWriteApi, RemoteItem, WriteResult } from '../protocol/types';
 import { errorMessage } from '../shared/errors';
-import { LocalCopyMissingError } from './errors';
+import { LocalCopyMissingError, OwnVersionConflictError } from './errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { conflictName } from './conflict-name';
@@ -375,7 +375,8 @@ export class Uploader {
         } catch (err) {
           if (err instanceof WriteRejectedError && err.status === 'Conflict') {
             const current = err.current ?? (await api.item(e.itemId));
-            if (!this.ours(current)) {
+            // Still the version we deleted (a folder's ETag never changes), or ours: nobody else edited it.
+            if (!this.ours(current) && current.etag !== e.baseEtag) {
               // Edited on the server after we saw it: the edit wins; show the server's version again.
               this.o.logger.warn(
                 { id: e.itemId },
@@ -435,9 +436,12 @@ export class Uploader {
           try {
             remote = await api.updateFile({ id: item.id, etag: base, kind: item.kind }, this.source(item));
           } catch (err) {
-            if (err instanceof WriteRejectedError && err.status === 'Conflict')
-              return this.keepBoth(e, item, err);
-            throw err;
+            if (!(err instanceof WriteRejectedError && err.status === 'Conflict')) throw err;
+            // Only someone else's version is a conflict: ours, or still our base (a spurious refusal), is tried again.
+            const current = err.current ?? (await api.item(item.id));
+            if (this.ours(current) || current.etag === base)
+              throw new OwnVersionConflictError(this.pathOf(item.id));
+            return this.keepBoth(e, item, err);
           }
         }
       }

@@ -51,6 +51,12 @@ export class VersionFetcher {
   private verifyAttempts = 0;
   private resetting: Promise<void> | undefined;
   private closed = false;
+  /**
+   * The last read-ahead failed (cache full, offline: failures that come without any I/O). No read-ahead until a
+   * read has to wait again or a fetch succeeds: each failure wakes the waiting reads, whose loop would start it again,
+   * a microtask spin that starves the event loop and grows the heap until the daemon dies.
+   */
+  private aheadRefused = false;
   private background: Promise<void> | undefined;
   /** Recording a successful verification (persist, then the verified flag). */
   private recording: Promise<void> = Promise.resolve();
@@ -101,6 +107,7 @@ export class VersionFetcher {
   /** Resolves once [start, end) is present (and, for a read reaching EOF of a complete file, verified). */
   async ensure(start: number, end: number, aheadBytes: number): Promise<void> {
     let retries = 0;
+    this.aheadRefused = false; // one read-ahead attempt per read that has to wait
     for (;;) {
       if (this.resetting) await this.resetting;
       if (this.failure !== undefined) throw this.failure;
@@ -169,14 +176,14 @@ export class VersionFetcher {
 
   /** Starts a fetch of whatever is unclaimed in [end, end + aheadBytes) once it is worth a request. */
   private readAhead(end: number, aheadBytes: number): void {
-    if (aheadBytes <= 0 || this.closed || end >= this.item.size) return;
+    if (aheadBytes <= 0 || this.closed || this.aheadRefused || end >= this.item.size) return;
     const aheadEnd = Math.min(this.item.size, end + aheadBytes);
     // Checked first: this runs on every FUSE read, and with the cap reached the walk below is wasted.
     if (this.inflight.size >= MAX_READ_AHEAD_FETCHES) return; // the next read tries again
     const m = this.firstUnclaimed(end, aheadEnd);
     if (m === undefined) return;
     if (aheadEnd - m < aheadBytes / 2 && aheadEnd < this.item.size) return;
-    this.startFetch(m, this.claimEnd(m, aheadEnd));
+    this.startFetch(m, this.claimEnd(m, aheadEnd), true);
   }
 
   private firstUnclaimed(start: number, end: number): number | undefined {
@@ -205,9 +212,19 @@ export class VersionFetcher {
     return end;
   }
 
-  private startFetch(start: number, end: number): Fetch {
+  private startFetch(start: number, end: number, readAhead = false): Fetch {
     const f: Fetch = { start, end, controller: new AbortController(), done: Promise.resolve() };
-    f.done = this.runFetch(f).finally(() => {
+    const run = this.runFetch(f).then(
+      () => {
+        this.aheadRefused = false;
+      },
+      (err: unknown) => {
+        // Set before the waiters wake: their loop must not start the same failing read-ahead again at once.
+        if (readAhead) this.aheadRefused = true;
+        throw err;
+      },
+    );
+    f.done = run.finally(() => {
       this.inflight.delete(f);
       this.wake();
     });

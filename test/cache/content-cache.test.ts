@@ -150,6 +150,19 @@ describe('ContentCache (sparse files, range index, bound)', () => {
     void b;
   });
 
+  it('keeps the bound when an uploaded file is adopted: older content is evicted at once', async () => {
+    const [a, b, c] = [version(newId()), version(newId()), version(newId())];
+    const { cache, base } = await setup(2 * SIZE, [a, b, c]);
+    await writeRange(cache, a, 0, Buffer.alloc(SIZE, 1));
+    await writeRange(cache, b, 0, Buffer.alloc(SIZE, 2));
+    const uploaded = path.join(base, 'uploaded.bin');
+    fs.writeFileSync(uploaded, Buffer.alloc(SIZE, 3));
+    cache.adopt(c.id, c.etag, uploaded, SIZE);
+    expect(cache.usedBytes()).toBeLessThanOrEqual(2 * SIZE);
+    // The least recently used version went; the adopted one is cached.
+    expect(cache.openVerified(c.id, c.etag)).toBeDefined();
+  });
+
   it('start-up sweep removes unindexed files, rows without files and stale versions; keeps partial files', async () => {
     const keep = version(newId());
     const partial = version(newId());

@@ -2,6 +2,7 @@
 // unmounts and kills what was started, even when a test fails.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -73,6 +74,8 @@ export async function startServerProcess(opts: {
   extraArgs?: string[];
   /** Reuse a password (a restarted server must accept the mounts' credentials). */
   password?: string;
+  /** A fixed port (a server restarted after SIGKILL must be found where the mounts left it); default ephemeral. */
+  port?: number;
 }): Promise<ServerProcess> {
   const password = opts.password ?? `pw-${Math.random().toString(36).slice(2)}`;
   const user = 'tester';
@@ -83,7 +86,7 @@ export async function startServerProcess(opts: {
     '--data',
     opts.dataDir,
     '--port',
-    '0',
+    String(opts.port ?? 0),
     '--user',
     user,
     '--password-env',
@@ -113,25 +116,44 @@ export async function startServerProcess(opts: {
   return { url, child, password, user, dataDir: opts.dataDir, requestLog, stop };
 }
 
-/** Request-log lines of the server (one JSON object per request). */
-export function readRequestLog(
-  server: ServerProcess,
-): Array<{ method: string; path: string; query?: string; status: number; range?: string; bytes?: number }> {
+/** One request-log line: `t` is when the answer ended (ISO time), `ms` how long it took, so it arrived at t − ms. */
+export interface RequestLogLine {
+  t: string;
+  method: string;
+  path: string;
+  query?: string;
+  status: number;
+  user?: string | null;
+  range?: string;
+  bytes?: number;
+  ms: number;
+}
+
+/** Request-log lines of the server (one JSON object per request; a line cut by a SIGKILL is left out). */
+export function readRequestLog(server: ServerProcess): RequestLogLine[] {
   if (!existsSync(server.requestLog)) return [];
-  return readFileSync(server.requestLog, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim().length > 0)
-    .map(
-      (l) =>
-        JSON.parse(l) as {
-          method: string;
-          path: string;
-          query?: string;
-          status: number;
-          range?: string;
-          bytes?: number;
-        },
-    );
+  const lines: RequestLogLine[] = [];
+  for (const l of readFileSync(server.requestLog, 'utf8').split('\n')) {
+    if (l.trim().length === 0) continue;
+    try {
+      lines.push(JSON.parse(l) as RequestLogLine);
+    } catch {
+      // the last line of a killed server may be half written
+    }
+  }
+  return lines;
+}
+
+/** A TCP port free right now on 127.0.0.1 (for a server that must come back on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => res(port));
+    });
+  });
 }
 
 export function isMounted(path: string): boolean {

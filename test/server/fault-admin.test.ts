@@ -92,6 +92,32 @@ describe('fault injection and the admin endpoint', () => {
     expect(listed.faults.map((f) => f.kind)).toEqual(['status']);
   });
 
+  test('status: the request body is read to its end before the 503 (answering early would reset the answer)', async () => {
+    // Answered and closed while the client still sends its body, the connection is reset by the kernel as the rest
+    // arrives, and a busy client loses the 503 and its Retry-After (it saw "other side closed" in the fault storm).
+    await fault({ kind: 'status', status: 503, retryAfterSeconds: 3, method: 'POST', path: 'RootFolder' });
+    const url = new URL(sfs(srv, 'RootFolder?View=SkyDriveSync'));
+    const sock = net.connect(Number(url.port), url.hostname);
+    const received: Buffer[] = [];
+    sock.on('data', (d: Buffer) => received.push(d));
+    const closed = new Promise((r) => sock.once('close', r));
+    sock.write(
+      `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${basic()}\r\n` +
+        'Content-Length: 200000\r\n\r\n',
+    );
+    sock.write(Buffer.alloc(100_000, 'a'));
+    await new Promise((r) => setTimeout(r, 300));
+    const before = Buffer.concat(received).length;
+    sock.write(Buffer.alloc(100_000, 'b'));
+    await closed;
+    const answer = Buffer.concat(received).toString('latin1');
+    expect([before, /^HTTP\/1\.1 503/.test(answer), /\r\nretry-after: 3\r\n/i.test(answer)]).toEqual([
+      0,
+      true,
+      true,
+    ]);
+  });
+
   test('latency delays the answer without changing it', async () => {
     await fault({ kind: 'latency', delayMs: 300, path: 'policy' });
     const started = Date.now();

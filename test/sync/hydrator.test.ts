@@ -109,6 +109,37 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     await h.close();
   });
 
+  it('a read-ahead that fails without I/O is not restarted in a loop while the read waits (simulated fault)', async () => {
+    // The fault storm's daemon died out of heap: each instant read-ahead failure (cache full, offline) woke the
+    // waiting read, whose loop started the same read-ahead again, in microtasks only, so the read's own download
+    // (a macrotask away) never came. The fake refuses 200 read-aheads at most, then lets everything through, so the
+    // broken loop ends with a count to show.
+    const data = pattern(2 * MIB, 5);
+    const { api, hydrator, item } = await setup(
+      { 'ra.bin': data },
+      { readAhead: { minBytes: 1 * MIB, maxBytes: 1 * MIB, slackBytes: 0 } },
+    );
+    const real = api.download.bind(api);
+    let refused = 0;
+    let letThrough: () => void = () => undefined;
+    const through = new Promise<void>((r) => (letThrough = r));
+    setTimeout(() => letThrough(), 20);
+    api.download = async (url, range, signal) => {
+      if ((range?.start ?? 0) > 0 && refused < 200) {
+        if (++refused === 200) letThrough();
+        throw new HydrationError(item('ra.bin').id, 'read-ahead refused (simulated)');
+      }
+      await through;
+      return real(url, range, signal);
+    };
+    const h = await hydrator.open(item('ra.bin'));
+    const head = Buffer.alloc(1 * MIB);
+    expect(await h.read(head, head.length, 0)).toBe(1 * MIB);
+    expect(head.equals(data.subarray(0, 1 * MIB))).toBe(true);
+    expect(refused).toBeLessThanOrEqual(2);
+    await h.close();
+  });
+
   it('a tail read fetches only the end of the file', async () => {
     const size = 8 * MIB;
     const data = pattern(size, 3);
