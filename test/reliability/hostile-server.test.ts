@@ -291,6 +291,10 @@ describe('hostile server: a real daemon against the hostile corpus', () => {
       PASSWORD_ENV,
       '--cache-dir',
       cacheDir,
+      // Each download case reads its file after its rule is set: a sibling fetched ahead by an earlier read would
+      // meet no hostile response.
+      '--prefetch-files',
+      '0',
     ]);
     if (r.code !== 0) throw new Error(`spfs mount failed (${r.code}): ${r.stderr}`);
     pid = daemonPids(cacheDir)[0] ?? 0;
