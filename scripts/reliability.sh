@@ -4,7 +4,8 @@
 # unless SPFS_RELIABILITY_SEED / SPFS_CRASH_SEED / SPFS_MODEL_SEED are given. Each part prints one line of counts
 # (`reliability-counts …`, test/helpers/reliability-counts.ts); the table of them goes to
 # reliability/results/<date>-<commit>.md. Any mismatch, loss or errno surprise fails the run and prints what to replay.
-#   SPFS_SOAK_SECONDS (default 3600), SPFS_CRASH_CYCLES (60), SPFS_CRASH_RUNS (3), SPFS_RELIABILITY_ONLY=<part,...>
+#   SPFS_SOAK_SECONDS (default 3600), SPFS_STORM_SECONDS (600), SPFS_CONCURRENCY_SECONDS (600), SPFS_CRASH_CYCLES (60),
+#   SPFS_CRASH_RUNS (3), SPFS_RELIABILITY_ONLY=<part,...>
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh || exit 1

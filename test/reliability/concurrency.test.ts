@@ -46,7 +46,7 @@ import {
 const FILE = 'test/reliability/concurrency.test.ts';
 const LONG = reliabilityScale() === 'long';
 const SEED = reliabilitySeed(15_003);
-const DURATION_MS = LONG ? 600_000 : 12_000;
+const DURATION_MS = Number(process.env['SPFS_CONCURRENCY_SECONDS'] ?? (LONG ? 600 : 12)) * 1000;
 /**
  * The stated bound: the libfuse3 adapter answers every request within its reply timer (120 s for requests that may
  * wait on the network, 30 s for the others), ETIMEDOUT past it. A worker that has not exited this long after its
