@@ -76,6 +76,9 @@ export function toErrnoName(err: unknown): ErrnoName {
     }
   }
   const sys = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES') return sys;
+  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES' || sys === 'EROFS') return sys;
+  // better-sqlite3's codes: the metadata database could not grow (the cache disk is full) or be written.
+  if (sys === 'SQLITE_FULL') return 'ENOSPC';
+  if (sys === 'SQLITE_READONLY') return 'EROFS';
   return 'EIO';
 }
