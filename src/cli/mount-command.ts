@@ -1,7 +1,7 @@
 // `spfs mount URL DIR`: checks what can be checked up front, then runs the daemon in this process (--foreground)
 // or in a detached child that reports "ready" over a pipe before this command exits 0.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
+import { closeSync, openSync, realpathSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { authScheme, clientAuthOptions, INSECURE_WARNING, needsPassword } from './auth-options';
 import { resolveCredentials, type Credentials } from './credentials';
@@ -18,6 +18,7 @@ import {
 } from './option-sources';
 import type { SettingKey } from './options-table';
 import { defaultCacheDir } from './paths';
+import { ensurePrivateDir } from './private-dir';
 import { startProgress, type Progress } from './progress';
 import { assertAllowOtherPermitted, assertFuseAvailable, assertUsableMountpoint } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
@@ -146,7 +147,7 @@ function spawnDaemon(
   settings: ResolvedSettings,
   credentials: Credentials | undefined,
 ): Promise<number> {
-  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(cacheDir);
   const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
   const args = [
     ...DAEMON_NODE_FLAGS,
