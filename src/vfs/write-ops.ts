@@ -155,7 +155,7 @@ export class WriteOps {
     const { store } = this.o;
     if (src.id === store.rootId()) throw new FsError('EBUSY', 'the library root');
     const { parent, name, existing } = to;
-    checkNewName(to.path, name, this.o.logger);
+    checkNewName(to.path, name, this.o.logger, src.kind === 'folder' ? store.longestPathBelow(src.id) : 0);
     if (this.isInside(parent, src)) throw new FsError('EINVAL', `cannot move ${from} into itself`);
     if (existing !== undefined && existing.id !== src.id) {
       // Looked up by its exact name, the target did not exist for the caller (see SpfsFilesystem.child): replacing

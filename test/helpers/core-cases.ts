@@ -246,6 +246,30 @@ export const CORE_CASES: CoreCase[] = [
     },
   },
   {
+    name: 'the 400-character path limit, measured as SharePoint does (/RootFolder/...): at it uploads, past it EINVAL',
+    async run(d, server, dir) {
+      // The limit covers `/RootFolder/<dir>/<folder>/<file>`; a folder name fills most of it (one name ≤ 255 bytes).
+      const room = 400 - '/RootFolder'.length - `/${dir}`.length;
+      const folder = 'f'.repeat(200);
+      const fileAtLimit = 'x'.repeat(room - 1 - folder.length - 1);
+      await d.mkdir(`${dir}/${folder}`);
+      await d.writeFile(`${dir}/${folder}/${fileAtLimit}`, Buffer.from('at the limit'));
+      expect(await d.errnoOf(() => d.writeFile(`${dir}/${folder}/${fileAtLimit}y`, Buffer.from('no')))).toBe(
+        'EINVAL',
+      );
+      expect(await d.errnoOf(() => d.mkdir(`${dir}/${folder}/${fileAtLimit}z`))).toBe('EINVAL');
+      // A folder renamed or moved so that a file inside would pass the limit is refused too.
+      expect(await d.errnoOf(() => d.rename(`${dir}/${folder}`, `${dir}/${folder}g`))).toBe('EINVAL');
+      await d.mkdir(`${dir}/deeper`);
+      expect(await d.errnoOf(() => d.rename(`${dir}/${folder}`, `${dir}/deeper/${folder}`))).toBe('EINVAL');
+      await d.flush();
+      const view = await server();
+      expect(view.files.get(`${dir}/${folder}/${fileAtLimit}`)?.bytes.toString()).toBe('at the limit');
+      expect([...view.files.keys()].filter((p) => p.startsWith(`${dir}/`))).toHaveLength(1);
+      expect(view.folders.has(`${dir}/${folder}g`)).toBe(false);
+    },
+  },
+  {
     name: 'rmdir of a non-empty folder is ENOTEMPTY; an empty one goes',
     async run(d, server, dir) {
       await d.mkdir(`${dir}/full`);
