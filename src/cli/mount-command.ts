@@ -152,7 +152,7 @@ function spawnDaemon(
   settings: ResolvedSettings,
   credentials: Credentials | undefined,
 ): Promise<number> {
-  ensurePrivateDir(cacheDir);
+  ensurePrivateDir(cacheDir, 'cache folder');
   const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
   const args = [
     ...DAEMON_NODE_FLAGS,

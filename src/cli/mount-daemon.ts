@@ -76,7 +76,7 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   // Everything the daemon creates is its user's alone: SQLite's database, WAL and shm files (made 0644 by SQLite
   // under the usual umask), the lock folder, cache and local copies, logs.
   process.umask(PRIVATE_UMASK);
-  ensurePrivateDir(o.cacheDir);
+  ensurePrivateDir(o.cacheDir, 'cache folder');
   const logger = createLogger({
     file: o.logFile ?? join(o.cacheDir, 'spfs.log'),
     level: o.logLevel ?? 'info',

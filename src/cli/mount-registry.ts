@@ -19,8 +19,8 @@ function recordFile(mountpoint: string): string {
 
 export function writeMountRecord(rec: MountRecord): void {
   const file = recordFile(rec.mountpoint);
-  ensurePrivateDir(stateRoot());
-  ensurePrivateDir(join(stateRoot(), 'mounts'));
+  ensurePrivateDir(stateRoot(), 'state folder');
+  ensurePrivateDir(join(stateRoot(), 'mounts'), 'state folder');
   writeFileSync(file, JSON.stringify(rec), { mode: 0o600 });
 }
 
