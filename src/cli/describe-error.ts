@@ -1,5 +1,5 @@
 // Turns connection-time failures into one line a person can act on, plus an exit code.
-import { PROTOCOL_ERROR_CODES as P } from '../protocol/errors';
+import { certificateFailure, PROTOCOL_ERROR_CODES as P } from '../protocol/errors';
 import { SpfsError } from '../shared/errors';
 import { EXIT } from './usage-error';
 
@@ -42,7 +42,7 @@ function causeText(err: Error): string {
   return cause?.code ?? cause?.message ?? err.message;
 }
 
-/** OpenSSL's verification failures (Node's `err.code`), in words. */
+/** What each certificate failure (protocol/errors.ts) means, in words. */
 const CERTIFICATE_PROBLEMS: Readonly<Record<string, string>> = {
   DEPTH_ZERO_SELF_SIGNED_CERT: 'it is self-signed',
   SELF_SIGNED_CERT_IN_CHAIN: 'a self-signed certificate is in its chain',
@@ -59,11 +59,6 @@ const CERTIFICATE_PROBLEMS: Readonly<Record<string, string>> = {
 
 /** The certificate problem behind a connection failure, as `<words> (<code>)`, or undefined for any other cause. */
 function certificateProblem(err: Error): string | undefined {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    const code = (e as Error & { code?: unknown }).code;
-    const words = typeof code === 'string' ? CERTIFICATE_PROBLEMS[code] : undefined;
-    if (words !== undefined) return `${words} (${String(code)})`;
-    if (e.cause === e) break;
-  }
-  return undefined;
+  const code = certificateFailure(err);
+  return code === undefined ? undefined : `${CERTIFICATE_PROBLEMS[code] ?? 'it is not trusted'} (${code})`;
 }

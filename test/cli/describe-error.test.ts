@@ -1,7 +1,7 @@
 // Connection-time failures in words a person can act on: a certificate that cannot be verified says why and what
 // to do, instead of OpenSSL's code alone.
 import { describeConnectError } from '../../src/cli/describe-error';
-import { NetworkError } from '../../src/protocol/errors';
+import { isRetryable, NetworkError } from '../../src/protocol/errors';
 
 const URL = 'https://sp.example/personal/alice';
 const tlsFailure = (code: string): NetworkError =>
@@ -24,4 +24,9 @@ it.each([
 it('any other network failure stays "cannot reach"', () => {
   const d = describeConnectError(tlsFailure('ECONNREFUSED'), URL);
   expect(d?.message).toBe(`cannot reach ${URL}: ECONNREFUSED`);
+});
+
+it('a certificate failure is not retried (the same certificate fails again); a reset still is', () => {
+  expect(isRetryable(tlsFailure('DEPTH_ZERO_SELF_SIGNED_CERT'))).toBe(false);
+  expect(isRetryable(tlsFailure('ECONNRESET'))).toBe(true);
 });
