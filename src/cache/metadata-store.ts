@@ -219,7 +219,8 @@ export class MetadataStore {
   /** Length of the longest `/child/grandchild...` path below a folder (0 for an empty one), in UTF-16 units. */
   longestPathBelow(folderId: ItemId): number {
     let longest = 0;
-    for (const { suffix } of this.q.subtreeSuffixes.iterate(folderId)) longest = Math.max(longest, suffix.length);
+    for (const { suffix } of this.q.subtreeSuffixes.iterate(folderId))
+      longest = Math.max(longest, suffix.length);
     return longest;
   }
 

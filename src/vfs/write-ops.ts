@@ -161,7 +161,10 @@ export class WriteOps {
       // Looked up by its exact name, the target did not exist for the caller (see SpfsFilesystem.child): replacing
       // an item that only shares its name case-insensitively would delete a file nobody asked to replace.
       if (existing.name !== name)
-        throw new FsError('EEXIST', `${to.path} differs only by case or normalisation from "${existing.name}"`);
+        throw new FsError(
+          'EEXIST',
+          `${to.path} differs only by case or normalisation from "${existing.name}"`,
+        );
       if (existing.kind === 'folder' && src.kind !== 'folder')
         throw new FsError('EISDIR', `is a folder: ${to.path}`);
       if (existing.kind !== 'folder' && src.kind === 'folder')

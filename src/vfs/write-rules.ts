@@ -1,7 +1,11 @@
 // Which names a mount accepts for new items (SharePoint's rules, checked at create/rename time so nothing fails
 // later in the background) and which editor temp names stay local-only (never uploaded).
 import { splitPath } from '../shared/names';
-import { sharePointNameProblem, sharePointPathChars, SHAREPOINT_MAX_PATH_CHARS } from '../shared/sharepoint-names';
+import {
+  sharePointNameProblem,
+  sharePointPathChars,
+  SHAREPOINT_MAX_PATH_CHARS,
+} from '../shared/sharepoint-names';
 import type { Logger } from '../shared/logger';
 import { FsError } from './errors';
 
