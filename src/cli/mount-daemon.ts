@@ -76,6 +76,9 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
   // Everything the daemon creates is its user's alone: SQLite's database, WAL and shm files (made 0644 by SQLite
   // under the usual umask), the lock folder, cache and local copies, logs.
   process.umask(PRIVATE_UMASK);
+  // A daemon's stdout and stderr are <cache-dir>/daemon.out: on a full cache disk a write there (a Node warning)
+  // fails, and an unhandled 'error' on them would end the process. What cannot be written is dropped.
+  for (const out of [process.stdout, process.stderr]) out.on('error', () => undefined);
   ensurePrivateDir(o.cacheDir, 'cache folder');
   const logger = createLogger({
     file: o.logFile ?? join(o.cacheDir, 'spfs.log'),
