@@ -123,6 +123,7 @@ export class MetadataStore {
     park: Statement<[string, string]>;
     deleteTree: Statement<[string]>;
     deleteOne: Statement<[string]>;
+    subtreeSuffixes: Statement<[string], { suffix: string }>;
     state: Statement<[], StateRow>;
     putState: Statement<unknown[]>;
     maxMark: Statement<[], { m: number | null }>;
@@ -169,6 +170,13 @@ export class MetadataStore {
         WITH RECURSIVE sub(id) AS (SELECT ? UNION SELECT i.id FROM items i JOIN sub ON i.parent_id = sub.id)
         DELETE FROM items WHERE id IN sub AND id NOT IN (SELECT item_id FROM upload_journal)`),
       deleteOne: db.prepare('DELETE FROM items WHERE id = ?'),
+      // Depth-bounded: a 400-character path has at most 200 levels, and stored data could hold a cycle.
+      subtreeSuffixes: db.prepare(`
+        WITH RECURSIVE sub(id, suffix, depth) AS (
+          SELECT ?, '', 0
+          UNION ALL SELECT i.id, sub.suffix || '/' || i.name, sub.depth + 1 FROM items i JOIN sub ON i.parent_id = sub.id
+            WHERE sub.depth < 200)
+        SELECT suffix FROM sub`),
       state: db.prepare('SELECT * FROM sync_state WHERE slot = 1'),
       putState: db.prepare(`
         INSERT OR REPLACE INTO sync_state (slot, library_key, list_id, root_id, token, quota_used, quota_granted,
@@ -211,6 +219,14 @@ export class MetadataStore {
   getChild(parentId: ItemId, name: string): StoredItem | undefined {
     const row = this.q.child.get(parentId, foldName(name));
     return row && toItem(row);
+  }
+
+  /** Length of the longest `/child/grandchild...` path below a folder (0 for an empty one), in UTF-16 units. */
+  longestPathBelow(folderId: ItemId): number {
+    let longest = 0;
+    for (const { suffix } of this.q.subtreeSuffixes.iterate(folderId))
+      longest = Math.max(longest, suffix.length);
+    return longest;
   }
 
   listChildren(parentId: ItemId): StoredItem[] {

@@ -51,6 +51,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .addOption(new Option('--notify-fd <fd>').hideHelp())
+    .addOption(new Option('--password-fd <fd>').hideHelp())
     .addHelpText('after', MOUNT_HELP_FOOTER)
     .action(async (source: string, dir: string, o: MountCommandOptions) =>
       setExit(await mountCommand(source, dir, o)),

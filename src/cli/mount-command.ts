@@ -1,7 +1,7 @@
 // `spfs mount URL DIR`: checks what can be checked up front, then runs the daemon in this process (--foreground)
 // or in a detached child that reports "ready" over a pipe before this command exits 0.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { authScheme, clientAuthOptions, INSECURE_WARNING, needsPassword } from './auth-options';
 import { resolveCredentials, type Credentials } from './credentials';
@@ -18,6 +18,7 @@ import {
 } from './option-sources';
 import type { SettingKey } from './options-table';
 import { defaultCacheDir } from './paths';
+import { ensurePrivateDir } from './private-dir';
 import { startProgress, type Progress } from './progress';
 import { assertAllowOtherPermitted, assertFuseAvailable, assertUsableMountpoint } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
@@ -28,6 +29,8 @@ export type MountCommandOptions = Partial<Record<SettingKey, string | boolean>> 
   options?: string[];
   /** Internal: the daemon child reports to this fd. */
   notifyFd?: string;
+  /** Internal: the daemon child reads the password from this fd (its stdin, a pipe) up to EOF. */
+  passwordFd?: string;
 };
 
 /** The daemon sends crawl progress to `spfs mount` at most this often. */
@@ -36,8 +39,12 @@ const PROGRESS_EVERY_MS = 100;
 /** How long a stopped daemon waits for a natural exit before it exits itself. */
 const DAEMON_EXIT_GRACE_MS = 200;
 
-/** Env var through which a prompted password reaches the daemon child (never argv). Deleted on read. */
-const CHILD_PASSWORD_ENV = 'SPFS_DAEMON_PASSWORD';
+/**
+ * How the password reaches the daemon child: its stdin, a pipe the parent writes once and closes. Not argv (every
+ * user's `ps`) and not the environment: /proc/PID/environ keeps the block a process started with for its whole
+ * life, whatever it deletes from process.env.
+ */
+const CHILD_PASSWORD_FD = 0;
 
 /**
  * `source` is an http(s) URL or the name of a profile of the config file. Options: flags > `-o` > SPFS_* > the
@@ -65,8 +72,7 @@ export async function mountCommand(source: string, dir: string, o: MountCommandO
 
   const scheme = authScheme(s, s.user !== undefined || s.credentialsFile !== undefined);
   if (s.insecure && o.notifyFd === undefined) process.stderr.write(`spfs: ${INSECURE_WARNING}\n`);
-  const inheritedPassword = process.env[CHILD_PASSWORD_ENV];
-  delete process.env[CHILD_PASSWORD_ENV];
+  const inheritedPassword = o.passwordFd !== undefined ? readPassword(Number(o.passwordFd)) : undefined;
   const credentials =
     s.user !== undefined && inheritedPassword !== undefined
       ? { user: s.user, password: inheritedPassword }
@@ -147,7 +153,7 @@ function spawnDaemon(
   settings: ResolvedSettings,
   credentials: Credentials | undefined,
 ): Promise<number> {
-  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(cacheDir, 'cache folder');
   const out = openSync(join(cacheDir, 'daemon.out'), 'a', 0o600);
   const args = [
     ...DAEMON_NODE_FLAGS,
@@ -166,9 +172,17 @@ function spawnDaemon(
   ];
   const user = credentials?.user ?? settings.values.user;
   if (user !== undefined) args.push('--user', user);
+  if (credentials !== undefined) args.push('--password-fd', String(CHILD_PASSWORD_FD));
   const env = withoutOptionVariables(process.env);
-  if (credentials !== undefined) env[CHILD_PASSWORD_ENV] = credentials.password;
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out, 'pipe'], env });
+  // The variable --password-env named stays with the user's shell: the daemon gets the password on its stdin.
+  const passwordEnv = settings.values.passwordEnv;
+  if (passwordEnv !== undefined) delete env[passwordEnv];
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: [credentials !== undefined ? 'pipe' : 'ignore', out, out, 'pipe'],
+    env,
+  });
+  if (credentials !== undefined) child.stdin?.end(credentials.password);
   return new Promise((resolveExit) => {
     let text = '';
     let result: string | undefined;
@@ -216,4 +230,9 @@ function spawnDaemon(
       resolveExit(EXIT.failure);
     });
   });
+}
+
+/** The password the parent wrote to `fd` (a pipe), read to its end (the fd stays open: 0 must not be reused). */
+function readPassword(fd: number): string {
+  return readFileSync(fd, 'utf8');
 }

@@ -1,6 +1,6 @@
 // The mount daemon: connects, syncs the tree, mounts, and serves until it is told to stop (signal, `spfs unmount`,
 // or the mount disappearing). Reports "ready" or a failure to the parent over a pipe when daemonised.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ContentCache } from '../cache/content-cache';
@@ -23,6 +23,7 @@ import { ForegroundActivity } from '../sync/foreground-activity';
 import type { MountSettings } from './options-table';
 import { startWritePath, type WritePath } from './write-path';
 import { lockCacheDir } from './cache-lock';
+import { ensurePrivateDir, PRIVATE_UMASK } from './private-dir';
 import type { Credentials } from './credentials';
 import { describeConnectError } from './describe-error';
 import { connectLibrary } from './library-connect';
@@ -75,7 +76,13 @@ export interface DaemonOptions {
 
 /** Runs until stopped; resolves with the process exit code. */
 export async function runMountDaemon(o: DaemonOptions): Promise<number> {
-  mkdirSync(o.cacheDir, { recursive: true, mode: 0o700 });
+  // Everything the daemon creates is its user's alone: SQLite's database, WAL and shm files (made 0644 by SQLite
+  // under the usual umask), the lock folder, cache and local copies, logs.
+  process.umask(PRIVATE_UMASK);
+  // A daemon's stdout and stderr are <cache-dir>/daemon.out: on a full cache disk a write there (a Node warning)
+  // fails, and an unhandled 'error' on them would end the process. What cannot be written is dropped.
+  for (const out of [process.stdout, process.stderr]) out.on('error', () => undefined);
+  ensurePrivateDir(o.cacheDir, 'cache folder');
   const logger = createLogger({
     file: o.logFile ?? join(o.cacheDir, 'spfs.log'),
     level: o.logLevel ?? 'info',

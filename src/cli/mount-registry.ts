@@ -1,8 +1,9 @@
 // Registry of running mount daemons, one small JSON file per mountpoint, so `spfs unmount DIR` can find the
 // daemon that serves DIR and ask it to detach cleanly.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shortHash, stateRoot } from './paths';
+import { ensurePrivateDir } from './private-dir';
 
 export interface MountRecord {
   pid: number;
@@ -18,7 +19,8 @@ function recordFile(mountpoint: string): string {
 
 export function writeMountRecord(rec: MountRecord): void {
   const file = recordFile(rec.mountpoint);
-  mkdirSync(join(stateRoot(), 'mounts'), { recursive: true, mode: 0o700 });
+  ensurePrivateDir(stateRoot(), 'state folder');
+  ensurePrivateDir(join(stateRoot(), 'mounts'), 'state folder');
   writeFileSync(file, JSON.stringify(rec), { mode: 0o600 });
 }
 

@@ -163,5 +163,30 @@ export class WriteRejectedError extends SpfsError {
 
 /** Whether the retry policy may repeat an idempotent request after this error. */
 export function isRetryable(err: unknown): boolean {
+  if (certificateFailure(err) !== undefined) return false; // the same certificate fails the same way again
   return (err instanceof NetworkError || err instanceof HttpStatusError) && err.retryable;
+}
+
+/** OpenSSL's verification failures, as Node's TLS errors carry them in `code`. */
+const CERTIFICATE_FAILURES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The certificate verification failure behind an error (its code, searched along the causes), if any. */
+export function certificateFailure(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as Error & { code?: unknown }).code;
+    if (typeof code === 'string' && CERTIFICATE_FAILURES.has(code)) return code;
+  }
+  return undefined;
 }

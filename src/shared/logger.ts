@@ -2,7 +2,7 @@
 // an auth header or a password can't reach a log line even by mistake. A daemon's log file rotates by size
 // (rotating-file-stream, logrotate style: spfs.log, spfs.log.1, ...), and a terminal gets readable lines
 // (pino-pretty) next to the file.
-import { Writable } from 'node:stream';
+import { finished, Writable } from 'node:stream';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 import { createStream } from 'rotating-file-stream';
@@ -40,12 +40,53 @@ export interface LoggerOptions {
 const closers = new WeakMap<Logger, () => Promise<void>>();
 
 function rotatingFile(file: string, bytes: number, files: number): Writable {
-  return createStream(basename(file), {
-    path: dirname(file),
-    size: `${Math.max(1, Math.floor(bytes / 1024))}K`,
-    rotate: files,
-    mode: 0o600,
-  });
+  return new ReopeningStream(() =>
+    createStream(basename(file), {
+      path: dirname(file),
+      size: `${Math.max(1, Math.floor(bytes / 1024))}K`,
+      rotate: files,
+      mode: 0o600,
+    }),
+  );
+}
+
+/** After a failed write, lines are dropped for this long before the file is opened again. */
+const REOPEN_AFTER_MS = 1000;
+
+/**
+ * A log file that outlives a failed write (a full disk): the file stream destroys itself on its first error, and an
+ * unhandled 'error' would end the daemon. Here the error drops the stream, lines are dropped for a moment, and the
+ * next line opens the file again, so logging resumes once space is freed.
+ */
+class ReopeningStream extends Writable {
+  private inner: Writable | undefined;
+  private failedAtMs = -Infinity;
+
+  constructor(private readonly open: () => Writable) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (this.inner === undefined && Date.now() - this.failedAtMs >= REOPEN_AFTER_MS) {
+      const s = this.open();
+      s.on('error', () => {
+        if (this.inner === s) this.inner = undefined;
+        this.failedAtMs = Date.now();
+        s.destroy();
+      });
+      this.inner = s;
+    }
+    this.inner?.write(chunk);
+    done();
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    const s = this.inner;
+    if (s === undefined) return done();
+    // Called on error too: a close must not wait forever for a file that cannot be written.
+    finished(s, () => done());
+    s.end();
+  }
 }
 
 function terminalStream(): pino.DestinationStream {

@@ -6,6 +6,16 @@ const RESERVED_BASENAMES = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
 const RESERVED_NAMES = new Set(['desktop.ini', '.lock']);
 /** SharePoint's limit on a decoded item path, in characters. */
 export const SHAREPOINT_MAX_PATH_CHARS = 400;
+/** The protocol's `Path` of the library root; every item's path starts with it. */
+export const ROOT_FOLDER_PATH = '/RootFolder';
+
+/**
+ * What the limit is measured on: the item's path as the protocol's `Path` spells it, `/RootFolder/Docs/a.txt` for
+ * the library path `Docs/a.txt` (UTF-16 code units, as the server counts).
+ */
+export function sharePointPathChars(segments: readonly string[]): number {
+  return segments.reduce((n, s) => n + 1 + s.length, ROOT_FOLDER_PATH.length);
+}
 
 /** Why SharePoint would refuse `name` as a file or folder name, or undefined when it is acceptable. */
 export function sharePointNameProblem(name: string): string | undefined {

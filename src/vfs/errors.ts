@@ -81,6 +81,10 @@ export function toErrnoName(err: unknown): ErrnoName {
     }
   }
   const sys = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES' || sys === 'EFBIG') return sys;
+  if (sys === 'ENOENT' || sys === 'ENOSPC' || sys === 'EACCES' || sys === 'EFBIG' || sys === 'EROFS')
+    return sys;
+  // better-sqlite3's codes: the metadata database could not grow (the cache disk is full) or be written.
+  if (sys === 'SQLITE_FULL') return 'ENOSPC';
+  if (sys === 'SQLITE_READONLY') return 'EROFS';
   return 'EIO';
 }

@@ -426,7 +426,12 @@ export class SpfsFilesystem implements Filesystem {
     return entry;
   }
 
-  /** One step of the walk; undefined when the folder has no such child in the store. */
+  /**
+   * One step of the walk; undefined when the folder has no child of exactly this name. A name that differs only by
+   * case or Unicode normalisation (NFC/NFD) from a child is not that child here: if the kernel got the child's
+   * inode for it, a rename `a.txt` → `A.txt` would reach it as a rename of a file onto itself, which it answers 0
+   * without asking us. Creating such a name is refused (`slot`: `EEXIST`), as SharePoint would.
+   */
   private child(parent: CachedEntry, segment: string, path: string): CachedEntry | undefined {
     if (parent.item.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder on the way to ${path}`);
     const parentId: ItemId = parent.item.id;
@@ -435,7 +440,7 @@ export class SpfsFilesystem implements Filesystem {
     if (Buffer.byteLength(segment) > NAME_MAX_BYTES)
       throw new FsError('ENAMETOOLONG', `name too long in ${path}`);
     const item = this.o.store.getChild(parentId, segment);
-    if (item === undefined) return undefined;
+    if (item === undefined || item.name !== segment) return undefined;
     const entry = { item, attr: this.attrOf(item) };
     this.lookups?.set(parentId, segment, entry);
     return entry;

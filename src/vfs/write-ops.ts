@@ -155,9 +155,16 @@ export class WriteOps {
     const { store } = this.o;
     if (src.id === store.rootId()) throw new FsError('EBUSY', 'the library root');
     const { parent, name, existing } = to;
-    checkNewName(to.path, name, this.o.logger);
+    checkNewName(to.path, name, this.o.logger, src.kind === 'folder' ? store.longestPathBelow(src.id) : 0);
     if (this.isInside(parent, src)) throw new FsError('EINVAL', `cannot move ${from} into itself`);
     if (existing !== undefined && existing.id !== src.id) {
+      // Looked up by its exact name, the target did not exist for the caller (see SpfsFilesystem.child): replacing
+      // an item that only shares its name case-insensitively would delete a file nobody asked to replace.
+      if (existing.name !== name)
+        throw new FsError(
+          'EEXIST',
+          `${to.path} differs only by case or normalisation from "${existing.name}"`,
+        );
       if (existing.kind === 'folder' && src.kind !== 'folder')
         throw new FsError('EISDIR', `is a folder: ${to.path}`);
       if (existing.kind !== 'folder' && src.kind === 'folder')
@@ -256,7 +263,8 @@ export class WriteOps {
   private newLocalItem(slot: Slot, kind: StoredItem['kind']): StoredItem {
     const { parent, name, existing, path } = slot;
     if (existing !== undefined) {
-      const how = existing.name === name ? 'exists' : `differs only by case from "${existing.name}"`;
+      const how =
+        existing.name === name ? 'exists' : `differs only by case or normalisation from "${existing.name}"`;
       throw new FsError('EEXIST', `${path} ${how} (SharePoint names are case-insensitive)`);
     }
     checkNewName(path, name, this.o.logger);

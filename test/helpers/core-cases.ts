@@ -220,6 +220,60 @@ export const CORE_CASES: CoreCase[] = [
     },
   },
   {
+    name: 'case-only and NFC/NFD-only renames of files and folders go through; a variant of a taken name is EEXIST',
+    async run(d, server, dir) {
+      const nfc = 'Caf\u00e9.txt';
+      const nfd = 'Cafe\u0301.txt';
+      await d.writeFile(`${dir}/a.txt`, Buffer.from('a'));
+      await d.mkdir(`${dir}/Sub`);
+      await d.writeFile(`${dir}/Sub/f.txt`, Buffer.from('f'));
+      await d.writeFile(`${dir}/${nfc}`, Buffer.from('nfc'));
+      await d.flush();
+      // Names are looked up exactly: a variant is not the file, and creating one is refused (SharePoint's rule).
+      expect(await d.errnoOf(() => d.stat(`${dir}/A.txt`))).toBe('ENOENT');
+      expect(await d.errnoOf(() => d.writeFile(`${dir}/A.TXT`, Buffer.from('x')))).toBe('EEXIST');
+      expect(await d.errnoOf(() => d.writeFile(`${dir}/${nfd}`, Buffer.from('x')))).toBe('EEXIST');
+      expect(await d.errnoOf(() => d.mkdir(`${dir}/SUB`))).toBe('EEXIST');
+      await d.writeFile(`${dir}/other.txt`, Buffer.from('other'));
+      expect(await d.errnoOf(() => d.rename(`${dir}/other.txt`, `${dir}/A.txt`))).toBe('EEXIST');
+      await d.rename(`${dir}/a.txt`, `${dir}/A.txt`);
+      await d.rename(`${dir}/Sub`, `${dir}/SUB`);
+      await d.rename(`${dir}/${nfc}`, `${dir}/${nfd}`);
+      expect((await d.readdir(dir)).sort()).toEqual(['A.txt', nfd, 'SUB', 'other.txt'].sort());
+      expect((await d.readFile(`${dir}/SUB/f.txt`)).toString()).toBe('f');
+      await d.flush();
+      const view = await server();
+      const names = [...view.files.keys()].filter((p) => p.startsWith(`${dir}/`)).sort();
+      expect(names).toEqual([`${dir}/A.txt`, `${dir}/${nfd}`, `${dir}/SUB/f.txt`, `${dir}/other.txt`].sort());
+      expect(view.files.get(`${dir}/A.txt`)?.bytes.toString()).toBe('a');
+      expect(view.files.get(`${dir}/other.txt`)?.bytes.toString()).toBe('other');
+    },
+  },
+  {
+    name: 'the 400-character path limit, measured as SharePoint does (/RootFolder/...): at it uploads, past it EINVAL',
+    async run(d, server, dir) {
+      // The limit covers `/RootFolder/<dir>/<folder>/<file>`; a folder name fills most of it (one name ≤ 255 bytes).
+      const room = 400 - '/RootFolder'.length - `/${dir}`.length;
+      const folder = 'f'.repeat(200);
+      const fileAtLimit = 'x'.repeat(room - 1 - folder.length - 1);
+      await d.mkdir(`${dir}/${folder}`);
+      await d.writeFile(`${dir}/${folder}/${fileAtLimit}`, Buffer.from('at the limit'));
+      expect(await d.errnoOf(() => d.writeFile(`${dir}/${folder}/${fileAtLimit}y`, Buffer.from('no')))).toBe(
+        'EINVAL',
+      );
+      expect(await d.errnoOf(() => d.mkdir(`${dir}/${folder}/${fileAtLimit}z`))).toBe('EINVAL');
+      // A folder renamed or moved so that a file inside would pass the limit is refused too.
+      expect(await d.errnoOf(() => d.rename(`${dir}/${folder}`, `${dir}/${folder}g`))).toBe('EINVAL');
+      await d.mkdir(`${dir}/deeper`);
+      expect(await d.errnoOf(() => d.rename(`${dir}/${folder}`, `${dir}/deeper/${folder}`))).toBe('EINVAL');
+      await d.flush();
+      const view = await server();
+      expect(view.files.get(`${dir}/${folder}/${fileAtLimit}`)?.bytes.toString()).toBe('at the limit');
+      expect([...view.files.keys()].filter((p) => p.startsWith(`${dir}/`))).toHaveLength(1);
+      expect(view.folders.has(`${dir}/${folder}g`)).toBe(false);
+    },
+  },
+  {
     name: 'rmdir of a non-empty folder is ENOTEMPTY; an empty one goes',
     async run(d, server, dir) {
       await d.mkdir(`${dir}/full`);

@@ -1,5 +1,5 @@
 // The daemon's log file: rotated at its size bound into a few files, and secrets redacted (real files on disk).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { closeLogger, createLogger } from '../../src/shared/logger';
 import { TempDirs } from '../helpers/temp-dirs';
@@ -40,4 +40,27 @@ test('passwords, authorization headers, cookies and tokens are redacted by key, 
   for (const secret of ['pw-secret-1', 'c2VjcmV0', 'cookie-secret', 'bearer-secret', 'at-secret'])
     expect(text).not.toContain(secret);
   expect(text).toContain('[redacted]');
+});
+
+test('a full disk drops log lines instead of ending the process, and logging resumes once it can write', async () => {
+  const dir = temps.make('spfs-log-');
+  const file = join(dir, 'spfs.log');
+  // /dev/full answers every write with ENOSPC, as a full cache disk does.
+  symlinkSync('/dev/full', file);
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown): void => void uncaught.push(err);
+  process.prependListener('uncaughtException', onUncaught);
+  try {
+    const logger = createLogger({ file });
+    logger.info('lost to the full disk');
+    await new Promise((r) => setTimeout(r, 100));
+    rmSync(file);
+    await new Promise((r) => setTimeout(r, 1100)); // the stream is opened again a second after a failure
+    logger.info('written after space was freed');
+    await closeLogger(logger);
+    expect(uncaught).toEqual([]);
+    expect(readFileSync(file, 'utf8')).toContain('written after space was freed');
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
 });

@@ -38,6 +38,16 @@ describe('toErrnoName', () => {
       new HydrationError(id, 'x', { cause: Object.assign(new Error('full'), { code: 'ENOSPC' }) }),
       'ENOSPC',
     ],
+    [
+      'metadata database full (the cache disk)',
+      Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }),
+      'ENOSPC',
+    ],
+    [
+      'cache folder read-only',
+      Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' }),
+      'EROFS',
+    ],
     ['hydration, unknown cause', new HydrationError(id, 'x', { cause: new Error('?') }), 'EIO'],
     [
       'write past the largest local file',

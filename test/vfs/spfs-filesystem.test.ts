@@ -93,8 +93,12 @@ describe('SpfsFilesystem (no mount)', () => {
     expect(await fs.readdir('/Empty Folder')).toEqual([]);
   });
 
-  it('looks names up case-insensitively, as SharePoint does', async () => {
-    expect((await fs.getattr('/docs/REPORT q1.TXT')).size).toBe(5000);
+  it('looks names up exactly: a case or NFC/NFD variant is not the item (a case-only rename must reach us)', async () => {
+    expect((await fs.getattr('/Docs/Report Q1.txt')).size).toBe(5000);
+    expect(await errnoOf(() => fs.getattr('/docs/REPORT q1.TXT'))).toBe('ENOENT');
+    expect(await errnoOf(() => fs.getattr('/Docs/Report Q1.TXT'))).toBe('ENOENT');
+    expect(await errnoOf(() => fs.getattr('/Zu\u0308rich.txt'))).toBe('ENOENT');
+    expect((await fs.getattr('/Z\u00fcrich.txt')).size).toBeGreaterThan(0);
   });
 
   it('answers ENOENT, ENOTDIR and EISDIR where POSIX does', async () => {
