@@ -74,7 +74,10 @@ export function checkFaultSpec(raw: unknown): FaultRuleSpec {
     throw new InvalidInputError('fault status must be 429 or 503');
   if (s.kind === 'hostile' && !HOSTILE_CASES.includes(s.case as HostileCase))
     throw new InvalidInputError(`fault case must be one of ${HOSTILE_CASES.join(', ')}`);
-  if (s.location !== undefined && (typeof s.location !== 'string' || !/^https?:\/\/[^\s]{1,500}$/.test(s.location)))
+  if (
+    s.location !== undefined &&
+    (typeof s.location !== 'string' || !/^https?:\/\/[^\s]{1,500}$/.test(s.location))
+  )
     throw new InvalidInputError('fault location must be an http(s) URL');
   if (s.method !== undefined && (typeof s.method !== 'string' || !/^[A-Za-z_]{1,16}$/.test(s.method)))
     throw new InvalidInputError('fault method must be an HTTP method');

@@ -36,6 +36,9 @@ export class LocalCopyMissingError extends SpfsError {
  */
 export class OwnVersionConflictError extends SpfsError {
   constructor(path: string) {
-    super('EOWNCONFLICT', `the server refused the update of ${path} as a conflict with our own version; retrying`);
+    super(
+      'EOWNCONFLICT',
+      `the server refused the update of ${path} as a conflict with our own version; retrying`,
+    );
   }
 }

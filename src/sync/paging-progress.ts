@@ -14,7 +14,9 @@ export class PagingProgress {
     const fresh = [...ids].some((id) => !this.previous.has(id));
     this.previous = ids;
     if (hasMore && !fresh) {
-      throw new ProtocolError(`${this.what}: X-HasMoreData: True but the page brings no new item (no progress)`);
+      throw new ProtocolError(
+        `${this.what}: X-HasMoreData: True but the page brings no new item (no progress)`,
+      );
     }
   }
 }

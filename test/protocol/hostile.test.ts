@@ -105,7 +105,9 @@ describe('hostile XML', () => {
     const reasons = (body: string): string[] => decodeChangeBody(body).rejected.map((r) => r.reason);
     expect(reasons(doc(''))).toEqual([expect.stringMatching(/DocumentStream/)]);
     expect(
-      reasons(doc('<DocumentStreams><DocumentStream><DataSize>1e5</DataSize></DocumentStream></DocumentStreams>')),
+      reasons(
+        doc('<DocumentStreams><DocumentStream><DataSize>1e5</DataSize></DocumentStream></DocumentStreams>'),
+      ),
     ).toEqual([expect.stringMatching(/DataSize/)]);
     expect(
       protocolError(() =>

@@ -68,7 +68,8 @@ describe('fault storm (real server with fault injection and SIGKILL, real libfus
       });
       r.counts.extra = `faults hit: ${describeHits(r.hits)}`;
       console.log(describePart(r.counts));
-      const details = r.details.length > 0 ? `\n${r.details.join('\n')}\n${replayHint(__filename, SEED)}` : '';
+      const details =
+        r.details.length > 0 ? `\n${r.details.join('\n')}\n${replayHint(__filename, SEED)}` : '';
       expect(describePart(r.counts) + details).toBe(cleanLine(r.counts));
       // Every kind of fault hit at least one request (or the storm tested less than it says).
       expect(describeHits(r.hits)).not.toMatch(/ 0(,|$)/);

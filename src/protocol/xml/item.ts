@@ -122,7 +122,10 @@ export function flattenItems(
     } catch (err) {
       if (rejected === undefined || !(err instanceof ProtocolError)) throw err;
       const raw = typeof n.ResourceID === 'string' ? n.ResourceID.trim() : undefined;
-      rejected.push({ id: raw !== undefined && /^[0-9a-f]{32}$/i.test(raw) ? raw : undefined, reason: err.message });
+      rejected.push({
+        id: raw !== undefined && /^[0-9a-f]{32}$/i.test(raw) ? raw : undefined,
+        reason: err.message,
+      });
     }
   };
   for (const f of repeated(items, 'Folder', where)) {
