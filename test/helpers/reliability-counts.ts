@@ -92,3 +92,26 @@ export function processUsage(pid: number): ProcessUsage {
   };
   return { rssBytes: kib('VmRSS'), hwmBytes: kib('VmHWM'), fds: readdirSync(`/proc/${pid}/fd`).length };
 }
+
+/** Samples the peak RSS (VmHWM) of `pids` until stopped; the last reading before a process exits is its peak. */
+export function watchPeakRss(pids: readonly number[], intervalMs = 250): { stop(): number } {
+  let peak = 0;
+  const sample = (): void => {
+    for (const pid of pids) {
+      try {
+        peak = Math.max(peak, processUsage(pid).hwmBytes);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}

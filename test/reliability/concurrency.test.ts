@@ -25,7 +25,7 @@ import {
   cleanLine,
   describePart,
   newCounts,
-  processUsage,
+  watchPeakRss,
   reliabilityScale,
   reliabilitySeed,
   replayHint,
@@ -36,7 +36,6 @@ import {
   daemonPids,
   makeTempDir,
   mountUnder,
-  processAlive,
   runSpfs,
   startServerProcess,
   type MountProcess,
@@ -165,29 +164,6 @@ describe('concurrency: many processes on two mounts of one library; no deadlock,
     });
   }
 
-  function watchRss(cacheDirs: string[]): { stop(): number } {
-    const pids = cacheDirs.flatMap(daemonPids);
-    let peak = 0;
-    const sample = (): void => {
-      for (const pid of pids)
-        if (processAlive(pid))
-          try {
-            peak = Math.max(peak, processUsage(pid).hwmBytes);
-          } catch {
-            // exited meanwhile
-          }
-    };
-    sample();
-    const timer = setInterval(sample, 250);
-    return {
-      stop: () => {
-        clearInterval(timer);
-        sample();
-        return peak;
-      },
-    };
-  }
-
   it(
     `workers on A and B, stress-ng, status polls; a fresh mount shows only closed versions (seed ${SEED})`,
     async () => {
@@ -214,7 +190,7 @@ describe('concurrency: many processes on two mounts of one library; no deadlock,
       for (const rel of [...both, ...inplace])
         await eventually(() => (readOr(B(rel)) === initial(rel) ? true : undefined), `${rel} on B`, 60_000);
 
-      const rss = watchRss([a.cacheDir, b.cacheDir]);
+      const rss = watchPeakRss([a.cacheDir, b.cacheDir].flatMap(daemonPids));
       const status = pollStatus([a, b]);
       const stressNg = runStressNg(A('conc/sng'));
       const workers = [

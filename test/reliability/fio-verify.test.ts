@@ -10,7 +10,7 @@ import {
   cleanLine,
   describePart,
   newCounts,
-  processUsage,
+  watchPeakRss,
   reliabilityScale,
   reliabilitySeed,
   replayHint,
@@ -22,7 +22,6 @@ import {
   daemonPids,
   makeTempDir,
   mountUnder,
-  processAlive,
   startServerProcess,
   type MountProcess,
   type ServerProcess,
@@ -167,31 +166,6 @@ function runFio(jobPath: string, outPath: string, extra: string[]): Promise<FioR
   });
 }
 
-/** Samples a daemon's peak RSS (VmHWM) until stopped; the last reading before it exits is its peak. */
-function watchRss(cacheDir: string): { stop(): number } {
-  const pids = daemonPids(cacheDir);
-  let peak = 0;
-  const sample = (): void => {
-    for (const pid of pids) {
-      if (!processAlive(pid)) continue;
-      try {
-        peak = Math.max(peak, processUsage(pid).hwmBytes);
-      } catch {
-        // exited between the check and the read
-      }
-    }
-  };
-  sample();
-  const timer = setInterval(sample, 200);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      sample();
-      return peak;
-    },
-  };
-}
-
 /** Files fio made (`<job>.0.0`) that the fresh mount does not show at their full size. */
 function lostFiles(dir: string, jobs: FioJob[]): string[] {
   const lost: string[] = [];
@@ -237,7 +211,7 @@ describe('fio-verify: crc32c-verified fio writes on a mount read back whole from
     const dir = join(writer.mountpoint, tag);
     mkdirSync(dir);
     writeFileSync(jobPath, jobFile(dir, SEED, jobs));
-    const wRss = watchRss(writer.cacheDir);
+    const wRss = watchPeakRss(daemonPids(writer.cacheDir), 200);
     const wrote = await runFio(jobPath, join(work, `${tag}-write.json`), []);
     const unmounted = await writer.unmount();
     const writerPeak = wRss.stop();
@@ -249,7 +223,7 @@ describe('fio-verify: crc32c-verified fio writes on a mount read back whole from
     const freshDir = join(reader.mountpoint, tag);
     writeFileSync(jobPath, jobFile(freshDir, SEED, jobs));
     const lost = lostFiles(freshDir, jobs);
-    const rRss = watchRss(reader.cacheDir);
+    const rRss = watchPeakRss(daemonPids(reader.cacheDir), 200);
     const verified = await runFio(jobPath, join(work, `${tag}-verify.json`), ['--verify_only']);
     const readerPeak = rRss.stop();
     await reader.unmount();
