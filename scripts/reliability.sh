@@ -31,7 +31,8 @@ wanted() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 # One table row per `reliability-counts` line of a jest log; a part that printed none gets a row saying it failed.
 rows_from() { # log, part-name-for-failure
   local n
-  n=$(grep -o 'reliability-counts .*' "$1" | sed 's/[[:space:]]*$//' | awk -F' [|] ' '
+  # Only the lines the tests print (indented by jest); jest's expected/received diff repeats them after "- "/"+ ".
+  n=$(grep -E '^[[:space:]]*reliability-counts ' "$1" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//; s/ [|]$//' | awk -F' [|] ' '
     {
       split($1, head, " "); part = head[2]; seed = head[3]; sub(/^seed=/, "", seed)
       row = "| " part " | " seed

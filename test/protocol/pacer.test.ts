@@ -38,6 +38,34 @@ describe('Pacer', () => {
     expect(await waits(p, clock, 2)).toEqual([200, 200]);
   });
 
+  test('a request that reserved its slot before a throttle still waits until Retry-After expires', async () => {
+    // A clock whose sleeps end only when the test moves time on, so requests can be caught mid-wait.
+    let now = 0;
+    const sleepers: { until: number; wake: () => void }[] = [];
+    const clock = {
+      now: () => now,
+      sleep: (ms: number) => new Promise<void>((wake) => sleepers.push({ until: now + ms, wake })),
+    };
+    const advance = async (to: number): Promise<void> => {
+      now = to;
+      for (const s of sleepers.filter((x) => x.until <= to)) {
+        sleepers.splice(sleepers.indexOf(s), 1);
+        s.wake();
+      }
+      await new Promise((r) => setImmediate(r));
+    };
+    const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 1 });
+    await p.acquire('foreground');
+    let sent = -1;
+    const queued = p.acquire('foreground').then(() => (sent = now)); // its slot is at 100 ms
+    p.onThrottled(2000); // the 429 arrives while it waits
+    await advance(100);
+    expect(sent).toBe(-1);
+    await advance(2000);
+    await queued;
+    expect(sent).toBe(2000);
+  });
+
   test('repeated throttling never drops below the floor; successes win the rate back', () => {
     const clock = fakeClock();
     const p = new Pacer({ clock, maxRatePerSecond: 10, minRatePerSecond: 1 });

@@ -83,7 +83,9 @@ describe('concurrency: many processes on two mounts of one library; no deadlock,
         c.kill('SIGKILL');
         await exited;
       }
-    await cleanupMounts(mounts, [work], [server]);
+    // SPFS_KEEP_WORK=1 keeps the folder (each mount's daemon log is in its cache folder's spfs.log).
+    await cleanupMounts(mounts, process.env['SPFS_KEEP_WORK'] ? [] : [work], [server]);
+    if (process.env['SPFS_KEEP_WORK']) console.log(`kept ${work}`);
   }, 300_000);
 
   function startWorker(role: Role, id: string, paths: string[], more: Partial<WorkerConfig> = {}): Worker {
