@@ -65,7 +65,11 @@ export class Pacer {
     if (wait > 0) await this.clock.sleep(wait, signal);
     // A throttle that came while this request waited for its slot pauses it too: during a crawl dozens of
     // requests hold slots reserved before the 429, and Retry-After means none of them may go before it expires.
-    for (let pause = this.pausedUntil - this.clock.now(); pause > 0; pause = this.pausedUntil - this.clock.now())
+    for (
+      let pause = this.pausedUntil - this.clock.now();
+      pause > 0;
+      pause = this.pausedUntil - this.clock.now()
+    )
       await this.clock.sleep(pause, signal);
   }
 
