@@ -154,6 +154,7 @@ export async function flushCommand(paths: string[]): Promise<number> {
   const progress = uploadProgress('spfs: uploading');
   const r = await ask(sock, req, (p) => progress.update(p.pending));
   progress.done(r.pending);
+  if (r.error !== undefined) throw new UsageError(r.error, EXIT.failure);
   if (r.pending.length === 0) {
     process.stdout.write('spfs: everything is on the server\n');
     return EXIT.ok;
@@ -174,6 +175,8 @@ export async function unmountViaControl(dir: string, force: boolean): Promise<Pe
   const progress = uploadProgress('spfs: uploading before unmount');
   const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => progress.update(p.pending));
   progress.done(r.pending);
+  // The daemon could not drain (it stays mounted, the journal keeps every pending upload): say why.
+  if (r.error !== undefined) throw new UsageError(r.error, EXIT.failure);
   if (r.pending.length > 0) {
     process.stderr.write(
       `spfs: ${summary(r.pending)} not uploaded${r.unreachable ? ' (server unreachable)' : ''}; ` +

@@ -5,6 +5,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { CacheStats } from '../cache/content-cache';
 import type { StoredItem, StoredQuota } from '../cache/metadata-store';
+import { errorMessage } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
@@ -115,9 +116,11 @@ export function startControlSocket(
       if (nl < 0) return;
       const line = buf.slice(0, nl);
       buf = '';
+      // A request that fails still gets an answer naming why: a socket closed without one tells the user nothing.
       handle(line, sock).catch((err: unknown) => {
         logger.warn({ err }, 'control request failed');
-        sock.destroy();
+        send(sock, { done: true, pending: [], error: `the daemon failed: ${errorMessage(err)}` });
+        sock.end();
       });
     });
     sock.on('error', () => undefined);

@@ -137,13 +137,13 @@ export async function mountCommand(source: string, dir: string, o: MountCommandO
   return spawnDaemon(url, real, cacheDir, resolved, credentials);
 }
 
+/** The command-line entry point, from src/cli (ts-jest) or dist/cli (the build). */
+const SPFS_BIN = join(__dirname, '..', '..', 'bin', 'spfs');
+
 /**
  * V8 limits for the long-running daemon: a 2 MiB young generation and a 160 MiB old space make the collector run
  * before the heap balloons, keeping RSS under 200 MB for a 100,000-item library (docs/ARCHITECTURE.md, Memory).
  */
-/** The command-line entry point, from src/cli (ts-jest) or dist/cli (the build). */
-const SPFS_BIN = join(__dirname, '..', '..', 'bin', 'spfs');
-
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=160'];
 
 function spawnDaemon(

@@ -333,3 +333,25 @@ export async function fuseRequestCounts(m: MountProcess): Promise<Record<string,
   }
   return counts;
 }
+
+/**
+ * What a mount's daemon said last, for a failure message: the tail of `<cache>/daemon.out` (its stderr: a V8 out-of-
+ * memory report, a native crash) and its log's last warnings and errors.
+ */
+export function daemonLastWords(cacheDir: string, lines = 15): string {
+  const tail = (file: string, keep: (l: string) => boolean): string[] => {
+    try {
+      return readFileSync(join(cacheDir, file), 'utf8').split('\n').filter(keep).slice(-lines);
+    } catch {
+      return [];
+    }
+  };
+  const out = tail('daemon.out', (l) => l.trim() !== '');
+  const log = tail('spfs.log', (l) => /"level":(40|50|60)/.test(l));
+  return [
+    `daemon.out (last ${out.length} lines):`,
+    ...out,
+    `spfs.log warnings (last ${log.length}):`,
+    ...log,
+  ].join('\n');
+}

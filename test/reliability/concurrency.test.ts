@@ -33,6 +33,7 @@ import {
 import {
   assertE2EPrerequisites,
   cleanupMounts,
+  daemonLastWords,
   daemonPids,
   makeTempDir,
   mountUnder,
@@ -295,7 +296,10 @@ describe('concurrency: many processes on two mounts of one library; no deadlock,
       const lastOnA = new Map([...saves, ...rewrites].map((rel) => [rel, readOr(A(rel))]));
       for (const m of [a, b]) {
         const r = await m.unmount();
-        if (r.code !== 0) details.push(`unmount ${m.mountpoint} failed (${r.code}): ${r.stderr}`);
+        if (r.code !== 0)
+          details.push(
+            `unmount ${m.mountpoint} failed (${r.code}): ${r.stderr}\n${daemonLastWords(m.cacheDir)}`,
+          );
       }
       counts.maxRssBytes = rss.stop();
 
