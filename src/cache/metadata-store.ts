@@ -57,6 +57,8 @@ export interface BatchResult {
 
 /** Told after a commit which stored items changed under the kernel's feet ('all' after a full pass swept some). */
 export type ItemsChangedListener = (ids: readonly ItemId[] | 'all') => void;
+/** Told of a document row server data is about to delete, inside that transaction (replaced inodes keep it). */
+export type RemovingListener = (item: StoredItem) => void;
 
 export interface MetadataStoreOptions {
   logger?: Logger;
@@ -106,6 +108,7 @@ export class MetadataStore {
   /** Items open for writing here: server data leaves them alone until the last writer closed (see hold()). */
   private readonly held = new Set<ItemId>();
   private itemsChanged: ItemsChangedListener | undefined;
+  private removingListener: RemovingListener | undefined;
   private pendingAnnounce: ItemId[] | 'all' = [];
   /** Held items server data skipped: their server state is looked up again (takeMissed). */
   private readonly missed = new Set<ItemId>();
@@ -412,6 +415,11 @@ export class MetadataStore {
     this.itemsChanged = listener;
   }
 
+  /** One listener (the filesystem's replaced inodes) for documents a change page deletes. */
+  onRemoving(listener: RemovingListener | undefined): void {
+    this.removingListener = listener;
+  }
+
   /**
    * The daemon changed these items on its own (a conflict copy, a local version replaced by the server's): tell the
    * listener once the surrounding transaction has committed (now, outside one).
@@ -487,6 +495,7 @@ export class MetadataStore {
     const result: BatchResult = { upserted: 0, deleted: 0, skipped: [], touched: [] };
     for (const id of deletes)
       if (!this.changedSince(id, since) && !this.skipHeld(id)) {
+        this.tellRemoving(id);
         const n = this.q.deleteTree.run(id).changes;
         result.deleted += n;
         if (n > 0) result.touched.push(id);
@@ -537,6 +546,14 @@ export class MetadataStore {
       if (before === undefined || differs(before, item, folded)) result.touched.push(item.id);
     }
     return result;
+  }
+
+  /** A deleted folder's documents are not told: the replaced-inode window is a document saved over (SEMANTICS). */
+  private tellRemoving(id: ItemId): void {
+    if (this.removingListener === undefined) return;
+    const row = this.q.get.get(id);
+    if (row !== undefined && row.kind === 'document' && !this.journal.hasPendingChange(id))
+      this.removingListener(toItem(row));
   }
 
   /** Puts a parked item back under its old name, or drops it when that name was taken meanwhile. */

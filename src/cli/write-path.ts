@@ -105,6 +105,8 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     ...(o.libraryWebUrl !== undefined ? { libraryWebUrl: o.libraryWebUrl } : {}),
     ...(o.prefetch !== undefined ? { prefetch: o.prefetch } : {}),
   });
+  // A document a change page deletes while the kernel holds its inode stays readable there (replaced-inodes.ts).
+  o.store.onRemoving((item) => fs.removing(item));
   const uploader: Uploader = new Uploader({
     api: o.api,
     store: o.store,

@@ -82,6 +82,7 @@ export class Fuse3Ops {
     private readonly t: Fuse3Timeouts,
   ) {
     for (const n of OP_NAMES) this.counts[n] = 0;
+    fs.trackKernel((ino) => this.kernel.held(ino));
   }
 
   attach(session: Session, onExit: (rc: number) => void): void {
@@ -144,7 +145,10 @@ export class Fuse3Ops {
   ) => {
     const opName = OP_NAMES[op - 1] ?? 'unknown';
     this.counts[opName] = (this.counts[opName] ?? 0) + 1;
-    if (op === OP.forget) return this.kernel.forget(ino, extra[5] ?? 0);
+    if (op === OP.forget) {
+      if (this.kernel.forget(ino, extra[5] ?? 0)) void this.fs.forgotten(ino);
+      return;
+    }
     if (op === OP.exit) return this.exited?.(off);
     this.owe(req, op);
     const r: Request = {
@@ -347,11 +351,10 @@ export class Fuse3Ops {
   }
 
   private async open(req: number, ino: number, flags: number): Promise<void> {
-    const path = this.fs.pathOf(ino);
-    const fh = await this.fs.open(path, flags);
+    const fh = await this.fs.openIno(ino, flags);
     let a: FileAttr;
     try {
-      a = await this.fs.fgetattr(fh, () => path);
+      a = await this.fs.fgetattr(fh, () => this.fs.pathOf(ino));
     } catch (err) {
       await this.fs.release(fh);
       throw err;

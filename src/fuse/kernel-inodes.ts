@@ -30,15 +30,16 @@ export class KernelInodes {
     this.setName(ino, parent, name);
   }
 
-  /** FORGET: the kernel drops `n` references. At zero it holds nothing of the inode. */
-  forget(ino: number, n: number): void {
+  /** FORGET: the kernel drops `n` references. At zero it holds nothing of the inode: returns true then. */
+  forget(ino: number, n: number): boolean {
     const left = (this.counts.get(ino) ?? 0) - n;
     if (left > 0) {
       this.counts.set(ino, left);
-      return;
+      return false;
     }
     this.counts.delete(ino);
     this.dropName(ino);
+    return true;
   }
 
   /** A rename through the kernel: its dentry moved with it. */

@@ -77,6 +77,14 @@ export class Hydrator {
     );
   }
 
+  /** The version's verified cached file, or undefined (nothing is downloaded): what a replaced inode keeps. */
+  openCached(item: StoredItem): ContentHandle | undefined {
+    if (item.kind !== 'document') return undefined;
+    if (item.size === 0) return emptyHandle;
+    const cached = this.opts.cache.openVerified(item.id, item.etag);
+    return cached ? new CachedHandle(cached.fd, cached.release) : undefined;
+  }
+
   /**
    * Downloads the whole current version into the cache and verifies it (pinned files), chunk by chunk: `between`
    * is awaited before each chunk, so that foreground reads go first. Shares the version's fetcher with open

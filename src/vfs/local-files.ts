@@ -10,7 +10,7 @@ import { isLocalId } from '../cache/upload-journal';
 import type { RemoteItem } from '../protocol/types';
 import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
-import type { Hydrator } from '../sync/hydrator';
+import type { ContentHandle, Hydrator } from '../sync/hydrator';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
 
@@ -79,6 +79,26 @@ export class LocalFiles {
     const copy = this.o.store.copyOf(id);
     if (copy === undefined || !this.o.dirty.exists(copy)) return undefined;
     return this.o.dirty.pathOf(copy);
+  }
+
+  /**
+   * A read-only handle on the item's local copy as it is now, with its size (undefined without a copy): a replaced
+   * inode keeps it (replaced-inodes.ts); the descriptor keeps the bytes once the copy itself is removed.
+   */
+  openForKeeping(id: ItemId): { content: ContentHandle; size: number } | undefined {
+    const file = this.sourceOf(id);
+    if (file === undefined) return undefined;
+    const fd = fs.openSync(file, 'r');
+    const size = fs.fstatSync(fd).size;
+    const content: ContentHandle = {
+      read: (buffer, length, position) =>
+        new Promise((resolve) => resolve(fs.readSync(fd, buffer, 0, length, position))),
+      close: () => {
+        fs.closeSync(fd);
+        return Promise.resolve();
+      },
+    };
+    return { content, size };
   }
 
   /**

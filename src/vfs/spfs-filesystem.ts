@@ -16,6 +16,7 @@ import { HandleTable } from './handle-table';
 import { InodeTable } from './inode-table';
 import type { LocalFiles } from './local-files';
 import { DEFAULT_LOOKUP_ENTRIES, LookupCache, type CachedEntry } from './lookup-cache';
+import { ReplacedInodes } from './replaced-inodes';
 import type { DirEntry, FileAttr, Filesystem, FsStats, PinControl, UploadActivity } from './types';
 import type { OpenFile, Slot, WriteOps } from './write-ops';
 import { ItemXattrs, XATTR_PREFIX } from './xattrs';
@@ -60,8 +61,14 @@ export interface FilesystemOptions {
 
 export type FileAttributes = Pick<FilesystemOptions, 'uid' | 'gid' | 'umask' | 'readOnly'>;
 
-/** A handle on a server version (hydrating reads), or on a local copy. */
-type Handle = { item: StoredItem; content: ContentHandle } | OpenFile;
+/** A handle on a server version (hydrating reads), on what a replaced inode kept (`replaced`), or on a local copy. */
+type Handle = { item: StoredItem; content: ContentHandle; replaced?: true } | OpenFile;
+
+/** What a replaced inode will keep, taken before the replacement: registered once it happened, else closed. */
+interface Keeping {
+  done(): void;
+  abandon(): void;
+}
 
 export class SpfsFilesystem implements Filesystem {
   private readonly handles = new HandleTable<Handle>();
@@ -73,6 +80,9 @@ export class SpfsFilesystem implements Filesystem {
   private readonly dirMode: number;
   private readonly fileMode: number;
   private readonly xattrs: ItemXattrs;
+  private readonly replaced = new ReplacedInodes();
+  /** Whether the kernel holds an inode number (libfuse3: its lookup count); path-based adapters never do. */
+  private held: (ino: number) => boolean = () => false;
 
   constructor(private readonly o: FilesystemOptions) {
     const umask = o.umask ?? DEFAULT_UMASK;
@@ -103,7 +113,7 @@ export class SpfsFilesystem implements Filesystem {
   async fgetattr(fh: number, path: () => string): Promise<FileAttr> {
     const h = this.handles.get(fh);
     if (h === undefined) return this.getattr(path());
-    return this.withLocal(h.item, this.attrOf(h.item));
+    return this.handleAttr(fh, h);
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
@@ -150,7 +160,7 @@ export class SpfsFilesystem implements Filesystem {
   read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh);
     // A handle on the server version reads what another handle wrote meanwhile (same item, local copy open).
-    const local = 'local' in h ? h.local : this.o.local.get(h.item.id);
+    const local = this.localOf(h);
     if (local !== undefined) {
       if (position >= local.size) return Promise.resolve(0);
       return Promise.resolve(
@@ -204,10 +214,18 @@ export class SpfsFilesystem implements Filesystem {
     this.refuseIfReadOnly('rename', from);
     const src = await this.item(from);
     const slot = await this.slot(to);
-    this.o.ops.rename(src, slot, from);
+    const target = slot.existing;
+    // The target's inode is replaced either way (its item goes, or takes the source's number below).
+    const keeping = target !== undefined && target.id !== src.id ? this.keepReplaced(target) : undefined;
+    try {
+      this.o.ops.rename(src, slot, from);
+    } catch (err) {
+      keeping?.abandon();
+      throw err;
+    }
+    keeping?.done();
     // Saving by rename-over keeps the target's item and drops the source's: the kernel now knows the name by the
     // source's inode (the target's was replaced), so the target's item takes that number.
-    const target = slot.existing;
     const { store } = this.o;
     if (target !== undefined && store.getItem(src.id) === undefined && store.getItem(target.id) !== undefined)
       this.inodes.takeOver(src.id, target.id);
@@ -285,18 +303,58 @@ export class SpfsFilesystem implements Filesystem {
 
   async getattrOfIno(ino: number): Promise<FileAttr> {
     const id = this.inodes.idOf(ino);
-    if (id === undefined || this.o.store.getItem(id) === undefined)
+    if (id === undefined || this.o.store.getItem(id) === undefined) {
       for (const [fh, opened] of this.handleInos) {
         const h = opened === ino ? this.handles.get(fh) : undefined;
-        if (h === undefined) continue;
-        // The size is what this handle reads (read() below): its local copy, or the version it opened.
-        const local = 'local' in h ? h.local : this.o.local.get(h.item.id);
-        const attr = { ...this.attrOf(h.item), ino };
-        if (local === undefined) return attr;
-        const mtime = new Date(local.mtimeMs);
-        return { ...attr, size: local.size, mtime, ctime: mtime };
+        if (h !== undefined) return this.handleAttr(fh, h);
       }
+      const kept = this.replaced.itemOf(ino);
+      if (kept !== undefined) return { ...this.attrOf(kept), ino };
+    }
     return this.getattr(this.pathOf(ino));
+  }
+
+  /**
+   * Opens the inode the kernel holds: the item it is now, or, for reading, what it held when a rename over it or a
+   * remote delete replaced it (as a local disk opens a replaced file that a path walk had already found).
+   */
+  async openIno(ino: number, flags: number): Promise<number> {
+    let path: string;
+    try {
+      path = this.pathOf(ino);
+    } catch (err) {
+      const item = this.replaced.itemOf(ino);
+      const content =
+        item !== undefined && (flags & WRITE_ACCESS) === 0 ? this.replaced.open(ino) : undefined;
+      if (item === undefined || content === undefined) throw err;
+      this.o.activity.noteContent();
+      const fh = this.handles.add({ item, content, replaced: true });
+      this.handleInos.set(fh, ino);
+      return fh;
+    }
+    return this.open(path, flags);
+  }
+
+  /** The libfuse3 adapter: which inode numbers the kernel holds, so replaced ones keep their content. */
+  trackKernel(held: (ino: number) => boolean): void {
+    this.held = held;
+  }
+
+  /** The kernel holds nothing of `ino` any more (FORGET): what it kept goes once its last handle closes. */
+  forgotten(ino: number): Promise<void> {
+    return this.replaced
+      .forget(ino)
+      .catch((err: unknown) => this.o.logger.warn({ err, ino }, 'could not close a replaced inode'));
+  }
+
+  /** A document whose row a remote change is about to delete (MetadataStore.onRemoving): a held inode keeps it. */
+  removing(item: StoredItem): void {
+    this.keepReplaced(item)?.done();
+  }
+
+  /** Inodes replaced while held that the kernel has not forgotten yet. */
+  replacedInodes(): number {
+    return this.replaced.size;
   }
 
   pathOf(ino: number): string {
@@ -338,6 +396,47 @@ export class SpfsFilesystem implements Filesystem {
   /** Number of open handles (for the daemon's shutdown and for tests). */
   openHandles(): number {
     return this.handles.size;
+  }
+
+  /** Attributes through a handle: its item with what the handle reads (local copy, kept or opened version). */
+  private handleAttr(fh: number, h: Handle): FileAttr {
+    const attr = this.attrOf(h.item);
+    const ino = this.handleInos.get(fh) ?? attr.ino;
+    const local = this.localOf(h);
+    if (local === undefined) return { ...attr, ino };
+    const mtime = new Date(local.mtimeMs);
+    return { ...attr, ino, size: local.size, mtime, ctime: mtime };
+  }
+
+  /** The local copy a handle reads: its own, or the item's when another handle opened one; none for a kept inode. */
+  private localOf(h: Handle): { fd: number; size: number; mtimeMs: number } | undefined {
+    if ('local' in h) return h.local;
+    return h.replaced ? undefined : this.o.local.get(h.item.id);
+  }
+
+  /**
+   * Before a document's row goes or its inode is replaced: when the kernel holds its inode, opens what it reads now
+   * (its local copy, else its verified cached version; nothing is downloaded) for ReplacedInodes.
+   */
+  private keepReplaced(item: StoredItem): Keeping | undefined {
+    if (item.kind !== 'document') return undefined;
+    const ino = this.inodes.peek(item.id);
+    if (ino === undefined || !this.held(ino)) return undefined;
+    const live = this.o.local.get(item.id);
+    const copy = this.o.local.openForKeeping(item.id);
+    const kept =
+      copy !== undefined
+        ? {
+            item: { ...item, size: copy.size, modifiedMs: live?.mtimeMs ?? item.modifiedMs },
+            content: copy.content,
+          }
+        : { item, content: this.o.hydrator.openCached(item) };
+    const { content } = kept;
+    if (content === undefined) return undefined;
+    return {
+      done: () => this.replaced.add(ino, kept.item, content),
+      abandon: () => void content.close(),
+    };
   }
 
   private handle(fh: number): Handle {

@@ -78,8 +78,17 @@ export interface Filesystem {
    * answers fstat of an unlinked or replaced file.
    */
   getattrOfIno(ino: number): Promise<FileAttr>;
-  /** The library-relative path of an inode the kernel holds (ENOENT once the item is gone). */
+  /** The library-relative path of an inode the kernel holds (ESTALE once the item is gone or replaced). */
   pathOf(ino: number): string;
+  /**
+   * Opens an inode the kernel holds; one replaced while held (a rename over it, a remote delete) opens for reading
+   * with the content it had, as a local disk opens a replaced file a path walk had already found.
+   */
+  openIno(ino: number, flags: number): Promise<number>;
+  /** Tells which inode numbers the kernel holds (its lookup counts): only those are kept when replaced. */
+  trackKernel(held: (ino: number) => boolean): void;
+  /** The kernel forgot `ino` (its lookup count reached zero). */
+  forgotten(ino: number): Promise<void>;
   /** The inode number an item was given, if it was given one (no number is assigned here). */
   knownIno(id: ItemId): number | undefined;
   /** Where an item is now, by its folder's inode number (undefined if the folder was never given one). */

@@ -2,7 +2,16 @@
 // requests the daemon counted (`spfs status`), not in time. A 256 MiB read in 1 MiB requests, `ls -lR` answered by
 // readdirplus without per-file lookups, and remote changes reaching the kernel's 60 s caches by inode invalidation.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, promises as fsp, readdirSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  mkdirSync,
+  openSync,
+  promises as fsp,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ADMIN_ARGS, ADMIN_ENV, ADMIN_TOKEN, adminPost } from '../helpers/admin-endpoint';
@@ -73,6 +82,7 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     bigSha = await sha256(join(seed, 'big', 'big.bin'));
     writeFileSync(join(seed, 'edited.txt'), 'v1');
     writeFileSync(join(seed, 'deleted.txt'), 'soon gone');
+    writeFileSync(join(seed, 'kept-after-delete.txt'), 'deleted by another user');
     writeFileSync(join(seed, 'renamed.txt'), 'moving');
     writeFileSync(join(seed, 'stalled.txt'), 'its download never answers');
     mkdirSync(join(work, 'data'));
@@ -175,6 +185,38 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     await eventually(gone('renamed.txt'), 'renamed.txt to be gone', SEEN_WITHIN_MS, 100);
     expect(await fsp.readFile(join(dir, 'renamed-2.txt'), 'utf8')).toBe('moving');
     expect(readdirSync(dir)).not.toContain('deleted.txt');
+  });
+
+  test('a file found before a save by rename (or a remote delete) replaced it opens with its old bytes, as on a local disk', async () => {
+    // An O_PATH descriptor holds the inode a path walk found without opening it; reopening it through /proc/self/fd
+    // sends the kernel's OPEN for that inode after the replacement: the window two savers in a row open up for a
+    // reader (docs/RELIABILITY.md, concurrency). Before replaced inodes were kept it was ESTALE to the application.
+    const O_PATH = 0o10000000;
+    const dir = join(mount.mountpoint, 'replaced');
+    await fsp.mkdir(dir);
+    const saved = join(dir, 'saved.txt');
+    await fsp.writeFile(saved, 'the version a reader found');
+    const gone = join(mount.mountpoint, 'kept-after-delete.txt');
+    await fsp.readFile(gone); // whole: the cached version is what a replaced inode keeps (nothing is downloaded)
+    const found = openSync(saved, O_PATH);
+    const foundGone = openSync(gone, O_PATH);
+    try {
+      await fsp.writeFile(`${saved}.part`, 'the version saved over it');
+      await fsp.rename(`${saved}.part`, saved);
+      expect(await fsp.readFile(saved, 'utf8')).toBe('the version saved over it');
+      expect(readFileSync(`/proc/self/fd/${found}`, 'utf8')).toBe('the version a reader found');
+      await change({ op: 'delete', path: 'kept-after-delete.txt' });
+      await eventually(
+        async () => (readdirSync(mount.mountpoint).includes('kept-after-delete.txt') ? undefined : true),
+        'the remote delete',
+        SEEN_WITHIN_MS,
+        100,
+      );
+      expect(readFileSync(`/proc/self/fd/${foundGone}`, 'utf8')).toBe('deleted by another user');
+    } finally {
+      closeSync(found);
+      closeSync(foundGone);
+    }
   });
 
   test('unmount with a read in flight detaches, and the blocked reader gets an error instead of hanging', async () => {
