@@ -58,8 +58,9 @@ async function writeNew(p: string, text: string): Promise<void> {
   await fs.release(fh);
 }
 
-async function readIno(ino: number): Promise<string> {
-  const fh = await fs.openIno(ino, constants.O_RDONLY);
+/** Opens for reading (by inode or by path), reads up to 4 KiB, closes. */
+async function readThrough(open: Promise<number>): Promise<string> {
+  const fh = await open;
   try {
     return await readAll(fh);
   } finally {
@@ -73,14 +74,8 @@ async function readAll(fh: number): Promise<string> {
   return buf.subarray(0, n).toString();
 }
 
-async function readPath(p: string): Promise<string> {
-  const fh = await fs.open(p, constants.O_RDONLY);
-  try {
-    return await readAll(fh);
-  } finally {
-    await fs.release(fh);
-  }
-}
+const readIno = (ino: number): Promise<string> => readThrough(fs.openIno(ino, constants.O_RDONLY));
+const readPath = (p: string): Promise<string> => readThrough(fs.open(p, constants.O_RDONLY));
 
 /** Reads a server document whole and waits until its version is cached and verified (that happens after close). */
 async function readWhole(p: string): Promise<string> {
