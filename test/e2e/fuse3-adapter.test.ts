@@ -207,7 +207,7 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
       expect(readFileSync(`/proc/self/fd/${found}`, 'utf8')).toBe('the version a reader found');
       await change({ op: 'delete', path: 'kept-after-delete.txt' });
       await eventually(
-        async () => (readdirSync(mount.mountpoint).includes('kept-after-delete.txt') ? undefined : true),
+        () => (readdirSync(mount.mountpoint).includes('kept-after-delete.txt') ? undefined : true),
         'the remote delete',
         SEEN_WITHIN_MS,
         100,
