@@ -70,6 +70,7 @@ export class UploadJournal {
   private readonly q: {
     get: Statement<[string], Row>;
     all: Statement<[], Row>;
+    listed: Statement<[number], Row>;
     ids: Statement<[], { item_id: string }>;
     put: Statement<unknown[]>;
     remove: Statement<[string]>;
@@ -92,6 +93,9 @@ export class UploadJournal {
     this.q = {
       get: db.prepare('SELECT * FROM upload_journal WHERE item_id = ?'),
       all: db.prepare('SELECT * FROM upload_journal ORDER BY changed_ms, item_id'),
+      listed: db.prepare(
+        'SELECT * FROM upload_journal ORDER BY failure IS NULL, changed_ms, item_id LIMIT ?',
+      ),
       ids: db.prepare('SELECT item_id FROM upload_journal'),
       put: db.prepare(`
         INSERT OR REPLACE INTO upload_journal (item_id, kind, base_etag, remote_parent, remote_name, content, deleted,
@@ -148,6 +152,11 @@ export class UploadJournal {
 
   all(): JournalEntry[] {
     return this.q.all.all().map(toEntry);
+  }
+
+  /** At most `limit` entries for a listing (`spfs status`): failing ones first, then oldest first. */
+  listed(limit: number): JournalEntry[] {
+    return this.q.listed.all(limit).map(toEntry);
   }
 
   totals(): JournalTotals {

@@ -15,6 +15,11 @@ import type { PendingUpload, Uploader } from '../sync/uploader';
 
 /** How long the mount must have been offline before unmount stops waiting for uploads and detaches anyway. */
 export const UNREACHABLE_GIVE_UP_MS = 10_000;
+/**
+ * Queued uploads a status answer lists (failing ones first); the rest are counted. A listing of every entry made a
+ * backlog of thousands a megabyte of JSON per `spfs status`, built on the daemon's event loop.
+ */
+export const STATUS_LISTED_UPLOADS = 100;
 
 /** The mount's online state, as the control socket reads it (Connectivity is its only owner). */
 export type ControlConnectivity = Pick<Connectivity, 'online' | 'offlineForMs' | 'status'>;
@@ -39,6 +44,8 @@ export interface ControlReply {
   /** Progress line (flush/unmount) or the final answer (`done: true`). */
   done: boolean;
   pending: PendingUpload[];
+  /** status: the whole queue's counts (`pending` then lists at most STATUS_LISTED_UPLOADS of it). */
+  queue?: { files: number; bytes: number; failing: number };
   /** Final unmount/flush answer: the mount was offline (why uploads stayed pending). */
   unreachable?: boolean;
   /** Online/offline and since when (status only; absent when the daemon has no status provider). */
@@ -136,9 +143,11 @@ export function startControlSocket(
       const status: ConnectivityStatus | undefined = connectivity?.status();
       const f = fuse?.();
       const m = mount?.();
+      const { listed, ...queue } = uploader.summary(STATUS_LISTED_UPLOADS);
       send(sock, {
         done: true,
-        pending: uploader.pending(),
+        pending: listed,
+        queue,
         ...(status ? { connectivity: status } : {}),
         ...(f ? { fuse: f } : {}),
         ...(m ? { mount: m } : {}),

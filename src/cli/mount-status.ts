@@ -50,7 +50,13 @@ export interface MountStatus {
     partialFiles: number;
     pinnedFiles: number;
   } | null;
-  uploads: { files: number; bytes: number; failing: number; items: UploadStatus[] } | null;
+  uploads: {
+    files: number;
+    bytes: number;
+    failing: number;
+    items: UploadStatus[];
+    itemsOmitted: number;
+  } | null;
   /** Last completed sync pass of this daemon (ISO 8601); null before the first. */
   lastSyncAt: string | null;
   quota: { state: string; usedBytes: number; grantedBytes: number } | null;
@@ -136,10 +142,12 @@ export function mountStatus(rec: MountRecord, l: Liveness): MountStatus {
     itemsKnown: m?.itemsKnown ?? null,
     cache: m ? { ...m.cache, pinnedFiles: m.pinnedFiles } : null,
     uploads: {
-      files: items.length,
-      bytes: items.reduce((n, u) => n + u.bytes, 0),
-      failing: items.filter((u) => u.reason !== null).length,
+      // A daemon older than the `queue` counts listed every entry.
+      files: r.queue?.files ?? items.length,
+      bytes: r.queue?.bytes ?? items.reduce((n, u) => n + u.bytes, 0),
+      failing: r.queue?.failing ?? items.filter((u) => u.reason !== null).length,
       items,
+      itemsOmitted: Math.max(0, (r.queue?.files ?? items.length) - items.length),
     },
     lastSyncAt: m?.lastSyncMs !== undefined ? iso(m.lastSyncMs) : null,
     quota: m?.quota ? { state: m.quota.state, usedBytes: m.quota.used, grantedBytes: m.quota.granted } : null,
@@ -214,6 +222,7 @@ export function statusDetails(s: MountStatus, fuse?: FuseStatus): string[] {
     lines.push(`pending uploads: ${up.files} files, ${up.bytes} bytes`);
     if (up.failing > 0) lines.push(`failures: ${up.failing}`);
     for (const u of up.items) lines.push(describeUpload(u));
+    if (up.itemsOmitted > 0) lines.push(`  ... and ${up.itemsOmitted} more`);
   }
   return lines;
 }

@@ -3,6 +3,7 @@
 import { LocalCopyMissingError } from './errors';
 import type { FolderLister } from './folder-lister';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
+import type { JournalEntry } from '../cache/upload-journal';
 import { HttpStatusError, WriteRejectedError } from '../protocol/errors';
 import { InvalidInputError } from '../shared/errors';
 import type { ItemId } from '../shared/ids';
@@ -30,19 +31,33 @@ export function itemPath(store: MetadataStore, id: ItemId | undefined): string {
 
 /** Every journal entry with its path, size and last failure. */
 export function pendingUploads(store: MetadataStore): PendingUpload[] {
-  return store.journal.all().map((e) => {
-    const p: PendingUpload = {
-      id: e.itemId,
-      path: e.deleted
-        ? `${itemPath(store, e.remoteParent)}/${e.remoteName ?? ''}`
-        : itemPath(store, e.itemId),
-      bytes: e.content ? e.size : 0,
-      op: e.deleted ? 'delete' : e.baseEtag === undefined ? 'create' : e.content ? 'update' : 'move',
-      permanent: e.permanent,
-    };
-    if (e.failure !== undefined) p.failure = e.failure;
-    return p;
-  });
+  return store.journal.all().map((e) => pendingUpload(store, e));
+}
+
+/** What `spfs status` lists of the queue: its totals, and at most `limit` entries (failing ones first). */
+export interface QueueSummary {
+  files: number;
+  bytes: number;
+  failing: number;
+  listed: PendingUpload[];
+}
+
+export function queueSummary(store: MetadataStore, limit: number): QueueSummary {
+  const t = store.journal.totals();
+  const listed = store.journal.listed(limit).map((e) => pendingUpload(store, e));
+  return { files: t.files, bytes: t.bytes, failing: t.failures, listed };
+}
+
+function pendingUpload(store: MetadataStore, e: JournalEntry): PendingUpload {
+  const p: PendingUpload = {
+    id: e.itemId,
+    path: e.deleted ? `${itemPath(store, e.remoteParent)}/${e.remoteName ?? ''}` : itemPath(store, e.itemId),
+    bytes: e.content ? e.size : 0,
+    op: e.deleted ? 'delete' : e.baseEtag === undefined ? 'create' : e.content ? 'update' : 'move',
+    permanent: e.permanent,
+  };
+  if (e.failure !== undefined) p.failure = e.failure;
+  return p;
 }
 
 /** Whether `path` is one of `paths` or under one of them (no paths: everything matches). */

@@ -12,7 +12,15 @@ import { conflictName } from './conflict-name';
 import type { Connectivity } from './connectivity';
 import { planUploads, type BatchMember } from './upload-batch';
 import { planDeletes, type ServerPlaces } from './upload-order';
-import { isPermanent, itemPath, matches, pendingUploads, type PendingUpload } from './upload-status';
+import {
+  isPermanent,
+  itemPath,
+  matches,
+  pendingUploads,
+  queueSummary,
+  type PendingUpload,
+  type QueueSummary,
+} from './upload-status';
 import { toStoredItem } from './item-screen';
 import { foldName } from '../shared/names';
 
@@ -94,6 +102,11 @@ export class Uploader {
   /** Pending work, with paths, for `spfs status`. */
   pending(): PendingUpload[] {
     return pendingUploads(this.o.store);
+  }
+
+  /** The queue's totals and its first `limit` entries (`spfs status`: a queue of 100,000 files is not listed whole). */
+  summary(limit: number): QueueSummary {
+    return queueSummary(this.o.store, limit);
   }
 
   /**

@@ -115,6 +115,14 @@ describe('UploadJournal', () => {
     expect(store.journal.recordContent(item)).toMatchObject({ permanent: false, failure: undefined });
   });
 
+  it('lists at most N entries for spfs status, failing ones first, then oldest first', () => {
+    const items = ['c', 'd', 'e', 'f'].map((c, i) => doc(c.repeat(32), `${c}.txt`, `"${i}"`));
+    const seqs = items.map((i) => store.journal.recordContent(i).seq);
+    store.journal.fail(items[2]!.id, seqs[2]!, 'HTTP 503', false, 0);
+    expect(store.journal.listed(3).map((e) => e.itemId)).toEqual([items[2]!.id, items[0]!.id, items[1]!.id]);
+    expect(store.journal.listed(10)).toHaveLength(4);
+  });
+
   it('server data never overwrites, deletes or sweeps an item with pending changes', () => {
     const id = 'b'.repeat(32) as ItemId;
     store.putLocalItem({ ...doc(id, 'a.txt'), size: 42 });

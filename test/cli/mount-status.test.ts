@@ -83,6 +83,18 @@ test('offline: queued uploads wait for the server, and the last error is told', 
   expect(s.uploads?.items[0]?.state).toBe('offline');
 });
 
+test("a long queue: counted whole from the daemon's totals, the listed part said to be a part", () => {
+  const long: ControlReply = { ...reply, queue: { files: 5000, bytes: 123_456, failing: 2 } };
+  const s = mountStatus(rec, { daemonAlive: true, mounted: true, reply: long });
+  expect(s.uploads).toMatchObject({ files: 5000, bytes: 123_456, failing: 2, itemsOmitted: 4997 });
+  expect(s.uploads?.items).toHaveLength(3);
+  expect(statusLine(s)).toContain('5000 pending');
+  expect(statusDetails(s)).toContain('  ... and 4997 more');
+  expect(statusDetails(mountStatus(rec, { daemonAlive: true, mounted: true, reply }))).not.toContainEqual(
+    expect.stringMatching(/more$/),
+  );
+});
+
 test.each([
   [{ daemonAlive: false, mounted: true }, 'daemon-dead', /left behind/, 'spfs unmount /m/work'],
   [{ daemonAlive: false, mounted: false }, 'daemon-dead', /mount is gone/, 'spfs unmount /m/work'],

@@ -176,6 +176,43 @@ describe('spfs status and spfs doctor on real mounts', () => {
     expect((await statusJson(a.mountpoint)).uploads?.files).toBe(0);
   }, 180_000);
 
+  test('a backlog of 150 uploads is counted whole and listed up to 100, failing first', async () => {
+    // The concurrency part's backlog made `spfs status --json` a megabyte (every entry listed): past execFile's
+    // buffer, and built on the daemon's event loop. Uploads are held by 503s while the backlog is looked at.
+    await admin('/faults', {
+      kind: 'status',
+      status: 503,
+      retryAfterSeconds: 1,
+      forMs: 600_000,
+      method: 'POST',
+    });
+    const dir = join(a.mountpoint, 'backlog');
+    mkdirSync(dir);
+    for (let i = 0; i < 150; i++) writeFileSync(join(dir, `f${String(i).padStart(3, '0')}.txt`), 'queued');
+    const flushing = spfs(['flush', a.mountpoint]); // tries at once: failures appear
+    const s = await eventually(async () => {
+      const st = await statusJson(a.mountpoint);
+      return st.uploads !== null && st.uploads.files >= 151 && st.uploads.failing > 0 ? st : undefined;
+    }, 'the backlog queued, some of it retrying');
+    expect(missingFields(s, documentedStatusFields())).toEqual([]);
+    const up = s.uploads!;
+    expect(up.items).toHaveLength(100);
+    expect(up.itemsOmitted).toBe(up.files - 100);
+    expect(up.bytes).toBeGreaterThanOrEqual(150 * 'queued'.length);
+    // Failing entries come first: no waiting entry is listed before a retrying one.
+    const states = up.items.map((u) => u.state);
+    expect(states.indexOf('retrying')).toBe(0);
+    expect(states.slice(0, Math.min(up.failing, 100)).every((st) => st === 'retrying')).toBe(true);
+    const text = await spfs(['status', a.mountpoint]);
+    expect(text.stdout).toMatch(new RegExp(`^ {2}\\.\\.\\. and ${up.files - 100} more$`, 'm'));
+    await fetch(`http://127.0.0.1:${new URL(server.url).port}/_spfs/admin/faults`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect((await flushing).code).toBe(0);
+    expect((await statusJson(a.mountpoint)).uploads).toMatchObject({ files: 0, items: [], itemsOmitted: 0 });
+  }, 180_000);
+
   test('spfs flush draws files and bytes under a terminal', async () => {
     writeFileSync(join(a.mountpoint, 'second.txt'), 'x'.repeat(4096));
     await eventually(

@@ -52,7 +52,9 @@ export function runSpfs(
       { env: { ...process.env, ...env }, timeout: timeoutMs },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        res({ code, stdout, stderr });
+        // A spawn failure, a timeout or an output past execFile's buffer has no exit code: say which.
+        const why = err && typeof err.code !== 'number' ? `[runSpfs: ${err.message}] ` : '';
+        res({ code, stdout, stderr: why + stderr });
       },
     );
   });
