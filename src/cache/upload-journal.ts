@@ -59,6 +59,8 @@ export interface JournalTotals {
   files: number;
   bytes: number;
   failures: number;
+  /** Refused for good (kept locally until the item changes again). */
+  permanent: number;
 }
 
 /**
@@ -76,7 +78,10 @@ export class UploadJournal {
     remove: Statement<[string]>;
     removeIfSeq: Statement<[string, number]>;
     fail: Statement<[string | null, number, number, number, string]>;
-    totals: Statement<[], { files: number; bytes: number | null; failures: number | null }>;
+    totals: Statement<
+      [],
+      { files: number; bytes: number | null; failures: number | null; permanent: number | null }
+    >;
     rekey: Statement<[string, string]>;
     markSent: Statement<[string, string, string]>;
     due: Statement<[number, number], Row>;
@@ -109,7 +114,8 @@ export class UploadJournal {
         'UPDATE upload_journal SET failure = ?, permanent = ?, attempts = attempts + 1, next_try_ms = ? WHERE seq = ? AND item_id = ?',
       ),
       totals: db.prepare(
-        'SELECT COUNT(*) AS files, SUM(size * content) AS bytes, SUM(failure IS NOT NULL) AS failures FROM upload_journal',
+        `SELECT COUNT(*) AS files, SUM(size * content) AS bytes, SUM(failure IS NOT NULL) AS failures,
+                SUM(permanent) AS permanent FROM upload_journal`,
       ),
       rekey: db.prepare('UPDATE upload_journal SET item_id = ? WHERE item_id = ?'),
       due: db.prepare(
@@ -161,7 +167,12 @@ export class UploadJournal {
 
   totals(): JournalTotals {
     const t = this.q.totals.get();
-    return { files: t?.files ?? 0, bytes: t?.bytes ?? 0, failures: t?.failures ?? 0 };
+    return {
+      files: t?.files ?? 0,
+      bytes: t?.bytes ?? 0,
+      failures: t?.failures ?? 0,
+      permanent: t?.permanent ?? 0,
+    };
   }
 
   /** An item created locally (a document's content comes with it). */

@@ -63,9 +63,20 @@ function describe(p: PendingUpload): string {
   return `  ${p.op} ${p.path} (${p.bytes} bytes)${why}`;
 }
 
-function summary(left: readonly PendingUpload[]): string {
-  const bytes = left.reduce((n, p) => n + p.bytes, 0);
-  return `${left.length} files, ${bytes} bytes`;
+/** What a reply says is left: the daemon's counts, or (a daemon without them) its whole list. */
+function leftOf(r: ControlReply): { files: number; bytes: number } {
+  return r.queue ?? { files: r.pending.length, bytes: r.pending.reduce((n, p) => n + p.bytes, 0) };
+}
+
+function summary(r: ControlReply): string {
+  const { files, bytes } = leftOf(r);
+  return `${files} files, ${bytes} bytes`;
+}
+
+/** The listed part of what is left, one line each, and how many more are not listed. */
+function leftLines(r: ControlReply): string[] {
+  const more = leftOf(r).files - r.pending.length;
+  return [...r.pending.map(describe), ...(more > 0 ? [`  ... and ${more} more`] : [])];
 }
 
 /**
@@ -73,13 +84,13 @@ function summary(left: readonly PendingUpload[]): string {
  * what was pending when it started (the totals grow if the queue does). Nothing is drawn while nothing is pending.
  */
 function uploadProgress(label: string): {
-  update(left: readonly PendingUpload[]): void;
-  done(left: readonly PendingUpload[]): void;
+  update(r: ControlReply): void;
+  done(r: ControlReply): void;
 } {
   let bar: Progress | undefined;
   const total = { files: 0, bytes: 0 };
-  const update = (left: readonly PendingUpload[]): void => {
-    const now = { files: left.length, bytes: left.reduce((n, p) => n + p.bytes, 0) };
+  const update = (r: ControlReply): void => {
+    const now = leftOf(r);
     if (bar === undefined) {
       if (now.files === 0) return;
       Object.assign(total, now);
@@ -94,10 +105,10 @@ function uploadProgress(label: string): {
   };
   return {
     update,
-    done: (left) => {
-      update(left);
+    done: (r) => {
+      update(r);
       bar?.done(
-        left.length === 0 ? `${total.files} files, ${total.bytes} bytes uploaded` : `${summary(left)} left`,
+        leftOf(r).files === 0 ? `${total.files} files, ${total.bytes} bytes uploaded` : `${summary(r)} left`,
       );
     },
   };
@@ -152,20 +163,20 @@ export async function flushCommand(paths: string[]): Promise<number> {
   const only = rel.filter((p) => p !== '/');
   const req: ControlRequest = { cmd: 'flush', ...(only.length > 0 ? { paths: only } : {}) };
   const progress = uploadProgress('spfs: uploading');
-  const r = await ask(sock, req, (p) => progress.update(p.pending));
-  progress.done(r.pending);
+  const r = await ask(sock, req, (p) => progress.update(p));
+  progress.done(r);
   if (r.error !== undefined) throw new UsageError(r.error, EXIT.failure);
-  if (r.pending.length === 0) {
+  if (leftOf(r).files === 0) {
     process.stdout.write('spfs: everything is on the server\n');
     return EXIT.ok;
   }
-  process.stdout.write(`spfs: still pending: ${summary(r.pending)}\n`);
-  for (const p of r.pending) process.stdout.write(`${describe(p)}\n`);
+  process.stdout.write(`spfs: still pending: ${summary(r)}\n`);
+  for (const l of leftLines(r)) process.stdout.write(`${l}\n`);
   return EXIT.failure;
 }
 
-/** Drains the journal (or not, with `force`), then the daemon detaches. Returns what stayed pending. */
-export async function unmountViaControl(dir: string, force: boolean): Promise<PendingUpload[] | undefined> {
+/** Drains the journal (or not, with `force`), then the daemon detaches. Returns how many uploads stayed pending. */
+export async function unmountViaControl(dir: string, force: boolean): Promise<number | undefined> {
   let found: { sock: string };
   try {
     found = socketFor(dir);
@@ -173,18 +184,19 @@ export async function unmountViaControl(dir: string, force: boolean): Promise<Pe
     return undefined;
   }
   const progress = uploadProgress('spfs: uploading before unmount');
-  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => progress.update(p.pending));
-  progress.done(r.pending);
+  const r = await ask(found.sock, { cmd: 'unmount', force }, (p) => progress.update(p));
+  progress.done(r);
   // The daemon could not drain (it stays mounted, the journal keeps every pending upload): say why.
   if (r.error !== undefined) throw new UsageError(r.error, EXIT.failure);
-  if (r.pending.length > 0) {
+  const left = leftOf(r).files;
+  if (left > 0) {
     process.stderr.write(
-      `spfs: ${summary(r.pending)} not uploaded${r.unreachable ? ' (server unreachable)' : ''}; ` +
+      `spfs: ${summary(r)} not uploaded${r.unreachable ? ' (server unreachable)' : ''}; ` +
         'they are kept and uploaded at the next mount\n',
     );
-    for (const p of r.pending) process.stderr.write(`${describe(p)}\n`);
+    for (const l of leftLines(r)) process.stderr.write(`${l}\n`);
   }
-  return r.pending;
+  return left;
 }
 
 /** The mountpoint a path lies under (the path itself when it is one). */

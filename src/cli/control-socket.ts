@@ -11,15 +11,22 @@ import type { Logger } from '../shared/logger';
 import type { Connectivity, ConnectivityStatus } from '../sync/connectivity';
 import type { FreeReport } from '../sync/free-content';
 import type { PinManager, PinProgress } from '../sync/pin-manager';
-import type { PendingUpload, Uploader } from '../sync/uploader';
+import type { PendingUpload, QueueSummary, Uploader } from '../sync/uploader';
 
 /** How long the mount must have been offline before unmount stops waiting for uploads and detaches anyway. */
 export const UNREACHABLE_GIVE_UP_MS = 10_000;
 /**
- * Queued uploads a status answer lists (failing ones first); the rest are counted. A listing of every entry made a
- * backlog of thousands a megabyte of JSON per `spfs status`, built on the daemon's event loop.
+ * Queued uploads an answer lists (failing ones first); the rest are counted. A listing of every entry made a backlog
+ * of thousands a megabyte of JSON per `spfs status` and per progress line, built on the daemon's event loop.
  */
-export const STATUS_LISTED_UPLOADS = 100;
+export const LISTED_UPLOADS = 100;
+
+export type QueueCounts = Omit<QueueSummary, 'listed'>;
+
+/** A queue summary as a reply's `pending` (the listed part) and `queue` (the counts). */
+function queueReply({ listed, ...queue }: QueueSummary): Pick<ControlReply, 'pending' | 'queue'> {
+  return { pending: listed, queue };
+}
 
 /** The mount's online state, as the control socket reads it (Connectivity is its only owner). */
 export type ControlConnectivity = Pick<Connectivity, 'online' | 'offlineForMs' | 'status'>;
@@ -44,8 +51,8 @@ export interface ControlReply {
   /** Progress line (flush/unmount) or the final answer (`done: true`). */
   done: boolean;
   pending: PendingUpload[];
-  /** status: the whole queue's counts (`pending` then lists at most STATUS_LISTED_UPLOADS of it). */
-  queue?: { files: number; bytes: number; failing: number };
+  /** status, flush, unmount: counts of the whole queue (or the part asked for); `pending` lists at most LISTED_UPLOADS. */
+  queue?: QueueCounts;
   /** Final unmount/flush answer: the mount was offline (why uploads stayed pending). */
   unreachable?: boolean;
   /** Online/offline and since when (status only; absent when the daemon has no status provider). */
@@ -143,11 +150,9 @@ export function startControlSocket(
       const status: ConnectivityStatus | undefined = connectivity?.status();
       const f = fuse?.();
       const m = mount?.();
-      const { listed, ...queue } = uploader.summary(STATUS_LISTED_UPLOADS);
       send(sock, {
         done: true,
-        pending: listed,
-        queue,
+        ...queueReply(uploader.summary(LISTED_UPLOADS)),
         ...(status ? { connectivity: status } : {}),
         ...(f ? { fuse: f } : {}),
         ...(m ? { mount: m } : {}),
@@ -164,11 +169,16 @@ export function startControlSocket(
       if (req.cmd !== 'unmount') return sock.destroyed;
       return req.force === true || unmountGivesUp(connectivity);
     };
-    const left = await uploader.drain(req.paths, (p) => send(sock, { done: false, pending: p }), giveUp);
-    send(sock, { done: true, pending: left, unreachable: connectivity?.online === false });
+    const left = await uploader.drain(
+      req.paths,
+      (p) => send(sock, { done: false, ...queueReply(p) }),
+      giveUp,
+      LISTED_UPLOADS,
+    );
+    send(sock, { done: true, ...queueReply(left), unreachable: connectivity?.online === false });
     sock.end();
     if (req.cmd === 'unmount') {
-      logger.info({ pending: left.length }, 'unmount requested');
+      logger.info({ pending: left.files }, 'unmount requested');
       setTimeout(() => process.kill(process.pid, 'SIGTERM'), 50);
     }
   };

@@ -41,5 +41,5 @@ export async function unmountCommand(dir: string, force = false): Promise<number
   if (isMounted(mountpoint)) execFileSync('fusermount', ['-u', '-z', mountpoint], { stdio: 'inherit' });
   if (rec !== undefined) removeMountRecord(mountpoint, rec.pid);
   process.stdout.write(`spfs: unmounted ${mountpoint}\n`);
-  return left !== undefined && left.length > 0 ? EXIT.failure : EXIT.ok;
+  return left !== undefined && left > 0 ? EXIT.failure : EXIT.ok;
 }

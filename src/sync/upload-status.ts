@@ -34,18 +34,35 @@ export function pendingUploads(store: MetadataStore): PendingUpload[] {
   return store.journal.all().map((e) => pendingUpload(store, e));
 }
 
-/** What `spfs status` lists of the queue: its totals, and at most `limit` entries (failing ones first). */
+/** What status, flush and unmount report of (part of) the queue: its totals, and at most a limit of its entries. */
 export interface QueueSummary {
   files: number;
   bytes: number;
   failing: number;
+  /** Refused for good: a drain stops waiting once only these are left. */
+  permanent: number;
   listed: PendingUpload[];
 }
 
+/** The whole queue from SQL totals, with at most `limit` entries (failing ones first): no path per entry. */
 export function queueSummary(store: MetadataStore, limit: number): QueueSummary {
   const t = store.journal.totals();
   const listed = store.journal.listed(limit).map((e) => pendingUpload(store, e));
-  return { files: t.files, bytes: t.bytes, failing: t.failures, listed };
+  return { files: t.files, bytes: t.bytes, failing: t.failures, permanent: t.permanent, listed };
+}
+
+/** The same of the entries under `paths` (each entry's path is needed to choose: flush PATH). */
+export function summarise(entries: readonly PendingUpload[], limit: number): QueueSummary {
+  const failingFirst = [...entries].sort(
+    (a, b) => Number(a.failure === undefined) - Number(b.failure === undefined),
+  );
+  return {
+    files: entries.length,
+    bytes: entries.reduce((n, p) => n + p.bytes, 0),
+    failing: entries.filter((p) => p.failure !== undefined).length,
+    permanent: entries.filter((p) => p.permanent).length,
+    listed: failingFirst.slice(0, limit),
+  };
 }
 
 function pendingUpload(store: MetadataStore, e: JournalEntry): PendingUpload {

@@ -18,6 +18,7 @@ import {
   matches,
   pendingUploads,
   queueSummary,
+  summarise,
   type PendingUpload,
   type QueueSummary,
 } from './upload-status';
@@ -41,6 +42,8 @@ const FIRST_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 5 * 60_000;
 const IDLE_CHECK_MS = 30_000;
 const CONCURRENCY = 8;
+/** A drain looks at what is left at most this often (see drain). */
+const DRAIN_LOOK_MS = 200;
 
 export interface UploaderOptions {
   api: FileSyncWriteApi;
@@ -58,7 +61,7 @@ export interface UploaderOptions {
   connectivity?: Pick<Connectivity, 'online' | 'waitOnline' | 'reportFailure'>;
 }
 
-export type { PendingUpload } from './upload-status';
+export type { PendingUpload, QueueSummary } from './upload-status';
 
 export class Uploader {
   private readonly writeBackMs: number;
@@ -111,24 +114,36 @@ export class Uploader {
 
   /**
    * Waits until the entries under `paths` (or all) are on the server, or only permanent failures remain, or
-   * `giveUp()` says so. The settle delay is skipped meanwhile. Resolves with what is still pending.
+   * `giveUp()` says so. The settle delay is skipped meanwhile. Resolves with what is still pending: counted whole,
+   * at most `limit` entries listed. Progress is looked at after uploads finish, at most every DRAIN_LOOK_MS: a
+   * look at a backlog of thousands once per finished upload starved the uploads it waited for.
    */
   async drain(
     paths: readonly string[] | undefined,
-    onProgress: (left: PendingUpload[]) => void,
+    onProgress: (left: QueueSummary) => void,
     giveUp: () => boolean,
-  ): Promise<PendingUpload[]> {
+    limit = Number.MAX_SAFE_INTEGER,
+  ): Promise<QueueSummary> {
     this.urgent++;
     this.wake();
+    const whole = paths === undefined || paths.length === 0;
     try {
       for (;;) {
-        const left = this.pending().filter((p) => matches(p.path, paths));
+        const lookedAt = Date.now();
+        const left = whole
+          ? this.summary(limit)
+          : summarise(
+              this.pending().filter((p) => matches(p.path, paths)),
+              limit,
+            );
         onProgress(left);
-        if (left.every((p) => p.permanent) || giveUp()) return left;
+        if (left.files === left.permanent || giveUp()) return left;
         await new Promise<void>((r) => {
           this.progressWaiters.push(r);
           setTimeout(r, 500);
         });
+        const since = Date.now() - lookedAt;
+        if (since < DRAIN_LOOK_MS) await new Promise((r) => setTimeout(r, DRAIN_LOOK_MS - since));
       }
     } finally {
       this.urgent--;

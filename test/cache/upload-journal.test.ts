@@ -111,7 +111,7 @@ describe('UploadJournal', () => {
       failure: 'InvalidName',
       attempts: 1,
     });
-    expect(store.journal.totals()).toEqual({ files: 1, bytes: 3, failures: 1 });
+    expect(store.journal.totals()).toEqual({ files: 1, bytes: 3, failures: 1, permanent: 1 });
     expect(store.journal.recordContent(item)).toMatchObject({ permanent: false, failure: undefined });
   });
 

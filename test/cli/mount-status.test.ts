@@ -84,7 +84,7 @@ test('offline: queued uploads wait for the server, and the last error is told', 
 });
 
 test("a long queue: counted whole from the daemon's totals, the listed part said to be a part", () => {
-  const long: ControlReply = { ...reply, queue: { files: 5000, bytes: 123_456, failing: 2 } };
+  const long: ControlReply = { ...reply, queue: { files: 5000, bytes: 123_456, failing: 2, permanent: 1 } };
   const s = mountStatus(rec, { daemonAlive: true, mounted: true, reply: long });
   expect(s.uploads).toMatchObject({ files: 5000, bytes: 123_456, failing: 2, itemsOmitted: 4997 });
   expect(s.uploads?.items).toHaveLength(3);

@@ -110,7 +110,7 @@ beforeAll(async () => {
         () => undefined,
         () => false,
       );
-      if (left.length > 0) throw new Error(`uploads left: ${JSON.stringify(left)}`);
+      if (left.files > 0) throw new Error(`uploads left: ${JSON.stringify(left)}`);
     },
     async seeRemote(check, what) {
       await tree.sync();
