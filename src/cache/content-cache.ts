@@ -328,6 +328,24 @@ export class ContentCache {
     return n;
   }
 
+  /**
+   * Moves a complete, verified version's file to `dest` and forgets the entry (a local copy takes the bytes over).
+   * False, and nothing moved, when the version is not cached whole or a handle holds it open.
+   */
+  takeOut(id: ItemId, etag: ETag, dest: string): boolean {
+    const entry = this.index.get(id, etag);
+    if (!entry?.verified || this.isOpen(id, etag)) return false;
+    try {
+      fs.renameSync(path.join(this.dir, entry.file), dest);
+    } catch (err) {
+      this.logger.warn({ id, etag, err }, 'cached file missing; dropping the entry');
+      this.removeEntry(id, etag, entry.file);
+      return false;
+    }
+    this.index.remove(id, etag);
+    return true;
+  }
+
   /** Whether a handle has this version open (reads, fills, a local copy being made from it). */
   isOpen(id: ItemId, etag: ETag): boolean {
     return this.pins.has(pinKey(id, etag));

@@ -114,8 +114,8 @@ export function buildWritePath(o: WritePathOptions): WritePath {
     copies: {
       busy: (id) => local.busy(id),
       sourceOf: (id) => local.sourceOf(id),
-      uploaded: (owner, remote, size) => {
-        local.uploaded(owner, remote, size);
+      uploaded: (owner, remote, size, created) => {
+        local.uploaded(owner, remote, size, created);
         // A pinned file whose uploaded copy could not be kept (still open) is downloaded like a remote edit.
         manager?.itemsChanged([remote.id]);
       },

@@ -31,8 +31,11 @@ export interface UploadSources {
   busy(id: ItemId): boolean;
   /** Path of the item's local copy, or undefined when it has none. */
   sourceOf(id: ItemId): string | undefined;
-  /** The server has `owner`'s copy as `remote` (size `size`): keep it as that version's cached content. */
-  uploaded(owner: ItemId, remote: RemoteItem, size: number): void;
+  /**
+   * The server has `owner`'s copy as `remote` (size `size`): keep it as that version's cached content. `created`:
+   * the upload made the document (a create, not a new version of one).
+   */
+  uploaded(owner: ItemId, remote: RemoteItem, size: number, created: boolean): void;
   /** The item's row took the server's id: follow it in memory. */
   rekey(oldId: ItemId, newId: ItemId): void;
 }
@@ -604,7 +607,7 @@ export class Uploader {
       store.putLocalItem({ ...toStoredItem(copy), parentId: item.parentId });
     });
     store.announce([item.id, copy.id]); // the name now shows the server's version; the copy's name is new
-    this.o.copies.uploaded(item.id, copy, e.size);
+    this.o.copies.uploaded(item.id, copy, e.size, false);
     this.o.logger.warn(
       { path: this.pathOf(item.id), copy: name },
       `conflict: ${item.name} changed on the server too; kept both (ours is "${name}")`,
@@ -649,7 +652,8 @@ export class Uploader {
       return false;
     });
     if (remote.id !== item.id) this.o.copies.rekey(item.id, remote.id);
-    if (done && item.kind === 'document') this.o.copies.uploaded(remote.id, remote, e.size);
+    if (done && item.kind === 'document')
+      this.o.copies.uploaded(remote.id, remote, e.size, remote.id !== item.id);
   }
 
   private notifyProgress(): void {

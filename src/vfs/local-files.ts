@@ -13,6 +13,8 @@ import type { Logger } from '../shared/logger';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
+/** How many of this mount's newest creates `createdHere` remembers (a save's temp file is renamed at once). */
+const CREATED_KEPT = 256;
 
 export interface LocalFile {
   id: ItemId;
@@ -46,6 +48,8 @@ export interface LocalFilesOptions {
 export class LocalFiles {
   private readonly live = new Map<ItemId, LocalFile>();
   private readonly opening = new Map<ItemId, Promise<LocalFile>>();
+  /** Documents whose create this mount uploaded, with the version it made (the newest CREATED_KEPT). */
+  private readonly created = new Map<ItemId, ETag>();
 
   constructor(private readonly o: LocalFilesOptions) {}
 
@@ -159,6 +163,43 @@ export class LocalFiles {
     };
   }
 
+  /**
+   * Whether this mount created `item` and nobody changed it since: the temp file of a save by rename-over whose
+   * create went up before the rename (under --write-back 0 it may).
+   */
+  createdHere(item: StoredItem): boolean {
+    return this.created.get(item.id) === item.etag;
+  }
+
+  /**
+   * A new local copy holding `item`'s verified cached version, durable before the caller's transaction names it:
+   * the cached file itself when no handle reads it, else a copy. Undefined when that version is not cached whole.
+   */
+  copyOfCached(item: StoredItem): string | undefined {
+    const { dirty, cache } = this.o;
+    const copy = dirty.newName();
+    const file = dirty.pathOf(copy);
+    try {
+      if (item.size === 0) fs.writeFileSync(file, '', { mode: 0o600 });
+      else if (!cache.takeOut(item.id, item.etag, file)) {
+        const cached = cache.openVerified(item.id, item.etag);
+        if (cached === undefined) return undefined;
+        try {
+          fs.copyFileSync(cached.path, file, fs.constants.COPYFILE_FICLONE);
+        } finally {
+          cached.release();
+        }
+      }
+      fs.chmodSync(file, 0o600);
+      syncPath(file);
+      syncPath(dirty.dir);
+      return copy;
+    } catch (err) {
+      dirty.remove(copy);
+      throw err;
+    }
+  }
+
   /** The item's row is gone (unlink, rmdir, rename over it): its copy goes now, or at the last close if open. */
   discard(id: ItemId, copy: string | undefined): void {
     const f = this.live.get(id);
@@ -170,7 +211,12 @@ export class LocalFiles {
    * The server has the bytes of `owner`'s copy as `remote`: they become that version's verified cache entry (no
    * download of our own bytes), unless a handle still has the copy open or the server rewrote them.
    */
-  uploaded(owner: ItemId, remote: RemoteItem, size: number): void {
+  uploaded(owner: ItemId, remote: RemoteItem, size: number, created: boolean): void {
+    if (created) {
+      this.created.set(remote.id, remote.etag);
+      const oldest = this.created.keys().next();
+      if (this.created.size > CREATED_KEPT && oldest.done !== true) this.created.delete(oldest.value);
+    }
     if (this.live.has(owner)) return;
     const copy = this.o.store.copyOf(owner);
     if (copy === undefined) return;
@@ -264,5 +310,15 @@ export class LocalFiles {
       fs.closeSync(out);
     }
     fs.renameSync(tmp, file);
+  }
+}
+
+/** fsync of a file or folder by path. */
+function syncPath(p: string): void {
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -194,27 +194,40 @@ export class WriteOps {
 
   /**
    * Saving by "write a new file, rename it over the original": the original keeps its ResourceID (and version
-   * history) and takes the new content, uploaded against the original's ETag. Returns false when not applicable.
+   * history) and takes the new content, uploaded against the original's ETag. Returns false when not applicable:
+   * a source that was on the server before this mount made it is moved, its own ResourceID and history with it.
    */
   private replaceContent(src: StoredItem, target: StoredItem): boolean {
     if (src.kind !== 'document' || target.kind !== 'document') return false;
-    if (!isLocalId(src.id) || isLocalId(target.id) || this.o.local.isOpen(target.id)) return false;
-    const { store } = this.o;
-    const srcCopy = store.copyOf(src.id);
-    if (srcCopy === undefined || !this.o.local.hasCopy(src.id)) return false;
-    const size = this.o.local.get(src.id)?.size ?? src.size;
-    const committed = store.durably(() =>
+    if (isLocalId(target.id) || this.o.local.isOpen(target.id)) return false;
+    const { store, local } = this.o;
+    if (!isLocalId(src.id) && !local.createdHere(src)) return false;
+    // The source's bytes: its local copy (written here, maybe not uploaded yet), or, when its create went up before
+    // the rename (under --write-back 0 it may: the outcome must not depend on that race), its cached version.
+    const kept = local.hasCopy(src.id) ? store.copyOf(src.id) : undefined;
+    if (kept === undefined && isLocalId(src.id)) return false;
+    const srcCopy = kept ?? local.copyOfCached(src);
+    if (srcCopy === undefined) return false;
+    const size = local.get(src.id)?.size ?? src.size;
+    const commit = (): (() => void) =>
       store.transaction(() => {
         store.removeItem(src.id);
-        store.journal.recordDelete(src); // nothing to send, unless a create of src went up (its reply lost)
+        // Nothing to send for a local id, unless a create of src went up (its reply lost); a server id is deleted.
+        store.journal.recordDelete(src);
         const updated: StoredItem = { ...target, size, modifiedMs: src.modifiedMs };
         store.putLocalItem(updated);
         store.journal.recordContent(updated);
         this.touchFolderId(target.parentId);
         if (src.parentId !== target.parentId) this.touchFolderId(src.parentId);
         return this.o.local.takeOver(src.id, srcCopy, target.id);
-      }),
-    );
+      });
+    let committed: () => void;
+    try {
+      committed = store.durably(commit);
+    } catch (err) {
+      if (kept === undefined) local.discard(src.id, srcCopy); // the copy made above names nothing
+      throw err;
+    }
     committed();
     this.o.onChange?.();
     return true;

@@ -163,6 +163,29 @@ describe('ContentCache (sparse files, range index, bound)', () => {
     expect(cache.openVerified(c.id, c.etag)).toBeDefined();
   });
 
+  it('hands a verified version over to a local copy: moved when nobody reads it, refused while open', async () => {
+    const [a, b] = [version(newId()), version(newId())];
+    const { cache, base } = await setup(4 * SIZE, [a, b]);
+    for (const [d, fill] of [
+      [a, 1],
+      [b, 2],
+    ] as const) {
+      const f = path.join(base, `up${fill}.bin`);
+      fs.writeFileSync(f, Buffer.alloc(SIZE, fill));
+      cache.adopt(d.id, d.etag, f, SIZE);
+    }
+    const dest = path.join(base, 'taken.bin');
+    expect(cache.takeOut(a.id, a.etag, dest)).toBe(true);
+    expect(fs.readFileSync(dest).equals(Buffer.alloc(SIZE, 1))).toBe(true);
+    expect(cache.hasVerified(a.id, a.etag)).toBe(false);
+    expect(cache.usedBytes()).toBe(SIZE);
+    const open = cache.openVerified(b.id, b.etag)!;
+    expect(cache.takeOut(b.id, b.etag, path.join(base, 'refused.bin'))).toBe(false);
+    expect(fs.existsSync(path.join(base, 'refused.bin'))).toBe(false);
+    open.release();
+    expect(cache.takeOut(b.id, b.etag, path.join(base, 'refused.bin'))).toBe(true);
+  });
+
   it('start-up sweep removes unindexed files, rows without files and stale versions; keeps partial files', async () => {
     const keep = version(newId());
     const partial = version(newId());

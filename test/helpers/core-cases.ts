@@ -175,6 +175,25 @@ export const CORE_CASES: CoreCase[] = [
     },
   },
   {
+    name: 'saving by rename-over keeps the document also when the new file went up before the rename',
+    async run(d, server, dir) {
+      await d.writeFile(`${dir}/kept.txt`, Buffer.from('v1'));
+      await d.flush();
+      const id = (await server()).files.get(`${dir}/kept.txt`)!.item.id;
+      await d.writeFile(`${dir}/.kept.txt.new`, Buffer.from('v2 saved'));
+      await d.flush(); // the race the runners' --write-back 0 leaves open, decided: the new file is on the server
+      const temp = (await server()).files.get(`${dir}/.kept.txt.new`)!.item.id;
+      await d.rename(`${dir}/.kept.txt.new`, `${dir}/kept.txt`);
+      expect((await d.readFile(`${dir}/kept.txt`)).toString()).toBe('v2 saved');
+      await d.flush();
+      const view = await server();
+      expect(view.files.get(`${dir}/kept.txt`)?.item.id).toBe(id);
+      expect(view.files.get(`${dir}/kept.txt`)?.bytes.toString()).toBe('v2 saved');
+      expect([...view.files.values()].map((f) => f.item.id)).not.toContain(temp);
+      expect([...view.files.keys()].filter((p) => p.startsWith(`${dir}/`))).toEqual([`${dir}/kept.txt`]);
+    },
+  },
+  {
     name: 'unlink while open: the open handle still reads, the name is gone at once and from the server',
     async run(d, server, dir) {
       await d.writeFile(`${dir}/u.txt`, Buffer.from('still here'));
