@@ -3,6 +3,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { ItemId } from '../shared/ids';
 import { openDatabase, type Db } from './schema';
+import { isLocalId } from './upload-journal';
 
 export class ListingState {
   private readonly q: {
@@ -28,6 +29,9 @@ export class ListingState {
 
   /** True when every child of the folder is in the items table (no listing needed). */
   isComplete(folderId: ItemId): boolean {
+    // A folder made here that the server does not know yet: every child is in the table, and asking the server for
+    // its children could only fail (404, or the network's errno for a local mkdir/create/lookup).
+    if (isLocalId(folderId)) return true;
     return (this.q.complete.get(folderId)?.c ?? 0) > 0;
   }
 

@@ -136,6 +136,8 @@ export class MetadataStore {
     putLocal: Statement<unknown[]>;
     rekeyItem: Statement<[string, string]>;
     rekeyChildren: Statement<[string, string]>;
+    folderComplete: Statement<[string]>;
+    allFoldersComplete: Statement<[]>;
     copyOf: Statement<[string], { copy: string | null }>;
     setCopy: Statement<[string | null, string]>;
     copies: Statement<[], { id: string; copy: string }>;
@@ -196,6 +198,8 @@ export class MetadataStore {
       putLocal: db.prepare(UPSERT_ITEM_SQL),
       rekeyItem: db.prepare('UPDATE items SET id = ? WHERE id = ?'),
       rekeyChildren: db.prepare('UPDATE items SET parent_id = ? WHERE parent_id = ?'),
+      folderComplete: db.prepare("UPDATE items SET children_complete = 1 WHERE id = ? AND kind = 'folder'"),
+      allFoldersComplete: db.prepare("UPDATE items SET children_complete = 1 WHERE kind = 'folder'"),
       copyOf: db.prepare('SELECT copy FROM items WHERE id = ?'),
       setCopy: db.prepare('UPDATE items SET copy = ? WHERE id = ?'),
       copies: db.prepare('SELECT id, copy FROM items WHERE copy IS NOT NULL'),
@@ -363,6 +367,9 @@ export class MetadataStore {
       if (!this.journal.hasPendingChange(newId)) this.q.deleteOne.run(newId);
       this.q.rekeyItem.run(newId, oldId);
       this.q.rekeyChildren.run(newId, oldId);
+      // A folder made here has every child in the table (nothing else could be put in it before the server knew
+      // it): a lookup in it must not wait for a listing after its re-key, while a full pass runs.
+      this.q.folderComplete.run(newId);
       this.journal.rekey(oldId, newId);
     })();
     this.noteLocalChange(oldId);
@@ -449,8 +456,14 @@ export class MetadataStore {
     if (ids === 'all' || ids.length > 0) this.itemsChanged?.(ids);
   }
 
-  /** Starts a full (FullData) pass: items written until endFullPass are marked as seen by it. */
+  /**
+   * Starts a full (FullData) pass: items written until endFullPass are marked as seen by it. Over a tree an earlier
+   * pass completed (a token is saved; a resync or a FullData answer to it), every folder stays listed while the pass
+   * refreshes it: without the token they would count as unlisted, and every lookup, create or listing would wait
+   * for an on-demand listing and fail while the server is down, as on a remount the stored tree is served instead.
+   */
   beginFullPass(): void {
+    if (this.q.state.get()?.token != null) this.q.allFoldersComplete.run();
     this.passGen = (this.q.maxMark.get()?.m ?? 0) + 1;
     this.passSince = this.generation;
   }

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { ListingState } from '../../src/cache/listing-state';
 import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
 import { SCHEMA_VERSION } from '../../src/cache/schema';
 import { asETag, type ItemId } from '../../src/shared/ids';
@@ -172,6 +173,33 @@ describe('MetadataStore', () => {
     expect(s.getChild(root, 'name.txt')?.id).toBe(replacement.id);
     expect(s.getSyncState()?.token).toBe('new');
     expect(s.countItems()).toBe(3);
+  });
+
+  it('a resync keeps every folder listed while its pass runs; a first pass, folders made here and re-keyed do too', () => {
+    const file = path.join(dirs.make(), 'meta.sqlite');
+    const s = openStore(file);
+    const listing = ListingState.open(file);
+    try {
+      const root = withRoot(s);
+      const old = item(root, 'old', 'folder');
+      s.applyBatch([old], []);
+      s.beginFullPass(); // the first pass: nothing is listed until it ends (or a folder is listed on demand)
+      expect(listing.isComplete(old.id)).toBe(false);
+      s.endFullPass({ token: 't1' }, [s.getItem(root)!, old]);
+      const local = { ...item(root, 'made here', 'folder'), id: `local-${newId()}` as ItemId };
+      s.putLocalItem(local);
+      expect(listing.isComplete(local.id)).toBe(true); // the server has nothing in a folder it does not know
+      // A resync: the pass starts over the completed tree and clears the token, as TreeSync's fullPass does.
+      s.beginFullPass();
+      s.applyBatch([s.getItem(root)!], [], { token: null });
+      expect(listing.isComplete(root)).toBe(true);
+      expect(listing.isComplete(old.id)).toBe(true);
+      const assigned = newId();
+      s.rekeyItem(local.id, assigned);
+      expect(listing.isComplete(assigned)).toBe(true);
+    } finally {
+      listing.close();
+    }
   });
 
   it('keeps quota and root in the sync state', () => {

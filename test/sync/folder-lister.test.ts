@@ -159,14 +159,28 @@ describe('lazy listing during the first full pass', () => {
     expect(lazyListings().length).toBe(before);
   });
 
+  it('a folder made here during the pass is answered from SQLite: no listing request for a local id', async () => {
+    await fs.readdir('/B');
+    const before = lazyListings().length;
+    await fs.mkdir('/B/made here');
+    await fs.release(await fs.create('/B/made here/new.txt'));
+    await fs.mkdir('/B/made here/inner');
+    expect((await fs.readdir('/B/made here')).map((e) => e.name).sort()).toEqual(['inner', 'new.txt']);
+    await fs.rename('/B/made here/new.txt', '/B/made here/inner/moved.txt');
+    await expect(fs.rmdir('/B/made here/inner')).rejects.toMatchObject({ errno: 'ENOTEMPTY' });
+    expect(lazyListings().slice(before)).toEqual([]);
+  });
+
   it('the FullData pass then fills the rest without duplicates and saves its token at the end', async () => {
     expect(store.getSyncState()?.token).toBeNull();
     releaseFullData();
     await firstPass;
-    expect(store.countItems()).toBe(1 + 3 + 5); // root, A, A/Sub, B, five documents
+    // root, A, A/Sub, B, five documents; and the two folders and the file made here (not uploaded yet)
+    expect(store.countItems()).toBe(1 + 3 + 5 + 3);
     expect(store.getSyncState()?.token).not.toBeNull();
     expect(state.isComplete(store.rootId()!)).toBe(true);
     expect((await fs.readdir('/')).map((e) => e.name).sort()).toEqual(['A', 'B', 'top.txt']);
+    expect((await fs.readdir('/B/made here/inner')).map((e) => e.name)).toEqual(['moved.txt']);
   });
 
   it('a cached lookup follows a store change of its item', async () => {
