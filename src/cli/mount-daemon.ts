@@ -166,6 +166,8 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       logger,
       hydrate: o.hydrate ?? 'ranges',
       connectivity,
+      // The file changed since the last sync (another machine saved it): sync now, so the next open has the new version.
+      versionChanged: () => feed?.trigger(),
     });
     prefetch = new SiblingPrefetch({
       store,

@@ -32,6 +32,11 @@ export interface HydratorOptions {
   fullChunkBytes?: number;
   /** Offline: content that is not cached fails at once (OfflineError) instead of trying the network. */
   connectivity?: { readonly online: boolean; reportFailure(err: unknown): boolean };
+  /**
+   * The server serves another version than the stored metadata names (another size or ETag): the file changed
+   * since the last sync, so the caller syncs now (MS-FILESYNC: on a mismatch re-run the change enumeration, E7).
+   */
+  versionChanged?: (item: StoredItem) => void;
 }
 
 export type HydratorStats = FetchCounters;
@@ -155,6 +160,7 @@ export class Hydrator {
         logger,
         this.counters,
         () => net?.online ?? true,
+        () => this.opts.versionChanged?.(item),
       );
       this.live.set(k, f);
       return f;

@@ -72,6 +72,8 @@ export class VersionFetcher {
     private readonly counters: FetchCounters,
     /** false while the server is known to be unreachable: a broken fetch is not started again. */
     private readonly mayRetry: () => boolean = () => true,
+    /** Told when the server answers with another version than `item` (its size or ETag differ). */
+    private readonly versionChanged: () => void = () => undefined,
   ) {
     this.contentOk = file.verified;
     this.hasher = new PrefixHasher(file, (digest) => this.onDigest(digest));
@@ -245,12 +247,16 @@ export class VersionFetcher {
         // 200 to a Range request is fine: the client cuts the requested slice out of a server's full answer.
         if (dl.status !== 200 && dl.status !== 206)
           throw new HydrationError(item.id, `download of ${item.id}: unexpected HTTP ${dl.status}`);
-        if (dl.totalSize !== undefined && dl.totalSize !== item.size)
+        if (dl.totalSize !== undefined && dl.totalSize !== item.size) {
+          this.versionChanged();
           throw this.integrityFailure(`server reports ${dl.totalSize} bytes, DataSize is ${item.size}`);
+        }
         const served = dl.etag === undefined ? undefined : etagVersion(dl.etag);
         const wanted = etagVersion(item.etag);
-        if (served !== undefined && wanted !== undefined && served !== wanted)
+        if (served !== undefined && wanted !== undefined && served !== wanted) {
+          this.versionChanged();
           throw new HydrationError(item.id, `server sent version ${served}, the item is version ${wanted}`);
+        }
         const pos =
           dl.writeTo !== undefined
             ? await this.fillFromWorker(f, dl.writeTo)

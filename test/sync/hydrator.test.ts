@@ -238,6 +238,25 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     expect(line?.name).toBe('bad.bin');
   });
 
+  it('a version the server replaced since the last sync fails the read and asks for a sync now (E7 again)', async () => {
+    const changed: string[] = [];
+    const { api, hydrator, item, store, ids } = await setup(
+      { 'doc.bin': pattern(100 * KIB) },
+      { versionChanged: (i) => changed.push(i.id) },
+    );
+    const stale = item('doc.bin');
+    api.update(ids['doc.bin']!, { content: pattern(120 * KIB, 2) }); // another machine saved it; not synced yet
+    const h = await hydrator.open(stale);
+    await expect(readAll(h, stale.size)).rejects.toBeInstanceOf(IntegrityError);
+    await h.close();
+    expect(changed).toEqual([stale.id]);
+    // The sync it asked for brings the new version, which opens and reads whole.
+    await new TreeSync({ api, store, logger: capturingLogger().logger }).sync();
+    const fresh = await hydrator.open(item('doc.bin'));
+    expect((await readAll(fresh, 120 * KIB)).equals(pattern(120 * KIB, 2))).toBe(true);
+    await fresh.close();
+  });
+
   it('read-ahead keeps at most MAX_READ_AHEAD_FETCHES requests in flight while a reader runs ahead of them', async () => {
     const data = pattern(8 * MIB, 4);
     const { api, hydrator, item } = await setup(
