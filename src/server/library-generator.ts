@@ -8,6 +8,7 @@ import { InvalidInputError } from '../shared/errors';
 import { QuickXorHash } from '../shared/quickxorhash';
 import { parseSizeText } from './size-text';
 import type { Store, NewItem } from './store';
+import { fsyncPath } from '../shared/fsync-path';
 
 export interface GenerateSpec {
   /** Folders in the tree (0 = files at the root). */
@@ -101,15 +102,6 @@ function writeBlob(file: string, spec: GenerateSpec, j: number): { size: number;
     fs.closeSync(fd);
   }
   return { size: src.bytes, hash: h.digest() };
-}
-
-function fsyncPath(file: string): void {
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import type { RemoteItem } from '../protocol/types';
 import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import type { ContentHandle, Hydrator } from '../sync/hydrator';
+import { fsyncPath } from '../shared/fsync-path';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
 /** How many of this mount's newest creates `createdHere` remembers (a save's temp file is renamed at once). */
@@ -191,8 +192,8 @@ export class LocalFiles {
         }
       }
       fs.chmodSync(file, 0o600);
-      syncPath(file);
-      syncPath(dirty.dir);
+      fsyncPath(file);
+      fsyncPath(dirty.dir);
       return copy;
     } catch (err) {
       dirty.remove(copy);
@@ -310,15 +311,5 @@ export class LocalFiles {
       fs.closeSync(out);
     }
     fs.renameSync(tmp, file);
-  }
-}
-
-/** fsync of a file or folder by path. */
-function syncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
 }

@@ -70,6 +70,9 @@ describe('spfs status and spfs doctor on real mounts', () => {
   };
   const admin = (path: string, body: unknown): Promise<unknown> =>
     adminPost(new URL(server.url).port, ADMIN_TOKEN, path, body);
+  /** Every upload (POST) the server answers 503 from now on, until the faults are cleared. */
+  const failUploads = (): Promise<unknown> =>
+    admin('/faults', { kind: 'status', status: 503, retryAfterSeconds: 1, forMs: 600_000, method: 'POST' });
 
   beforeAll(async () => {
     assertE2EPrerequisites();
@@ -148,13 +151,7 @@ describe('spfs status and spfs doctor on real mounts', () => {
     expect(waiting.since).not.toBeNull();
 
     // Every upload the server answers 503 from now on: a flush tries, the failure and its reason show.
-    await admin('/faults', {
-      kind: 'status',
-      status: 503,
-      retryAfterSeconds: 1,
-      forMs: 600_000,
-      method: 'POST',
-    });
+    await failUploads();
     const flushing = spfs(['flush', a.mountpoint]);
     const failing = await eventually(async () => {
       const s = await statusJson(a.mountpoint);
@@ -179,13 +176,7 @@ describe('spfs status and spfs doctor on real mounts', () => {
   test('a backlog of 150 uploads is counted whole and listed up to 100, failing first', async () => {
     // The concurrency part's backlog made `spfs status --json` a megabyte (every entry listed): past execFile's
     // buffer, and built on the daemon's event loop. Uploads are held by 503s while the backlog is looked at.
-    await admin('/faults', {
-      kind: 'status',
-      status: 503,
-      retryAfterSeconds: 1,
-      forMs: 600_000,
-      method: 'POST',
-    });
+    await failUploads();
     const dir = join(a.mountpoint, 'backlog');
     mkdirSync(dir);
     for (let i = 0; i < 150; i++) writeFileSync(join(dir, `f${String(i).padStart(3, '0')}.txt`), 'queued');
