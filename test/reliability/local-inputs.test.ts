@@ -285,11 +285,13 @@ describe('reliability: hostile names and inputs from the local side', () => {
       }
     }
     const legal = fc.sample(legalName, { seed: SEED + 1, numRuns: NAMES });
-    const taken = new Set<string>(['plain.txt']);
+    // Folded name → the exact name that took it: the same name again overwrites that file; a variant is EEXIST.
+    const taken = new Map<string, string>([['plain.txt', 'plain.txt']]);
     for (const name of legal) {
       const key = name.normalize('NFC').toLowerCase();
-      const want = taken.has(key) ? 'EEXIST' : 'none';
-      taken.add(key);
+      const holder = taken.get(key);
+      const want = holder === undefined || holder === name ? 'none' : 'EEXIST';
+      if (holder === undefined) taken.set(key, name);
       await writeClosed(main, `names/${name}`, Buffer.from(`legal ${name}`), [want]);
     }
     await verifyFresh('names');
