@@ -1,5 +1,6 @@
-// Which folders' children are all known (items.children_complete, or a finished full pass), and a change counter
-// of the metadata database. Its own connection: PRAGMA data_version moves whenever another connection commits.
+// Which folders' children are all known (items.children_complete, or a finished full pass, or a folder made here),
+// and a change counter of the metadata database. Read-only, on its own connection (PRAGMA data_version moves whenever
+// another connection commits); the MetadataStore writes children_complete.
 import type { Statement } from 'better-sqlite3';
 import type { ItemId } from '../shared/ids';
 import { openDatabase, type Db } from './schema';
@@ -8,7 +9,6 @@ import { isLocalId } from './upload-journal';
 export class ListingState {
   private readonly q: {
     complete: Statement<[string], { c: number }>;
-    mark: Statement<[string]>;
   };
   private readonly dataVersion: Statement<[], { data_version: number }>;
   private constructor(private readonly db: Db) {
@@ -17,7 +17,6 @@ export class ListingState {
       complete: db.prepare(`
         SELECT (SELECT COUNT(*) FROM sync_state WHERE slot = 1 AND token IS NOT NULL)
              + COALESCE((SELECT children_complete FROM items WHERE id = ?), 0) AS c`),
-      mark: db.prepare("UPDATE items SET children_complete = 1 WHERE id = ? AND kind = 'folder'"),
     };
     this.dataVersion = db.prepare('PRAGMA data_version');
   }
@@ -33,11 +32,6 @@ export class ListingState {
     // its children could only fail (404, or the network's errno for a local mkdir/create/lookup).
     if (isLocalId(folderId)) return true;
     return (this.q.complete.get(folderId)?.c ?? 0) > 0;
-  }
-
-  /** Records that a listing stored every child of the folder. */
-  markComplete(folderId: ItemId): void {
-    this.q.mark.run(folderId);
   }
 
   /** Changes whenever the metadata store commits (any table); equal values mean nothing changed in between. */

@@ -360,6 +360,11 @@ export class MetadataStore {
     return this.q.copies.all().map((r) => ({ id: r.id as ItemId, copy: r.copy }));
   }
 
+  /** Records that a listing stored every child of the folder (ListingState.isComplete reads it). */
+  markListed(folderId: ItemId): void {
+    this.q.folderComplete.run(folderId);
+  }
+
   /** Gives an item the ResourceID the server assigned: its row, its children's parent links, its journal row. */
   rekeyItem(oldId: ItemId, newId: ItemId): void {
     this.db.transaction(() => {

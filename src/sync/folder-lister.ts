@@ -79,7 +79,7 @@ export class FolderLister {
       if (!page.hasMore || page.items.length === 0) break;
       progress.check(page.items, page.hasMore);
     }
-    this.o.state.markComplete(folderId);
+    this.o.store.markListed(folderId);
     this.o.logger.debug({ id: folderId, items: count, ms: Date.now() - started }, 'folder listed on demand');
   }
 }

@@ -3,6 +3,7 @@
 // while open, re-keys, moving content onto another item, handing uploaded bytes to the content cache, and the
 // start-up sweep. Nothing else touches a dirty file.
 import * as fs from 'node:fs';
+import { LRUCache } from 'lru-cache';
 import type { ContentCache } from '../cache/content-cache';
 import type { DirtyFiles } from '../cache/dirty-files';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
@@ -50,7 +51,7 @@ export class LocalFiles {
   private readonly live = new Map<ItemId, LocalFile>();
   private readonly opening = new Map<ItemId, Promise<LocalFile>>();
   /** Documents whose create this mount uploaded, with the version it made (the newest CREATED_KEPT). */
-  private readonly created = new Map<ItemId, ETag>();
+  private readonly created = new LRUCache<ItemId, ETag>({ max: CREATED_KEPT });
 
   constructor(private readonly o: LocalFilesOptions) {}
 
@@ -213,11 +214,7 @@ export class LocalFiles {
    * download of our own bytes), unless a handle still has the copy open or the server rewrote them.
    */
   uploaded(owner: ItemId, remote: RemoteItem, size: number, created: boolean): void {
-    if (created) {
-      this.created.set(remote.id, remote.etag);
-      const oldest = this.created.keys().next();
-      if (this.created.size > CREATED_KEPT && oldest.done !== true) this.created.delete(oldest.value);
-    }
+    if (created) this.created.set(remote.id, remote.etag);
     if (this.live.has(owner)) return;
     const copy = this.o.store.copyOf(owner);
     if (copy === undefined) return;
