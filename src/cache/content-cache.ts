@@ -135,11 +135,13 @@ export class ContentCache {
     const name = cacheFileName(id, etag);
     const file = path.join(this.dir, name);
     const unpin = this.pin(id, etag);
+    let fh: fsp.FileHandle | undefined;
     try {
       let entry = this.index.get(id, etag);
-      let fh = entry ? await fsp.open(file, 'r+').catch(() => undefined) : undefined;
+      fh = entry ? await fsp.open(file, 'r+').catch(() => undefined) : undefined;
       if (!entry || !fh || (await fh.stat()).size !== size || entry.size !== size) {
         await fh?.close();
+        fh = undefined;
         fh = await fsp.open(file, 'w+', 0o600);
         await fh.truncate(size);
         entry = { id, etag, file: name, size, verified: false, allocated: 0, dirty: false, lastAccessMs: 0 };
@@ -150,6 +152,8 @@ export class ContentCache {
       const ranges = this.index.ranges(id, etag);
       return new SparseFile(id, etag, size, file, fh, this.index, ranges, entry.verified, unpin);
     } catch (err) {
+      // A full disk fails the truncate or SQLite's write: the descriptor must not wait for the garbage collector.
+      await fh?.close().catch(() => undefined);
       unpin();
       throw err;
     }

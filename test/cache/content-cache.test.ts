@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cacheFileName, ContentCache, type ContentCacheOptions } from '../../src/cache/content-cache';
@@ -225,6 +226,61 @@ describe('ContentCache (sparse files, range index, bound)', () => {
     expect(fs.readdirSync(dir)).toContain(cacheFileName(d.id, d.etag));
     unpin();
     expect(fs.readdirSync(dir)).not.toContain(cacheFileName(d.id, d.etag));
+  });
+
+  it('a full disk fails opening a new version without leaving its descriptor to the garbage collector (real tmpfs)', async () => {
+    // The store and the cache on a 1 MiB tmpfs (we are root), filled up once both are open: the new version's row
+    // cannot be written (SQLITE_FULL), and the file opened for it must be closed before the error comes back.
+    const disk = dirs.make();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', disk]);
+    const store = MetadataStore.open(path.join(disk, 'meta.sqlite'));
+    try {
+      const root = newId();
+      const d = version(newId());
+      const item: StoredItem = {
+        id: d.id,
+        parentId: root,
+        name: 'doc',
+        kind: 'document',
+        size: SIZE,
+        etag: d.etag,
+        createdMs: 0,
+        modifiedMs: 0,
+      };
+      store.applyBatch([item], [], { libraryKey: 'k', listId: newId(), rootId: root, token: null });
+      const cache = await ContentCache.open({
+        dir: path.join(disk, 'content'),
+        store,
+        maxBytes: 1 << 30,
+        logger: capturingLogger().logger,
+      });
+      const filler = fs.openSync(path.join(disk, 'filler'), 'w');
+      const block = Buffer.alloc(64 * KIB, 1);
+      try {
+        for (;;) fs.writeSync(filler, block);
+      } catch (err) {
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        fs.closeSync(filler);
+      }
+      const contentDir = path.join(disk, 'content');
+      const openInCache = (): string[] =>
+        fs
+          .readdirSync('/proc/self/fd')
+          .map((fd) => {
+            try {
+              return fs.readlinkSync(`/proc/self/fd/${fd}`);
+            } catch {
+              return ''; // closed meanwhile (the readdir's own descriptor)
+            }
+          })
+          .filter((target) => target.startsWith(contentDir));
+      await expect(cache.openSparse(d.id, d.etag, SIZE)).rejects.toThrow(/full|space/i);
+      expect(openInCache()).toEqual([]);
+    } finally {
+      store.close();
+      execFileSync('umount', [disk]);
+    }
   });
 
   it('names files from the ResourceID and ETag only, and refuses ids that are not 32 hex', () => {
