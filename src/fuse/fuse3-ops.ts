@@ -222,10 +222,7 @@ export class Fuse3Ops {
       case OP.unlink:
       case OP.rmdir: {
         const path = this.child(ino, name);
-        return (op === OP.unlink ? fs.unlink(path) : fs.rmdir(path)).then(() => {
-          this.kernel.unlinked(ino, name);
-          this.ok(req);
-        });
+        return (op === OP.unlink ? fs.unlink(path) : fs.rmdir(path)).then(() => this.ok(req));
       }
       case OP.rename:
         return this.rename(req, ino, name, ino2, name2, flags);
@@ -396,7 +393,6 @@ export class Fuse3Ops {
     }
     await this.fs.rename(from, to);
     const moved = await this.fs.getattr(to).catch(() => undefined);
-    this.kernel.unlinked(newParent, newName);
     if (moved !== undefined) this.kernel.moved(moved.ino, newParent, newName);
     this.ok(req);
   }

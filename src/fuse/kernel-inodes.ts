@@ -18,44 +18,55 @@ export interface TouchedItem {
 
 const ROOT_INO = 1;
 
+/** One inode the kernel holds: its lookup count and the name it was last given under. */
+interface Held {
+  count: number;
+  parent: number;
+  name: string;
+}
+
+/**
+ * One map entry per inode (the kernel may hold hundreds of thousands after `ls -lR`: three maps and a key string
+ * each took 26 MiB per 100,000). An unlinked inode keeps its last name: invalidating it later may also drop the
+ * dentry that name has now, which costs the kernel one lookup and is never wrong.
+ */
 export class KernelInodes {
-  private readonly counts = new Map<number, number>();
-  private readonly names = new Map<number, KernelName>();
-  /** `parent/name` → inode, for unlinks (the kernel names an entry, not an inode). */
-  private readonly byName = new Map<string, number>();
+  private readonly inodes = new Map<number, Held>();
 
   /** The kernel now holds one more reference to `ino`, known as `name` in `parent`. */
   looked(ino: number, parent: number, name: string): void {
-    this.counts.set(ino, (this.counts.get(ino) ?? 0) + 1);
-    this.setName(ino, parent, name);
+    const h = this.inodes.get(ino);
+    if (h === undefined) {
+      this.inodes.set(ino, { count: 1, parent, name });
+      return;
+    }
+    h.count++;
+    h.parent = parent;
+    h.name = name;
   }
 
   /** FORGET: the kernel drops `n` references. At zero it holds nothing of the inode: returns true then. */
   forget(ino: number, n: number): boolean {
-    const left = (this.counts.get(ino) ?? 0) - n;
-    if (left > 0) {
-      this.counts.set(ino, left);
+    const h = this.inodes.get(ino);
+    if (h !== undefined && h.count > n) {
+      h.count -= n;
       return false;
     }
-    this.counts.delete(ino);
-    this.dropName(ino);
+    this.inodes.delete(ino);
     return true;
   }
 
   /** A rename through the kernel: its dentry moved with it. */
   moved(ino: number, parent: number, name: string): void {
-    if (this.counts.has(ino)) this.setName(ino, parent, name);
-  }
-
-  /** An unlink or rmdir through the kernel: the dentry is gone, the inode lives until forgotten. */
-  unlinked(parent: number, name: string): void {
-    const ino = this.byName.get(key(parent, name));
-    if (ino !== undefined) this.dropName(ino);
+    const h = this.inodes.get(ino);
+    if (h === undefined) return;
+    h.parent = parent;
+    h.name = name;
   }
 
   /** The root is always held: the kernel never looks it up and never forgets it. */
   held(ino: number): boolean {
-    return ino === ROOT_INO || this.counts.has(ino);
+    return ino === ROOT_INO || this.inodes.has(ino);
   }
 
   /**
@@ -75,7 +86,7 @@ export class KernelInodes {
     for (const { ino, now } of items) {
       if (ino !== undefined && this.held(ino)) {
         out.push({ kind: 'inode', ino });
-        const old = this.names.get(ino);
+        const old = this.inodes.get(ino);
         if (old !== undefined) entry(old.parent, old.name);
       }
       if (now !== undefined && this.held(now.parent)) entry(now.parent, now.name);
@@ -84,34 +95,21 @@ export class KernelInodes {
   }
 
   nameOf(ino: number): KernelName | undefined {
-    return this.names.get(ino);
+    const h = this.inodes.get(ino);
+    return h === undefined ? undefined : { parent: h.parent, name: h.name };
   }
 
   lookups(ino: number): number {
-    return this.counts.get(ino) ?? 0;
+    return this.inodes.get(ino)?.count ?? 0;
   }
 
   /** Every inode the kernel holds (a full resync invalidates them all). */
   all(): number[] {
-    return [...this.counts.keys()];
+    return [...this.inodes.keys()];
   }
 
   get size(): number {
-    return this.counts.size;
-  }
-
-  private setName(ino: number, parent: number, name: string): void {
-    this.dropName(ino);
-    this.names.set(ino, { parent, name });
-    this.byName.set(key(parent, name), ino);
-  }
-
-  private dropName(ino: number): void {
-    const old = this.names.get(ino);
-    if (old === undefined) return;
-    this.names.delete(ino);
-    const k = key(old.parent, old.name);
-    if (this.byName.get(k) === ino) this.byName.delete(k);
+    return this.inodes.size;
   }
 }
 

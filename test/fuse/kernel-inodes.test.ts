@@ -23,16 +23,14 @@ describe('KernelInodes (what the kernel holds, for invalidation by inode)', () =
     expect(k.lookups(7)).toBe(1);
   });
 
-  it('keeps the last name given, follows renames, and forgets the dentry of an unlink but not the inode', () => {
+  it('keeps the last name given and follows renames', () => {
     const k = new KernelInodes();
     k.looked(9, 1, 'old');
     k.moved(9, 3, 'new');
     expect(k.nameOf(9)).toEqual({ parent: 3, name: 'new' });
-    k.unlinked(1, 'old'); // the old name is no longer this inode's
-    expect(k.nameOf(9)).toEqual({ parent: 3, name: 'new' });
-    k.unlinked(3, 'new');
-    expect(k.nameOf(9)).toBeUndefined();
-    expect(k.held(9)).toBe(true);
+    k.looked(9, 4, 'again');
+    expect(k.nameOf(9)).toEqual({ parent: 4, name: 'again' });
+    expect(k.lookups(9)).toBe(2);
   });
 
   it('a rename of an inode the kernel does not hold records nothing', () => {
@@ -42,13 +40,14 @@ describe('KernelInodes (what the kernel holds, for invalidation by inode)', () =
     expect(k.all()).toEqual([]);
   });
 
-  it('a name reused by another inode belongs to the newer one', () => {
+  it('an inode unlinked while held keeps its last name: invalidating it drops that dentry too, once', () => {
     const k = new KernelInodes();
-    k.looked(2, 1, 'same');
-    k.looked(3, 1, 'same');
-    k.unlinked(1, 'same');
-    expect(k.nameOf(3)).toBeUndefined();
-    expect(k.nameOf(2)).toEqual({ parent: 1, name: 'same' });
+    k.looked(2, 1, 'same'); // then unlinked, still open
+    k.looked(3, 1, 'same'); // a new file at the name
+    expect(k.invalidations([{ ino: 2, now: undefined }])).toEqual([
+      { kind: 'inode', ino: 2 },
+      { kind: 'entry', parent: 1, name: 'same' },
+    ]);
     expect(k.all().sort()).toEqual([2, 3]);
   });
 
