@@ -129,8 +129,12 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   conn->congestion_threshold = s->max_background * 3 / 4;
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
-  // Pages are copied, not spliced: the data passes through JavaScript buffers either way.
-  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  // Read replies name a descriptor (replyFd): the kernel splices the bytes from the cache file's pages into the
+  // reader's, one copy in the kernel and none through this process. Not moved: a moved page would leave the cache
+  // file's page cache, and its next reader (the hash check, another handle) would go to the disk. Requests are
+  // still read into memory (the write handler wants bytes, and posts them to JavaScript).
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_MOVE);
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }
 
@@ -892,6 +896,23 @@ static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
   return int_result(env, fuse_reply_buf(req_of(env, argv[0]), data, len));
 }
 
+// replyFd(req, fd, position, length): a read's data, `length` bytes of `fd` at `position` (fewer at its end),
+// spliced into the reply where the kernel can, read and written otherwise. The descriptor is only used during
+// the call.
+static napi_value js_reply_fd(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  double fd = -1, pos = 0, n = 0;
+  get_f64(env, argv[1], &fd);
+  get_f64(env, argv[2], &pos);
+  get_f64(env, argv[3], &n);
+  if (fd < 0 || pos < 0 || n < 0) return reply_bad_args(env, argv[0]);
+  struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)n);
+  bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+  bv.buf[0].fd = (int)fd;
+  bv.buf[0].pos = (off_t)pos;
+  return int_result(env, fuse_reply_data(req_of(env, argv[0]), &bv, 0));
+}
+
 // replyXattr(req, size): the size a getxattr/listxattr with a zero-size buffer asked for.
 static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
   ARGS(2);
@@ -980,7 +1001,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"mount", js_mount},           {"destroy", js_destroy},         {"exit", js_exit},
       {"notify", js_notify},         {"replyErr", js_reply_err},      {"replyEntry", js_reply_entry},
       {"replyCreate", js_reply_create}, {"replyAttr", js_reply_attr}, {"replyOpen", js_reply_open},
-      {"replyWrite", js_reply_write}, {"replyBuf", js_reply_buf},     {"replyStatfs", js_reply_statfs},
+      {"replyWrite", js_reply_write}, {"replyBuf", js_reply_buf}, {"replyFd", js_reply_fd},     {"replyStatfs", js_reply_statfs},
       {"replyDirents", js_reply_dirents}, {"replyXattr", js_reply_xattr},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {

@@ -94,6 +94,8 @@ export interface Fuse3Addon {
   replyOpen(req: number, fh: number, flags: number): number;
   replyWrite(req: number, count: number): number;
   replyBuf(req: number, buf: Buffer, length: number): number;
+  /** A read's data: `length` bytes of `fd` at `position` (fewer at its end), spliced by the kernel where it can. */
+  replyFd(req: number, fd: number, position: number, length: number): number;
   replyStatfs(req: number, stats: Float64Array): number;
   /** The size a getxattr/listxattr size probe asked for. */
   replyXattr(req: number, size: number): number;

@@ -22,6 +22,8 @@ import {
 import { KernelInodes, type TouchedItem } from './kernel-inodes';
 import { fitXattr, xattrList } from './xattr-reply';
 
+const NO_BYTES = Buffer.alloc(0);
+
 export interface Fuse3Timeouts {
   /** Kernel cache lifetime of names and attributes the change feed invalidates (seconds). */
   entryS: number;
@@ -192,12 +194,16 @@ export class Fuse3Ops {
         return Promise.resolve(this.ok(req));
       case OP.open:
         return this.open(req, ino, flags);
-      case OP.read: {
-        const buf = Buffer.allocUnsafe(size);
-        return fs.read(fh, buf, size, off).then((n) => {
-          if (this.settle(req)) this.addon.replyBuf(req, buf, n);
-        });
-      }
+      case OP.read:
+        // The reply names the descriptor holding the bytes: no buffer here, no copy through this process.
+        return fs
+          .readWith(fh, size, off, (fd, pos, len) => {
+            if (this.settle(req)) this.addon.replyFd(req, fd, pos, len);
+            return len;
+          })
+          .then((n) => {
+            if (n === 0 && this.settle(req)) this.addon.replyBuf(req, NO_BYTES, 0);
+          });
       case OP.write: {
         const bytes = data ?? Buffer.alloc(0);
         return fs.write(fh, bytes, bytes.length, off).then((n) => {

@@ -12,10 +12,39 @@ import { HydrationError, IntegrityError } from './errors';
 import { DEFAULT_READ_AHEAD, ReadAhead, type ReadAheadOptions } from './read-ahead';
 import { VersionFetcher, type FetchCounters } from './version-fetcher';
 
+/**
+ * Given where asked bytes are, all present: a descriptor, an offset and a length. Called synchronously right after
+ * they were found present, so the descriptor is open and the bytes there for as long as it runs; returns a count.
+ */
+export type ByteSink = (fd: number, position: number, length: number) => number;
+
 export interface ContentHandle {
-  /** Reads up to `length` bytes at `position` into `buffer` (from offset 0); returns the count, 0 at EOF. */
-  read(buffer: Buffer, length: number, position: number): Promise<number>;
+  /**
+   * Hands up to `length` bytes at `position` to `take` once they are all present (fetching them first if needed);
+   * resolves to what `take` returned, or 0 at EOF without calling it. A read copies from the descriptor; the
+   * libfuse3 adapter has the kernel splice from it.
+   */
+  readWith(length: number, position: number, take: ByteSink): Promise<number>;
   close(): Promise<void>;
+}
+
+/** A plain read on top of readWith: into `buffer` from its offset 0; returns the count, 0 at EOF. */
+export function readInto(
+  h: ContentHandle,
+  buffer: Buffer,
+  length: number,
+  position: number,
+): Promise<number> {
+  return h.readWith(length, position, (fd, pos, len) => fs.readSync(fd, buffer, 0, len, pos));
+}
+
+/** A synchronous step as a settled promise (a throw becomes a rejection, as from an async function). */
+export function settledNow(step: () => number): Promise<number> {
+  try {
+    return Promise.resolve(step());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
 /** `ranges`: fetch what reads need. `full`: also fetch the rest of every opened file in the background. */
@@ -193,18 +222,9 @@ function key(id: ItemId, etag: ETag): string {
 }
 
 const emptyHandle: ContentHandle = {
-  read: () => Promise.resolve(0),
+  readWith: () => Promise.resolve(0),
   close: () => Promise.resolve(),
 };
-
-/** A synchronous pread as a settled promise (a throw becomes a rejection, as from an async function). */
-function readNow(pread: () => number): Promise<number> {
-  try {
-    return Promise.resolve(pread());
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
-}
 
 /** A verified local file: synchronous preads, which measured faster than a libuv round trip for cached blocks. */
 class CachedHandle implements ContentHandle {
@@ -213,8 +233,8 @@ class CachedHandle implements ContentHandle {
     private readonly releaseFile: () => void,
   ) {}
 
-  read(buffer: Buffer, length: number, position: number): Promise<number> {
-    return readNow(() => fs.readSync(this.fd, buffer, 0, length, position));
+  readWith(length: number, position: number, take: ByteSink): Promise<number> {
+    return length <= 0 ? Promise.resolve(0) : settledNow(() => take(this.fd, position, length));
   }
 
   close(): Promise<void> {
@@ -234,19 +254,19 @@ class RangeHandle implements ContentHandle {
     private readonly net: HydratorOptions['connectivity'],
   ) {}
 
-  read(buffer: Buffer, length: number, position: number): Promise<number> {
+  readWith(length: number, position: number, take: ByteSink): Promise<number> {
     const size = this.f.item.size;
     if (position >= size || length <= 0) return Promise.resolve(0);
     const end = Math.min(size, position + length);
     const ahead = this.readAhead.next(position, end - position);
     if (this.f.readyNow(position, end, ahead)) {
-      return readNow(() => this.f.file.readSync(buffer, end - position, position));
+      return settledNow(() => take(this.f.file.fd, position, end - position));
     }
-    return this.readWhenPresent(buffer, position, end, ahead);
+    return this.readWhenPresent(take, position, end, ahead);
   }
 
   private async readWhenPresent(
-    buffer: Buffer,
+    take: ByteSink,
     position: number,
     end: number,
     ahead: number,
@@ -263,7 +283,7 @@ class RangeHandle implements ContentHandle {
       this.net?.reportFailure(err);
       throw err;
     }
-    return this.f.file.readSync(buffer, end - position, position);
+    return take(this.f.file.fd, position, end - position);
   }
 
   close(): Promise<void> {

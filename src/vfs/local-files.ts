@@ -11,7 +11,7 @@ import { isLocalId } from '../cache/upload-journal';
 import type { RemoteItem } from '../protocol/types';
 import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
-import type { ContentHandle, Hydrator } from '../sync/hydrator';
+import { readInto, settledNow, type ContentHandle, type Hydrator } from '../sync/hydrator';
 import { fsyncPath } from '../shared/fsync-path';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
@@ -97,8 +97,7 @@ export class LocalFiles {
     const fd = fs.openSync(file, 'r');
     const size = fs.fstatSync(fd).size;
     const content: ContentHandle = {
-      read: (buffer, length, position) =>
-        new Promise((resolve) => resolve(fs.readSync(fd, buffer, 0, length, position))),
+      readWith: (length, position, take) => settledNow(() => take(fd, position, length)),
       close: () => {
         fs.closeSync(fd);
         return Promise.resolve();
@@ -295,7 +294,7 @@ export class LocalFiles {
         const buf = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
         let pos = 0;
         while (pos < item.size) {
-          const n = await content.read(buf, Math.min(COPY_CHUNK_BYTES, item.size - pos), pos);
+          const n = await readInto(content, buf, Math.min(COPY_CHUNK_BYTES, item.size - pos), pos);
           if (n <= 0) break;
           fs.writeSync(out, buf, 0, n, pos);
           pos += n;

@@ -34,7 +34,7 @@ export class ReplacedInodes {
     r.opens++;
     let closed = false;
     return {
-      read: (buffer, length, position) => r.content.read(buffer, length, position),
+      readWith: (length, position, take) => r.content.readWith(length, position, take),
       close: () => {
         if (closed) return Promise.resolve();
         closed = true;

@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
-import type { ContentHandle, Hydrator } from '../sync/hydrator';
+import { settledNow, type ByteSink, type ContentHandle, type Hydrator } from '../sync/hydrator';
 import { FsError, ReadOnlyMountError } from './errors';
 import { HandleTable } from './handle-table';
 import { InodeTable } from './inode-table';
@@ -122,7 +122,8 @@ export class SpfsFilesystem implements Filesystem {
     if (dir.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${path}`);
     await this.listed(dir);
     this.lookups?.revalidate();
-    return this.o.store.listChildren(dir.id).map((child) => {
+    const children = this.o.store.listChildren(dir.id);
+    return children.map((child) => {
       const entry = { item: child, attr: this.attrOf(child) };
       // ls -l stats every entry right after listing it: answer those from memory.
       this.lookups?.set(dir.id, child.name, entry);
@@ -158,18 +159,20 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
+    return this.readWith(fh, length, position, (fd, pos, len) => readSync(fd, buffer, 0, len, pos));
+  }
+
+  readWith(fh: number, length: number, position: number, take: ByteSink): Promise<number> {
     const h = this.handle(fh);
     // A handle on the server version reads what another handle wrote meanwhile (same item, local copy open).
     const local = this.localOf(h);
     if (local !== undefined) {
       if (position >= local.size) return Promise.resolve(0);
-      return Promise.resolve(
-        readSync(local.fd, buffer, 0, Math.min(length, local.size - position), position),
-      );
+      return settledNow(() => take(local.fd, position, Math.min(length, local.size - position)));
     }
     if (!('content' in h) || position >= h.item.size) return Promise.resolve(0);
     this.o.activity.noteContent();
-    return h.content.read(buffer, Math.min(length, h.item.size - position), position);
+    return h.content.readWith(Math.min(length, h.item.size - position), position, take);
   }
 
   write(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {

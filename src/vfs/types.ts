@@ -1,6 +1,7 @@
 // The filesystem's contract with its FUSE adapter: path-based operations, plain data in and out, typed errors
 // (mapped to errno only in vfs/errors.ts).
 import type { ItemId } from '../shared/ids';
+import type { ByteSink } from '../sync/hydrator';
 
 export interface FileAttr {
   /** Stable inode number (inode-table.ts): the root is 1, an item keeps its number across re-keys. */
@@ -55,6 +56,8 @@ export interface Filesystem {
   create(path: string, mode: number): Promise<number>;
   /** Reads into `buffer` (length `length`) from `position`; returns bytes read (0 at EOF). */
   read(fh: number, buffer: Buffer, length: number, position: number): Promise<number>;
+  /** The same bytes handed to `take` where they lie (hydrator.ts, ByteSink): the libfuse3 adapter splices them. */
+  readWith(fh: number, length: number, position: number, take: ByteSink): Promise<number>;
   write(fh: number, buffer: Buffer, length: number, position: number): Promise<number>;
   truncate(path: string, size: number): Promise<void>;
   ftruncate(fh: number, size: number): Promise<void>;

@@ -10,7 +10,7 @@ import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
 import { SpClient } from '../../src/protocol/sp-client';
 import type { ItemId } from '../../src/shared/ids';
 import { silentLogger } from '../../src/shared/logger';
-import { Hydrator } from '../../src/sync/hydrator';
+import { Hydrator, readInto } from '../../src/sync/hydrator';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { eventually } from './eventually';
 
@@ -94,7 +94,7 @@ export async function serverView(access: ServerAccess): Promise<ServerView> {
         const h = await hydrator.open(child);
         const bytes = Buffer.alloc(child.size);
         for (let at = 0; at < child.size;) {
-          const n = await h.read(bytes.subarray(at), child.size - at, at);
+          const n = await readInto(h, bytes.subarray(at), child.size - at, at);
           if (n <= 0) break;
           at += n;
         }

@@ -11,7 +11,7 @@ import { asItemId, asListId } from '../../src/shared/ids';
 import { silentLogger } from '../../src/shared/logger';
 import { ChangeFeed } from '../../src/sync/change-feed';
 import { Connectivity, OfflineError, type ConnectivityStatus } from '../../src/sync/connectivity';
-import { Hydrator } from '../../src/sync/hydrator';
+import { Hydrator, readInto } from '../../src/sync/hydrator';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { FakeFileSyncApi } from '../helpers/fake-file-sync-api';
 import { TempDirs } from '../helpers/temp-dirs';
@@ -141,7 +141,7 @@ describe('Connectivity, the one online/offline state', () => {
     cleanups.push(() => handle.close());
     connectivity.reportFailure(new NetworkError('connect ECONNREFUSED', 'unreachable'));
     const before = api.calls.downloads.length;
-    await expect(handle.read(Buffer.alloc(4096), 4096, 0)).rejects.toBeInstanceOf(OfflineError);
+    await expect(readInto(handle, Buffer.alloc(4096), 4096, 0)).rejects.toBeInstanceOf(OfflineError);
     expect(api.calls.downloads.length).toBe(before);
   });
 });

@@ -7,7 +7,7 @@ import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
 import type { ItemId } from '../../src/shared/ids';
 import { QuickXorHash } from '../../src/shared/quickxorhash';
 import { HydrationError, IntegrityError } from '../../src/sync/errors';
-import { Hydrator, type HydratorOptions } from '../../src/sync/hydrator';
+import { Hydrator, readInto, type ContentHandle, type HydratorOptions } from '../../src/sync/hydrator';
 import { MAX_READ_AHEAD_FETCHES } from '../../src/sync/version-fetcher';
 import { TreeSync } from '../../src/sync/tree-sync';
 import type { ByteRange, DownloadStream } from '../../src/protocol/types';
@@ -84,13 +84,10 @@ function landPiece(
   onLanded(at, piece.length, QuickXorHash.startingAt(at).update(piece).laneBytes());
 }
 
-async function readAll(
-  h: { read(b: Buffer, l: number, p: number): Promise<number> },
-  size: number,
-): Promise<Buffer> {
+async function readAll(h: ContentHandle, size: number): Promise<Buffer> {
   const out = Buffer.alloc(size);
   for (let pos = 0; pos < size;) {
-    const n = await h.read(out.subarray(pos), Math.min(200 * KIB, size - pos), pos);
+    const n = await readInto(h, out.subarray(pos), Math.min(200 * KIB, size - pos), pos);
     if (n === 0) break;
     pos += n;
   }
@@ -103,7 +100,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const { api, hydrator, item } = await setup({ 'big.bin': data });
     const h = await hydrator.open(item('big.bin'));
     const head = Buffer.alloc(4 * KIB);
-    expect(await h.read(head, head.length, 0)).toBe(4 * KIB);
+    expect(await readInto(h, head, head.length, 0)).toBe(4 * KIB);
     expect(head).toEqual(data.subarray(0, 4 * KIB));
     expect(api.calls.downloads).toEqual([{ start: 0, end: 256 * KIB - 1 }]);
     await h.close();
@@ -134,7 +131,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     };
     const h = await hydrator.open(item('ra.bin'));
     const head = Buffer.alloc(1 * MIB);
-    expect(await h.read(head, head.length, 0)).toBe(1 * MIB);
+    expect(await readInto(h, head, head.length, 0)).toBe(1 * MIB);
     expect(head.equals(data.subarray(0, 1 * MIB))).toBe(true);
     expect(refused).toBeLessThanOrEqual(2);
     await h.close();
@@ -146,7 +143,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const { api, hydrator, item } = await setup({ 'log.txt': data });
     const h = await hydrator.open(item('log.txt'));
     const tail = Buffer.alloc(100);
-    expect(await h.read(tail, 100, size - 100)).toBe(100);
+    expect(await readInto(h, tail, 100, size - 100)).toBe(100);
     expect(tail).toEqual(data.subarray(size - 100));
     expect(api.calls.downloads).toEqual([{ start: size - 100, end: size - 1 }]);
     await h.close();
@@ -161,7 +158,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const b1 = Buffer.alloc(1000);
     const b2 = Buffer.alloc(1000);
     const b3 = Buffer.alloc(1000);
-    const reads = [h1.read(b1, 1000, 0), h2.read(b2, 1000, 0), h2.read(b3, 1000, 100 * KIB)];
+    const reads = [readInto(h1, b1, 1000, 0), readInto(h2, b2, 1000, 0), readInto(h2, b3, 1000, 100 * KIB)];
     gate.open();
     expect(await Promise.all(reads)).toEqual([1000, 1000, 1000]);
     expect(b1).toEqual(data.subarray(0, 1000));
@@ -227,7 +224,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     await new TreeSync({ api, store, logger: capturingLogger().logger }).sync();
     const h = await hydrator.open(item('bad.bin'));
     await expect(readAll(h, data.length)).rejects.toBeInstanceOf(IntegrityError);
-    await expect(h.read(Buffer.alloc(10), 10, 0)).rejects.toMatchObject({ code: 'INTEGRITY' });
+    await expect(readInto(h, Buffer.alloc(10), 10, 0)).rejects.toMatchObject({ code: 'INTEGRITY' });
     await h.close();
     await hydrator.settled(id, item('bad.bin').etag);
     expect(hydrator.stats().verifyFailures).toBe(2);
@@ -288,11 +285,11 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     // read is repeated (still sequential) until the held read-ahead fetches fill the cap, or for at most 5 s.
     try {
       for (let pos = 0; pos < 256 * KIB; pos += 16 * KIB) {
-        await h.read(out.subarray(pos), 16 * KIB, pos);
+        await readInto(h, out.subarray(pos), 16 * KIB, pos);
         await new Promise((r) => setTimeout(r, 1));
       }
       for (let tries = 0; inflight < MAX_READ_AHEAD_FETCHES && tries < 500; tries++) {
-        await h.read(out.subarray(240 * KIB), 16 * KIB, 240 * KIB);
+        await readInto(h, out.subarray(240 * KIB), 16 * KIB, 240 * KIB);
         await new Promise((r) => setTimeout(r, 10));
       }
       expect(inflight).toBe(MAX_READ_AHEAD_FETCHES);
@@ -300,7 +297,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
       gate.open();
     }
     for (let pos = 256 * KIB; pos < data.length; pos += 64 * KIB)
-      await h.read(out.subarray(pos), 64 * KIB, pos);
+      await readInto(h, out.subarray(pos), 64 * KIB, pos);
     await h.close();
     expect(out.equals(data)).toBe(true);
     expect(most).toBe(MAX_READ_AHEAD_FETCHES);
@@ -423,7 +420,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const real = api.download.bind(api);
     api.download = () => Promise.reject(new Error('connection refused (simulated fault)'));
     const h = await hydrator.open(item('n.bin'));
-    const err = await h.read(Buffer.alloc(10), 10, 0).catch((e: unknown) => e);
+    const err = await readInto(h, Buffer.alloc(10), 10, 0).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HydrationError);
     expect((err as HydrationError).cause).toBeInstanceOf(Error);
     await h.close();
@@ -436,7 +433,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
   it('opens empty files without any download', async () => {
     const { api, hydrator, item } = await setup({ 'empty.txt': Buffer.alloc(0) });
     const h = await hydrator.open(item('empty.txt'));
-    expect(await h.read(Buffer.alloc(10), 10, 0)).toBe(0);
+    expect(await readInto(h, Buffer.alloc(10), 10, 0)).toBe(0);
     await h.close();
     expect(api.calls.downloads).toEqual([]);
   });
@@ -448,7 +445,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
       { hydrate: 'full', fullChunkBytes: 1 * MIB },
     );
     const h = await hydrator.open(item('v.bin'));
-    expect(await h.read(Buffer.alloc(10), 10, 0)).toBe(10);
+    expect(await readInto(h, Buffer.alloc(10), 10, 0)).toBe(10);
     await h.close();
     await hydrator.settled(item('v.bin').id, item('v.bin').etag);
     const hit = cache.openVerified(item('v.bin').id, item('v.bin').etag);
@@ -462,7 +459,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const first = await setup({ 'p.bin': data });
     const h = await first.hydrator.open(first.item('p.bin'));
     const b = Buffer.alloc(4 * KIB);
-    await h.read(b, b.length, 2 * MIB);
+    await readInto(h, b, b.length, 2 * MIB);
     await h.close();
     await first.hydrator.settled(first.item('p.bin').id, first.item('p.bin').etag);
     await first.hydrator.close();
@@ -492,7 +489,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     cleanups.push(() => hydrator.close());
     const h2 = await hydrator.open(store.getItem(id)!);
     const b2 = Buffer.alloc(4 * KIB);
-    await h2.read(b2, b2.length, 2 * MIB);
+    await readInto(h2, b2, b2.length, 2 * MIB);
     expect(b2).toEqual(data.subarray(2 * MIB, 2 * MIB + 4 * KIB));
     expect(calls).toEqual([]);
     await h2.close();

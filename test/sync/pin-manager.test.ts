@@ -11,7 +11,7 @@ import { systemClock } from '../../src/shared/clock';
 import type { ItemId } from '../../src/shared/ids';
 import { Connectivity, OfflineError } from '../../src/sync/connectivity';
 import { freeContent } from '../../src/sync/free-content';
-import { Hydrator } from '../../src/sync/hydrator';
+import { Hydrator, readInto } from '../../src/sync/hydrator';
 import { PinManager } from '../../src/sync/pin-manager';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { itemAtPath } from '../../src/sync/upload-status';
@@ -146,7 +146,7 @@ describe('PinManager (real server, real SQLite)', () => {
     const c = r.at('/Keep/Sub/Deeper/c.txt');
     const h = await r.hydrator.open(c);
     const out = Buffer.alloc(c.size);
-    expect(await h.read(out, c.size, 0)).toBe(c.size);
+    expect(await readInto(h, out, c.size, 0)).toBe(c.size);
     await h.close();
     expect(out.equals(bytes(30 * KIB, 3))).toBe(true);
 
@@ -205,7 +205,7 @@ describe('PinManager (real server, real SQLite)', () => {
     await eventually(() => r.verified('/Keep/doc.txt') || undefined, 'the new version verified', WAIT_MS);
     const h = await r.hydrator.open(after);
     const out = Buffer.alloc(after.size);
-    await h.read(out, after.size, 0);
+    await readInto(h, out, after.size, 0);
     await h.close();
     expect(out.toString()).toBe('version two, longer');
   });
@@ -223,7 +223,7 @@ describe('PinManager (real server, real SQLite)', () => {
       const o = r.at(`/Other/o${i}.bin`);
       const h = await r.hydrator.open(o);
       const out = Buffer.alloc(o.size);
-      await h.read(out, o.size, 0);
+      await readInto(h, out, o.size, 0);
       await h.close();
       await r.hydrator.settled(o.id, o.etag);
     }
@@ -343,7 +343,7 @@ describe('freeContent (real server, real SQLite)', () => {
     for (const n of names) {
       const it = r.at(`/${n}`);
       const h = await r.hydrator.open(it);
-      await h.read(Buffer.alloc(it.size), it.size, 0);
+      await readInto(h, Buffer.alloc(it.size), it.size, 0);
       await h.close();
       await r.hydrator.settled(it.id, it.etag);
       expect(r.verified(`/${n}`)).toBe(true);

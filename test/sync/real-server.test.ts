@@ -10,7 +10,7 @@ import { SpClient } from '../../src/protocol/sp-client';
 import type { RunningServer } from '../../src/server';
 import type { ItemId } from '../../src/shared/ids';
 import { IntegrityError } from '../../src/sync/errors';
-import { Hydrator } from '../../src/sync/hydrator';
+import { Hydrator, readInto, type ContentHandle } from '../../src/sync/hydrator';
 import { TreeSync } from '../../src/sync/tree-sync';
 import { Harness, USER } from '../server/server-harness';
 import { capturingLogger } from '../helpers/temp-dirs';
@@ -104,15 +104,11 @@ function seedTree(dir: string): string[] {
   return out.sort();
 }
 
-async function readRange(
-  h: { read(b: Buffer, l: number, p: number): Promise<number> },
-  pos: number,
-  len: number,
-) {
+async function readRange(h: ContentHandle, pos: number, len: number) {
   const b = Buffer.alloc(len);
   let done = 0;
   while (done < len) {
-    const n = await h.read(b.subarray(done), len - done, pos + done);
+    const n = await readInto(h, b.subarray(done), len - done, pos + done);
     if (n === 0) break;
     done += n;
   }
@@ -173,7 +169,7 @@ describe('TreeSync + Hydrator against the reference server', () => {
     expect(isVerified(r.cache, r.byPath('/Docs/readme.txt'))).toBe(false);
     expect(downloadRequests(r.requestLog)).toHaveLength(1);
     const empty = await r.hydrator.open(r.byPath('/zero.dat'));
-    expect(await empty.read(Buffer.alloc(4), 4, 0)).toBe(0);
+    expect(await readInto(empty, Buffer.alloc(4), 4, 0)).toBe(0);
     await empty.close();
 
     await r.srv.close();
