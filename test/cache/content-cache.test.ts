@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cacheFileName, ContentCache, type ContentCacheOptions } from '../../src/cache/content-cache';
@@ -254,6 +255,12 @@ describe('ContentCache (sparse files, range index, bound)', () => {
         maxBytes: 1 << 30,
         logger: capturingLogger().logger,
       });
+      // The WAL emptied (TRUNCATE checkpoint) before the disk fills: the row's write must grow it, and cannot.
+      const db = path.join(disk, 'meta.sqlite');
+      const checkpoint = new Database(db);
+      checkpoint.pragma('wal_checkpoint(TRUNCATE)');
+      checkpoint.close();
+      expect(fs.statSync(`${db}-wal`).size).toBe(0);
       const filler = fs.openSync(path.join(disk, 'filler'), 'w');
       const block = Buffer.alloc(64 * KIB, 1);
       try {
