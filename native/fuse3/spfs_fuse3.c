@@ -1001,8 +1001,8 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"mount", js_mount},           {"destroy", js_destroy},         {"exit", js_exit},
       {"notify", js_notify},         {"replyErr", js_reply_err},      {"replyEntry", js_reply_entry},
       {"replyCreate", js_reply_create}, {"replyAttr", js_reply_attr}, {"replyOpen", js_reply_open},
-      {"replyWrite", js_reply_write}, {"replyBuf", js_reply_buf}, {"replyFd", js_reply_fd},     {"replyStatfs", js_reply_statfs},
-      {"replyDirents", js_reply_dirents}, {"replyXattr", js_reply_xattr},
+      {"replyWrite", js_reply_write}, {"replyBuf", js_reply_buf},     {"replyFd", js_reply_fd},
+      {"replyStatfs", js_reply_statfs}, {"replyDirents", js_reply_dirents}, {"replyXattr", js_reply_xattr},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value f;

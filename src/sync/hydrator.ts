@@ -28,6 +28,11 @@ export interface ContentHandle {
   close(): Promise<void>;
 }
 
+/** The sink of a plain read: copies the bytes into `buffer` from its offset 0. */
+export function copyInto(buffer: Buffer): ByteSink {
+  return (fd, pos, len) => fs.readSync(fd, buffer, 0, len, pos);
+}
+
 /** A plain read on top of readWith: into `buffer` from its offset 0; returns the count, 0 at EOF. */
 export function readInto(
   h: ContentHandle,
@@ -35,7 +40,7 @@ export function readInto(
   length: number,
   position: number,
 ): Promise<number> {
-  return h.readWith(length, position, (fd, pos, len) => fs.readSync(fd, buffer, 0, len, pos));
+  return h.readWith(length, position, copyInto(buffer));
 }
 
 /** A synchronous step as a settled promise (a throw becomes a rejection, as from an async function). */

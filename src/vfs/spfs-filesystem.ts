@@ -2,7 +2,7 @@
 // attributes and listings come from SQLite (folders whose documents are not known yet are listed on demand); reads
 // of a server version hydrate it; a document with local changes is read and written through its local copy
 // (local-files.ts); the modifying operations are write-ops.ts on items this file resolved once.
-import { constants, readSync } from 'node:fs';
+import { constants } from 'node:fs';
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import type { Clock } from '../shared/clock';
 import type { ItemId } from '../shared/ids';
@@ -10,7 +10,7 @@ import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
 import type { ForegroundActivity } from '../sync/foreground-activity';
-import { settledNow, type ByteSink, type ContentHandle, type Hydrator } from '../sync/hydrator';
+import { copyInto, settledNow, type ByteSink, type ContentHandle, type Hydrator } from '../sync/hydrator';
 import { FsError, ReadOnlyMountError } from './errors';
 import { HandleTable } from './handle-table';
 import { InodeTable } from './inode-table';
@@ -122,8 +122,7 @@ export class SpfsFilesystem implements Filesystem {
     if (dir.kind !== 'folder') throw new FsError('ENOTDIR', `not a folder: ${path}`);
     await this.listed(dir);
     this.lookups?.revalidate();
-    const children = this.o.store.listChildren(dir.id);
-    return children.map((child) => {
+    return this.o.store.listChildren(dir.id).map((child) => {
       const entry = { item: child, attr: this.attrOf(child) };
       // ls -l stats every entry right after listing it: answer those from memory.
       this.lookups?.set(dir.id, child.name, entry);
@@ -159,7 +158,7 @@ export class SpfsFilesystem implements Filesystem {
   }
 
   read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
-    return this.readWith(fh, length, position, (fd, pos, len) => readSync(fd, buffer, 0, len, pos));
+    return this.readWith(fh, length, position, copyInto(buffer));
   }
 
   readWith(fh: number, length: number, position: number, take: ByteSink): Promise<number> {
