@@ -53,10 +53,15 @@ export interface BatchResult {
    * "no such name" where an item now is.
    */
   touched: ItemId[];
+  /** Folders whose listing this batch changed (an item added, deleted, renamed, or moved in or out). */
+  folders: ItemId[];
 }
 
-/** Told after a commit which stored items changed under the kernel's feet ('all' after a full pass swept some). */
-export type ItemsChangedListener = (ids: readonly ItemId[] | 'all') => void;
+/**
+ * Told after a commit which stored items changed under the kernel's feet ('all' after a full pass swept some), and
+ * which folders' listings changed (a kernel may cache a listing, not only the names in it).
+ */
+export type ItemsChangedListener = (ids: readonly ItemId[] | 'all', folders: readonly ItemId[]) => void;
 /** Told of a document row server data is about to delete, inside that transaction (replaced inodes keep it). */
 export type RemovingListener = (item: StoredItem) => void;
 
@@ -110,6 +115,7 @@ export class MetadataStore {
   private itemsChanged: ItemsChangedListener | undefined;
   private removingListener: RemovingListener | undefined;
   private pendingAnnounce: ItemId[] | 'all' = [];
+  private pendingFolders: ItemId[] = [];
   /** Held items server data skipped: their server state is looked up again (takeMissed). */
   private readonly missed = new Set<ItemId>();
   /** Unknown items server data put where a create of ours was sent (folder/name key): looked up again once it settled. */
@@ -418,7 +424,7 @@ export class MetadataStore {
       if (state) this.putState(state);
       return r;
     })();
-    this.announceAfterCommit(result.touched);
+    this.announceAfterCommit(result.touched, result.folders);
     return result;
   }
 
@@ -433,32 +439,37 @@ export class MetadataStore {
   }
 
   /**
-   * The daemon changed these items on its own (a conflict copy, a local version replaced by the server's): tell the
-   * listener once the surrounding transaction has committed (now, outside one).
+   * The daemon changed these items on its own (a conflict copy, a local version replaced by the server's), and the
+   * listings of `folders` with them: tell the listener once the surrounding transaction has committed (now, outside
+   * one).
    */
-  announce(ids: readonly ItemId[] | 'all'): void {
-    this.announceAfterCommit(ids);
+  announce(ids: readonly ItemId[] | 'all', folders: readonly ItemId[] = []): void {
+    this.announceAfterCommit(ids, folders);
   }
 
-  private announceAfterCommit(ids: readonly ItemId[] | 'all'): void {
-    if (this.itemsChanged === undefined || ids.length === 0) return;
+  private announceAfterCommit(ids: readonly ItemId[] | 'all', folders: readonly ItemId[] = []): void {
+    if (this.itemsChanged === undefined || (ids.length === 0 && folders.length === 0)) return;
     if (this.db.inTransaction) {
       // Inside an outer transaction (the uploader's): wait for it, so a reader never meets the old row again. One
       // flush serves every announcement the transaction made.
-      const queued = this.pendingAnnounce === 'all' || this.pendingAnnounce.length > 0;
+      const queued =
+        this.pendingAnnounce === 'all' || this.pendingAnnounce.length > 0 || this.pendingFolders.length > 0;
       if (ids === 'all') this.pendingAnnounce = 'all';
       else if (this.pendingAnnounce !== 'all') this.pendingAnnounce.push(...ids);
+      this.pendingFolders.push(...folders);
       if (!queued) queueMicrotask(() => this.flushAnnounce());
       return;
     }
-    this.itemsChanged(ids);
+    this.itemsChanged(ids, folders);
   }
 
   private flushAnnounce(): void {
     if (this.db.inTransaction) return void queueMicrotask(() => this.flushAnnounce());
     const ids = this.pendingAnnounce;
+    const folders = this.pendingFolders;
     this.pendingAnnounce = [];
-    if (ids === 'all' || ids.length > 0) this.itemsChanged?.(ids);
+    this.pendingFolders = [];
+    if (ids === 'all' || ids.length > 0 || folders.length > 0) this.itemsChanged?.(ids, folders);
   }
 
   /**
@@ -492,7 +503,7 @@ export class MetadataStore {
       return { r, swept };
     })();
     this.passGen = undefined;
-    this.announceAfterCommit(result.swept > 0 ? 'all' : result.r.touched);
+    this.announceAfterCommit(result.swept > 0 ? 'all' : result.r.touched, result.r.folders);
     return result.r;
   }
 
@@ -510,13 +521,15 @@ export class MetadataStore {
     deletes: readonly ItemId[],
     since: number | undefined,
   ): BatchResult {
-    const result: BatchResult = { upserted: 0, deleted: 0, skipped: [], touched: [] };
+    const result: BatchResult = { upserted: 0, deleted: 0, skipped: [], touched: [], folders: [] };
     for (const id of deletes)
       if (!this.changedSince(id, since) && !this.skipHeld(id)) {
         this.tellRemoving(id);
+        const parent = this.q.get.get(id)?.parent_id as ItemId | undefined;
         const n = this.q.deleteTree.run(id).changes;
         result.deleted += n;
         if (n > 0) result.touched.push(id);
+        if (n > 0 && parent != null) result.folders.push(parent);
       }
     // The local state wins while a change is pending (the SQL guard covers updates; this covers re-inserting a
     // locally deleted item) and over data fetched before a local change.
@@ -562,6 +575,10 @@ export class MetadataStore {
       parked.delete(item.id);
       result.upserted++;
       if (before === undefined || differs(before, item, folded)) result.touched.push(item.id);
+      if (before === undefined || before.parent_id !== item.parentId || before.name !== item.name)
+        result.folders.push(item.parentId);
+      if (before !== undefined && before.parent_id !== item.parentId)
+        result.folders.push(before.parent_id as ItemId);
     }
     return result;
   }

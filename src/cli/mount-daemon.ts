@@ -220,8 +220,8 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
     const p = pins;
     // Remote changes (and the daemon's own conflict copies) reach the kernel's caches by inode, not by timeout,
     // and the pin manager, which hydrates a pinned item's new version and new items in pinned folders.
-    store.onItemsChanged((ids) => {
-      m.invalidate(ids);
+    store.onItemsChanged((ids, folders) => {
+      m.invalidate(ids, folders);
       p.itemsChanged(ids);
     });
     p.start(); // after the listener: nothing committed from here on is missed

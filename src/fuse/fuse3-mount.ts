@@ -32,7 +32,7 @@ export interface Fuse3Mounted {
   readonly ops: Fuse3Ops;
   /** Whether the kernel's read-ahead for this mount could be raised to 1 MiB (root only). */
   readonly readAheadKb: number | undefined;
-  invalidate(ids: readonly ItemId[] | 'all'): void;
+  invalidate(ids: readonly ItemId[] | 'all', folders: readonly ItemId[]): void;
   unmount(): Promise<void>;
 }
 
@@ -85,8 +85,8 @@ export async function mountFuse3(
     adapter: 'libfuse3',
     ops,
     readAheadKb,
-    invalidate: (ids) => {
-      if (!ended) ops.invalidate(ids);
+    invalidate: (ids, folders) => {
+      if (!ended) ops.invalidate(ids, folders);
     },
     unmount: async () => {
       if (!ended) {

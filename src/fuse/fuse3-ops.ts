@@ -3,6 +3,7 @@
 // dentry names are kept in KernelInodes so that remote changes invalidate exactly what the kernel cached. Every
 // request gets exactly one reply: `replied` holds the requests still owed one, a late result after a timeout or a
 // shutdown is dropped. No filesystem logic lives here.
+import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
@@ -60,9 +61,15 @@ interface Request {
   extra: Extra;
 }
 
+/**
+ * An open folder. Its names are taken at the READDIR from offset 0 (not at OPENDIR): the kernel starts caching a
+ * listing at that request, and a change it makes itself after that moves the folder's version it checks. `stale`: a
+ * change the kernel did not make touched the folder since, so what it cached from this handle must go at its release.
+ */
 interface DirHandle {
   ino: number;
-  entries: DirEntry[];
+  entries: DirEntry[] | undefined;
+  stale: boolean;
 }
 
 export class Fuse3Ops {
@@ -111,9 +118,11 @@ export class Fuse3Ops {
    * their attributes, pages and dentries now instead of serving them until a timeout. Runs on the addon's notify
    * thread, never inside a request.
    */
-  invalidate(ids: readonly ItemId[] | 'all'): void {
+  invalidate(ids: readonly ItemId[] | 'all', folders: readonly ItemId[] = []): void {
     const s = this.session;
     if (s === undefined) return;
+    const listings = folders.flatMap((id) => this.fs.knownIno(id) ?? []);
+    for (const d of this.dirs.values()) if (ids === 'all' || listings.includes(d.ino)) d.stale = true;
     const items: TouchedItem[] =
       ids === 'all'
         ? [ROOT_INO, ...this.kernel.all()].map((ino) => ({ ino, now: undefined }))
@@ -122,7 +131,7 @@ export class Fuse3Ops {
             const now = place === undefined ? undefined : { parent: place.parentIno, name: place.name };
             return { ino: this.fs.knownIno(id), now };
           });
-    for (const n of this.kernel.invalidations(items)) {
+    for (const n of this.kernel.invalidations(items, listings)) {
       if (n.kind === 'inode') {
         this.openedAs.delete(n.ino);
         this.addon.notify(s, NOTIFY.inode, n.ino, 0, '');
@@ -190,8 +199,7 @@ export class Fuse3Ops {
       case OP.readdirplus:
         return this.readdir(req, fh, off, size, op === OP.readdirplus);
       case OP.releasedir:
-        this.dirs.delete(fh);
-        return Promise.resolve(this.ok(req));
+        return Promise.resolve(this.releasedir(req, fh));
       case OP.open:
         return this.open(req, ino, flags);
       case OP.read:
@@ -298,35 +306,60 @@ export class Fuse3Ops {
     return fh !== undefined ? this.fs.fgetattr(fh, () => this.fs.pathOf(ino)) : this.fs.getattrOfIno(ino);
   }
 
+  /**
+   * The kernel keeps a folder's listing (cache_readdir, and keep_cache across opens) until a change of its own in
+   * the folder, or an invalidation of the folder's inode from `invalidate`, drops it: a warm `find` or `ls -R` is
+   * one OPENDIR and RELEASEDIR per folder.
+   */
   private async opendir(req: number, ino: number): Promise<void> {
-    const path = this.fs.pathOf(ino);
+    const self = await this.fs.getattr(this.fs.pathOf(ino));
+    if ((self.mode & fsConstants.S_IFMT) !== fsConstants.S_IFDIR)
+      throw new FsError('ENOTDIR', `${ino} is not a folder`);
+    const fh = this.nextDir++;
+    this.dirs.set(fh, { ino, entries: undefined, stale: false });
+    if (this.settle(req)) this.addon.replyOpen(req, fh, OPEN_FLAGS.keepCache | OPEN_FLAGS.cacheReaddir);
+  }
+
+  /** The folder's names now, with "." and "..": what offsets index until the next READDIR from 0. */
+  private async snapshot(dir: DirHandle): Promise<DirEntry[]> {
+    dir.stale = false; // before the first await: a change committed from here on marks it again
+    const path = this.fs.pathOf(dir.ino);
     const listed = await this.fs.readdir(path);
     const self = await this.fs.getattr(path);
-    const up = this.kernel.nameOf(ino)?.parent ?? ROOT_INO;
+    const up = this.kernel.nameOf(dir.ino)?.parent ?? ROOT_INO;
     const dot = (n: string, i: number): DirEntry => ({ name: n, attr: { ...self, ino: i } });
-    const fh = this.nextDir++;
-    this.dirs.set(fh, { ino, entries: [dot('.', ino), dot('..', up), ...listed] });
-    if (this.settle(req)) this.addon.replyOpen(req, fh, 0);
+    dir.entries = [dot('.', dir.ino), dot('..', up), ...listed];
+    return dir.entries;
+  }
+
+  private releasedir(req: number, fh: number): void {
+    const dir = this.dirs.get(fh);
+    this.dirs.delete(fh);
+    // A listing served from names taken before a change the kernel was told of may be in its cache now: drop it.
+    if (dir?.stale === true && dir.entries !== undefined && this.session !== undefined)
+      this.addon.notify(this.session, NOTIFY.inode, dir.ino, 0, '');
+    this.ok(req);
   }
 
   /**
-   * Serves entries from `off` (an index into the names taken at opendir) that fit in `size` bytes. Each entry's
-   * attributes are read now, not at opendir: the kernel keeps what readdirplus tells it for 60 s and only discards
-   * replies older than a change it made itself, so a size written (or a name removed) since opendir must not come
+   * Serves entries from `off` (an index into the names taken at the READDIR from 0) that fit in `size` bytes. Each
+   * entry's attributes are read now, not with the names: the kernel keeps what readdirplus tells it for 60 s and only
+   * discards replies older than a change it made itself, so a size written (or a name removed) since must not come
    * back from the snapshot. An entry gone since is skipped; one whose name holds another item since (rename-over)
    * is served as that item; offsets stay indexes into the snapshot.
    */
   private async readdir(req: number, fh: number, off: number, size: number, plus: boolean): Promise<void> {
     const dir = this.dirs.get(fh);
     if (dir === undefined) throw new FsError('EBADF', `unknown folder handle ${fh}`);
+    const entries = off <= 0 || dir.entries === undefined ? await this.snapshot(dir) : dir.entries;
     // An entry takes at least 24 bytes (readdir) or 152 (readdirplus), so no more than this can fit.
     const most = Math.ceil(size / (plus ? 152 : 24));
     const fresh: Array<{ e: DirEntry; at: number }> = [];
     // The folder's path once per request: each entry is then one lookup-cache hit, not a walk up the tree.
     const dirPath = this.fs.pathOf(dir.ino);
     // An empty reply means the end of the folder: entries gone since opendir must not end it early.
-    for (let at = Math.max(0, off); at < dir.entries.length && fresh.length < most; at++) {
-      const e = dir.entries[at] as DirEntry;
+    for (let at = Math.max(0, off); at < entries.length && fresh.length < most; at++) {
+      const e = entries[at] as DirEntry;
       if (at < 2) {
         fresh.push({ e, at }); // "." and ".."
         continue;

@@ -7,7 +7,10 @@ export interface KernelName {
   name: string;
 }
 
-/** What to tell the kernel: drop an inode's attributes and pages, or one dentry (a name, or a "no such name"). */
+/**
+ * What to tell the kernel: drop an inode's attributes and pages (a folder's pages are its cached listing), or one
+ * dentry (a name, or a "no such name").
+ */
 export type Invalidation = { kind: 'inode'; ino: number } | { kind: 'entry'; parent: number; name: string };
 
 /** An item a change touched: its inode number if it has one, and where it is now if it still exists. */
@@ -72,11 +75,19 @@ export class KernelInodes {
   /**
    * What the kernel may hold stale of these items: each inode it holds (with the name it knows it by), and the name
    * each item has now under a folder it holds, where it may have cached "no such name" (a create, a rename's new
-   * name). Nothing for what it never saw.
+   * name); and of these folders (inode numbers) whose listing changed, the listing it may have cached. Only the
+   * folder's inode, never its dentry: dropping a folder's dentry would drop every name cached under it. Nothing for
+   * what it never saw.
    */
-  invalidations(items: readonly TouchedItem[]): Invalidation[] {
+  invalidations(items: readonly TouchedItem[], listings: readonly number[] = []): Invalidation[] {
     const out: Invalidation[] = [];
     const seen = new Set<string>();
+    const inodes = new Set<number>();
+    const inode = (ino: number): void => {
+      if (inodes.has(ino) || !this.held(ino)) return;
+      inodes.add(ino);
+      out.push({ kind: 'inode', ino });
+    };
     const entry = (parent: number, name: string): void => {
       const k = key(parent, name);
       if (seen.has(k)) return;
@@ -85,12 +96,13 @@ export class KernelInodes {
     };
     for (const { ino, now } of items) {
       if (ino !== undefined && this.held(ino)) {
-        out.push({ kind: 'inode', ino });
+        inode(ino);
         const old = this.inodes.get(ino);
         if (old !== undefined) entry(old.parent, old.name);
       }
       if (now !== undefined && this.held(now.parent)) entry(now.parent, now.name);
     }
+    for (const ino of listings) inode(ino);
     return out;
   }
 

@@ -69,8 +69,11 @@ export interface MountedFilesystem {
   readonly kernelCacheS: number;
   /** Requests served per operation (libfuse3 only; fuse-native does not count). */
   requestCounts(): Record<string, number> | undefined;
-  /** The kernel drops what it cached of these items (libfuse3; a no-op on fuse-native, which relies on timeouts). */
-  invalidate(ids: readonly ItemId[] | 'all'): void;
+  /**
+   * The kernel drops what it cached of these items and the listings of these folders (libfuse3; a no-op on
+   * fuse-native, which relies on timeouts).
+   */
+  invalidate(ids: readonly ItemId[] | 'all', folders: readonly ItemId[]): void;
   unmount(): Promise<void>;
 }
 
@@ -155,7 +158,7 @@ export async function mountFilesystem(
         adapter: 'libfuse3',
         kernelCacheS: o.invalidatedTimeoutS,
         requestCounts: () => ({ ...m.ops.counts }),
-        invalidate: (ids) => m.invalidate(ids),
+        invalidate: (ids, folders) => m.invalidate(ids, folders),
         unmount: () => m.unmount(),
       };
     }

@@ -534,7 +534,7 @@ export class Uploader {
         store.putLocalItem({ ...item, name });
         store.journal.markSent(item.id, item.parentId, name);
       });
-      store.announce([item.id]); // the kernel still has it under its old name
+      store.announce([item.id], [item.parentId]); // the kernel still has it (and its folder's listing) under its old name
       return api.createFile(item.parentId, name, source);
     }
   }
@@ -606,7 +606,8 @@ export class Uploader {
       store.putLocalItem({ ...toStoredItem(current), parentId: item.parentId, name: item.name });
       store.putLocalItem({ ...toStoredItem(copy), parentId: item.parentId });
     });
-    store.announce([item.id, copy.id]); // the name now shows the server's version; the copy's name is new
+    // The name now shows the server's version; the copy's name is new in the folder's listing.
+    store.announce([item.id, copy.id], [item.parentId]);
     this.o.copies.uploaded(item.id, copy, e.size, false);
     this.o.logger.warn(
       { path: this.pathOf(item.id), copy: name },

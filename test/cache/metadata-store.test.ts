@@ -295,6 +295,23 @@ describe('MetadataStore', () => {
       expect(heard).toHaveLength(1);
     });
 
+    it('names the folders whose listing a batch changed: adds, deletes, renames and both ends of a move, not edits', () => {
+      const s = openStore();
+      const root = withRoot(s);
+      const [a, b] = ['A', 'B'].map((n) => item(root, n, 'folder'));
+      const [edited, renamed, moved, deleted] = ['edited', 'renamed', 'moved', 'deleted'].map((n) =>
+        item(a!.id, n),
+      );
+      s.applyBatch([a!, b!, edited!, renamed!, moved!, deleted!], []);
+      const heard: Array<readonly ItemId[]> = [];
+      s.onItemsChanged((_ids, folders) => heard.push(folders));
+      s.applyBatch([{ ...edited!, size: 9, etag: asETag('"e,2"') }], []);
+      expect(heard).toEqual([[]]); // an edit changes no listing
+      s.applyBatch([{ ...renamed!, name: 'Renamed' }], []); // a case-only rename shows in the listing too
+      s.applyBatch([{ ...moved!, parentId: b!.id }, item(b!.id, 'added')], [deleted!.id]);
+      expect(heard.slice(1).map((f) => [...new Set(f)].sort())).toEqual([[a!.id], [a!.id, b!.id].sort()]);
+    });
+
     it('a full pass that swept items announces all (what it removed was never named)', () => {
       const s = openStore();
       const root = withRoot(s);

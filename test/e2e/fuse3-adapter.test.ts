@@ -85,6 +85,10 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     writeFileSync(join(seed, 'kept-after-delete.txt'), 'deleted by another user');
     writeFileSync(join(seed, 'renamed.txt'), 'moving');
     writeFileSync(join(seed, 'stalled.txt'), 'its download never answers');
+    mkdirSync(join(seed, 'kept-list'));
+    mkdirSync(join(seed, 'kept-other'));
+    for (const n of ['a.txt', 'b.txt', 'm.txt']) writeFileSync(join(seed, 'kept-list', n), n);
+    writeFileSync(join(seed, 'kept-other', 'o.txt'), 'o');
     mkdirSync(join(work, 'data'));
     server = await startServerProcess({
       dataDir: join(work, 'data'),
@@ -124,6 +128,44 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     // At most a request or two per folder; a lookup per file would be over a thousand.
     expect(perFile).toBeLessThanOrEqual(2 * (FOLDERS + 1));
     expect(delta(after, before, 'readdirplus')).toBeGreaterThan(0);
+  });
+
+  test('the kernel keeps a listing (a second ls makes no readdir request) until a local or remote change in it', async () => {
+    const dir = join(mount.mountpoint, 'kept-list');
+    const other = join(mount.mountpoint, 'kept-other');
+    const names = (d = dir): string[] => readdirSync(d).sort();
+    const listedFromCache = async (d: string, expected: string[]): Promise<void> => {
+      expect(names(d)).toEqual(expected); // fills the kernel's cache if it was dropped
+      const before = await fuseRequestCounts(mount);
+      expect(names(d)).toEqual(expected);
+      const after = await fuseRequestCounts(mount);
+      expect(delta(after, before, 'readdir') + delta(after, before, 'readdirplus')).toBe(0);
+    };
+    await listedFromCache(dir, ['a.txt', 'b.txt', 'm.txt']);
+    await listedFromCache(other, ['o.txt']);
+    // Names the kernel never looked up: only an invalidation of the folder's cached listing can show these.
+    const shows = (d: string, want: string[]) => (): true | undefined =>
+      JSON.stringify(names(d)) === JSON.stringify(want) ? true : undefined;
+    await change({ op: 'create-file', path: 'kept-list/remote.txt', content: 'remote' });
+    await eventually(
+      shows(dir, ['a.txt', 'b.txt', 'm.txt', 'remote.txt']),
+      'a remote create',
+      SEEN_WITHIN_MS,
+      100,
+    );
+    await change({ op: 'move', path: 'kept-list/m.txt', to: 'kept-other' });
+    await eventually(shows(other, ['m.txt', 'o.txt']), 'a remote move in', SEEN_WITHIN_MS, 100);
+    await eventually(shows(dir, ['a.txt', 'b.txt', 'remote.txt']), 'a remote move out', SEEN_WITHIN_MS, 100);
+    await change({ op: 'rename', path: 'kept-list/b.txt', to: 'b2.txt' });
+    await change({ op: 'delete', path: 'kept-list/a.txt' });
+    await eventually(shows(dir, ['b2.txt', 'remote.txt']), 'a remote rename and delete', SEEN_WITHIN_MS, 100);
+    // Changes through this mount show at once: the kernel drops its own cached listing.
+    writeFileSync(join(dir, 'local.txt'), 'here');
+    expect(names()).toEqual(['b2.txt', 'local.txt', 'remote.txt']);
+    await fsp.rename(join(dir, 'local.txt'), join(other, 'local.txt'));
+    expect(names()).toEqual(['b2.txt', 'remote.txt']);
+    expect(names(other)).toEqual(['local.txt', 'm.txt', 'o.txt']);
+    await listedFromCache(dir, ['b2.txt', 'remote.txt']);
   });
 
   test('a listing read after changes made since its opendir reports the current sizes and names', async () => {

@@ -73,6 +73,24 @@ describe('KernelInodes (what the kernel holds, for invalidation by inode)', () =
       ]);
     });
 
+    it('a folder whose listing changed: its inode only (its cached listing), never its dentry; once, if held', () => {
+      const k = new KernelInodes();
+      k.looked(3, 1, 'Docs');
+      k.looked(5, 3, 'a.txt');
+      expect(
+        k.invalidations([{ ino: undefined, now: { parent: 3, name: 'new.txt' } }], [3, 3, 1, 77]),
+      ).toEqual([
+        { kind: 'entry', parent: 3, name: 'new.txt' },
+        { kind: 'inode', ino: 3 },
+        { kind: 'inode', ino: 1 }, // the root is always held; 77 never was
+      ]);
+      // A folder that is itself touched is invalidated once.
+      expect(k.invalidations([{ ino: 3, now: { parent: 1, name: 'Docs' } }], [3])).toEqual([
+        { kind: 'inode', ino: 3 },
+        { kind: 'entry', parent: 1, name: 'Docs' },
+      ]);
+    });
+
     it('nothing for what the kernel never saw or has forgotten; each dentry once', () => {
       const k = new KernelInodes();
       k.looked(8, 1, 'gone');
