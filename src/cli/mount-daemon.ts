@@ -166,8 +166,9 @@ export async function runMountDaemon(o: DaemonOptions): Promise<number> {
       logger,
       hydrate: o.hydrate ?? 'ranges',
       connectivity,
-      // The file changed since the last sync (another machine saved it): sync now, so the next open has the new version.
-      versionChanged: () => feed?.trigger(),
+      // The file changed since the last sync (another machine saved it): sync now; an open waits for that sync and
+      // answers ESTALE, so the kernel looks the name up again and opens the new version.
+      versionChanged: () => feed?.syncNow(),
     });
     prefetch = new SiblingPrefetch({
       store,

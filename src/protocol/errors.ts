@@ -17,6 +17,7 @@ export const PROTOCOL_ERROR_CODES = {
   subscriptionGone: 'ESUBSCRIPTIONGONE',
   changedDuringDownload: 'ECHANGEDDURINGDOWNLOAD',
   uploadSession: 'EUPLOADSESSION',
+  localSourceChanged: 'ELOCALSOURCECHANGED',
 } as const;
 
 export type NetworkFailureKind = 'unreachable' | 'reset' | 'timeout' | 'truncated' | 'other';
@@ -137,6 +138,29 @@ export class ChangedDuringDownloadError extends SpfsError {
   constructor(message: string) {
     super(PROTOCOL_ERROR_CODES.changedDuringDownload, message);
   }
+}
+
+/**
+ * The local file an upload reads was written, truncated, replaced or removed while it was hashed or sent: what went
+ * out is not one version of it, so the request is given up before the server could commit it (never a lost reply,
+ * never an outage). The uploader sends the file again once it is quiet.
+ */
+export class LocalSourceChangedError extends SpfsError {
+  readonly retryable = false;
+  constructor(path: string, what: string, options?: { cause?: unknown }) {
+    super(
+      PROTOCOL_ERROR_CODES.localSourceChanged,
+      `upload source ${path} ${what} while it was sent`,
+      options,
+    );
+  }
+}
+
+/** The LocalSourceChangedError anywhere in `err`'s cause chain (a request body's failure comes wrapped). */
+export function localSourceChange(err: unknown): LocalSourceChangedError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++)
+    if (e instanceof LocalSourceChangedError) return e;
+  return undefined;
 }
 
 /** A BITS upload session failed in a way a resend can't fix (unknown session, refused fragment). */

@@ -11,6 +11,7 @@ import { QuickXorHash } from '../shared/quickxorhash';
 import { bitsUpload, type BitsSession } from './bits-upload';
 import { HttpStatusError, NetworkError, NotFoundError, ThrottledError } from './errors';
 import { multipartRelated, type BinaryPart } from './http/multipart';
+import { assertUnchanged, stampOf } from './source-stamp';
 import { MAX_ATTEMPTS, retryDelayMs } from './http/retry';
 import { XML_ACCEPT, type SpSession } from './sp-session';
 import type {
@@ -117,7 +118,9 @@ export class SpWriter {
       const known =
         src.size !== undefined && src.hash !== undefined ? { size: src.size, hash: src.hash } : undefined;
       // Large files are hashed in the same read pass that uploads them (the hash is only needed by the commit).
-      const size = known?.size ?? (await fs.promises.stat(src.path)).size;
+      // Every byte hashed and sent must come from this version of the file (source-stamp.ts).
+      const stamp = await stampOf(src.path);
+      const size = known?.size ?? Number(stamp.size);
       const mimeType = src.mimeType ?? 'application/octet-stream';
       if (size >= threshold) {
         const running = known === undefined ? new QuickXorHash() : undefined;
@@ -135,13 +138,15 @@ export class SpWriter {
         );
         bits.push(s);
         const hash = known?.hash ?? s.hash ?? (await hashFile(src.path, opts.signal)).hash;
+        await assertUnchanged(src.path, stamp); // before the commit: a torn version never becomes the server's
         out.push({ op: { ...op, upload: { size, hash, mimeType, fragmentSessionId: s.id } } });
       } else {
         const inline = known ?? (await hashFile(src.path, opts.signal));
+        await assertUnchanged(src.path, stamp);
         const fragmentSessionId = randomUUID();
         out.push({
           op: { ...op, upload: { size: inline.size, hash: inline.hash, mimeType, fragmentSessionId } },
-          part: { fragmentSessionId, path: src.path, size: inline.size },
+          part: { fragmentSessionId, path: src.path, size: inline.size, stamp },
         });
       }
     }

@@ -59,6 +59,8 @@ export class ChangeFeed {
   private offlineFailures = 0;
   private syncs = 0;
   private loops: Promise<void>[] = [];
+  /** Callers of syncNow waiting for a run that starts after their call. */
+  private syncWaiters: Array<() => void> = [];
   private unwatch: (() => void) | undefined;
 
   constructor(opts: ChangeFeedOptions) {
@@ -91,6 +93,7 @@ export class ChangeFeed {
     this.stopCtl.abort(new Error('change feed stopped'));
     this.wakeCtl.abort();
     await Promise.allSettled(this.loops);
+    for (const w of this.syncWaiters.splice(0)) w();
     const sub = this.sub;
     this.sub = undefined;
     if (sub && this.o.connectivity.online) await this.o.api.unsubscribe(sub.id).catch(() => undefined);
@@ -100,6 +103,18 @@ export class ChangeFeed {
   trigger(): void {
     this.dueAtMs ??= this.o.clock.now() + this.o.debounceMs;
     this.wakeCtl.abort();
+  }
+
+  /**
+   * A sync at once (no debounce); resolves when one that started after this call has ended, successfully or not. An
+   * open that found another version on the server waits for it, so that the kernel's retry finds the new one.
+   */
+  syncNow(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.syncWaiters.push(resolve);
+      this.probeNow();
+    });
   }
 
   /** The next sync runs at once (no debounce); a sync that is running sets its own next time when it ends. */
@@ -137,6 +152,7 @@ export class ChangeFeed {
 
   private async runSync(): Promise<void> {
     const { connectivity, logger, clock } = this.o;
+    const waiters = this.syncWaiters.splice(0);
     try {
       await this.o.sync();
       this.offlineFailures = 0;
@@ -151,8 +167,10 @@ export class ChangeFeed {
       }
     } finally {
       this.syncs++;
+      for (const w of waiters) w();
     }
-    this.nextPollAtMs = clock.now() + this.nextDelayMs();
+    // Asked for while this run went on: the next one starts at once.
+    this.nextPollAtMs = clock.now() + (this.syncWaiters.length > 0 ? 0 : this.nextDelayMs());
   }
 
   private nextDelayMs(): number {

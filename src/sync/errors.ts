@@ -12,6 +12,20 @@ export class IntegrityError extends SpfsError {
   }
 }
 
+/**
+ * The server serves another version of the item than the one asked for (another ETag or size): it changed since the
+ * last sync. Reads fail (EIO); an open that meets it before serving any byte asks the kernel to look the name up
+ * again (ESTALE) once the sync has brought the new version.
+ */
+export class VersionChangedError extends SpfsError {
+  constructor(
+    readonly itemId: ItemId,
+    message: string,
+  ) {
+    super('EVERSIONCHANGED', message);
+  }
+}
+
 /** The content of an item could not be fetched (network, HTTP status, cancelled); `cause` says why. */
 export class HydrationError extends SpfsError {
   constructor(

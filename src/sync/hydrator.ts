@@ -68,9 +68,10 @@ export interface HydratorOptions {
   connectivity?: { readonly online: boolean; reportFailure(err: unknown): boolean };
   /**
    * The server serves another version than the stored metadata names (another size or ETag): the file changed
-   * since the last sync, so the caller syncs now (MS-FILESYNC: on a mismatch re-run the change enumeration, E7).
+   * since the last sync, so the caller syncs now (MS-FILESYNC: on a mismatch re-run the change enumeration, E7) and
+   * returns that sync, which an open of the file waits for before it fails (VersionChangedError).
    */
-  versionChanged?: (item: StoredItem) => void;
+  versionChanged?: (item: StoredItem) => Promise<void> | void;
 }
 
 export type HydratorStats = FetchCounters;
@@ -103,17 +104,27 @@ export class Hydrator {
     let f = await this.fetcherFor(item);
     if (f.isClosed) f = await this.fetcherFor(item); // its last handle closed while we waited: a fresh one
     f.handles++;
-    if (this.opts.hydrate === 'full')
-      f.startBackgroundFill(this.opts.fullChunkBytes ?? FULL_CHUNK_BYTES, () => this.maybeClose(f));
-    return new RangeHandle(
+    const readAhead = this.opts.readAhead ?? DEFAULT_READ_AHEAD;
+    const handle = new RangeHandle(
       f,
-      new ReadAhead(this.opts.readAhead ?? DEFAULT_READ_AHEAD),
+      new ReadAhead(readAhead),
       () => {
         f.handles--;
         this.maybeClose(f);
       },
       net,
     );
+    try {
+      // Nothing of this version here yet: the first read's fetch starts now, and the open returns once the server
+      // has shown it still serves this version (an open never binds a version it could only serve in part).
+      await f.confirmVersion(readAhead.minBytes);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    if (this.opts.hydrate === 'full')
+      f.startBackgroundFill(this.opts.fullChunkBytes ?? FULL_CHUNK_BYTES, () => this.maybeClose(f));
+    return handle;
   }
 
   /** The version's verified cached file, or undefined (nothing is downloaded): what a replaced inode keeps. */

@@ -2,7 +2,7 @@
 // retrying transient failures with backoff (honouring Retry-After) forever; conflicts keep both versions.
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { isLocalId, type JournalEntry } from '../cache/upload-journal';
-import { NotFoundError, ThrottledError, WriteRejectedError } from '../protocol/errors';
+import { localSourceChange, NotFoundError, ThrottledError, WriteRejectedError } from '../protocol/errors';
 import type { FileSyncWriteApi, RemoteItem, WriteResult } from '../protocol/types';
 import { errorMessage } from '../shared/errors';
 import { LocalCopyMissingError, OwnVersionConflictError } from './errors';
@@ -359,7 +359,7 @@ export class Uploader {
   /** Records a failed attempt: retried after backoff (or Retry-After), or kept for good when permanent. */
   private failed(e: JournalEntry, err: unknown): void {
     if (localSourceVanished(err)) {
-      // The local copy was replaced or removed while it was being sent (git and editors rename over files all the
+      // The local copy was replaced, written or removed while it was being sent (git and editors rename over files all the
       // time): not the server's fault and not an outage. Look at the entry again at once; by then it says what to send.
       this.o.store.journal.fail(e.itemId, e.seq, errorMessage(err), false, Date.now());
       this.o.logger.debug(
@@ -675,6 +675,7 @@ function slotKey(parentId: ItemId, name: string): string {
 
 /** True when the error comes from reading a local source file that no longer exists (ENOENT anywhere in the causes). */
 function localSourceVanished(err: unknown): boolean {
+  if (localSourceChange(err) !== undefined) return true; // written, truncated or removed while hashed or sent
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
   }

@@ -9,7 +9,7 @@ import { errorMessage } from '../shared/errors';
 import { etagVersion } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { BatchedWriter } from './batched-writer';
-import { HydrationError, IntegrityError } from './errors';
+import { HydrationError, IntegrityError, VersionChangedError } from './errors';
 import { PrefixHasher } from './prefix-hasher';
 
 /** Largest positional write of downloaded bytes into the cache file. */
@@ -39,6 +39,9 @@ interface Fetch {
   done: Promise<void>;
   /** Set when the fetch failed (a waiter woken by the same event may not see `done` reject first). */
   error?: Error;
+  /** Settles once the server's answer was checked: with the error if it serves another version, else undefined. */
+  head: Promise<VersionChangedError | undefined>;
+  headSeen: (changed: VersionChangedError | undefined) => void;
 }
 
 export class VersionFetcher {
@@ -61,6 +64,10 @@ export class VersionFetcher {
   /** Recording a successful verification (persist, then the verified flag). */
   private recording: Promise<void> = Promise.resolve();
   private readonly hasher: PrefixHasher;
+  /** A fetch's answer showed the server serves this version. */
+  private confirmed = false;
+  /** The sync started when an answer showed another version (it settles when that sync has ended). */
+  private resynced: Promise<void> | undefined;
 
   constructor(
     readonly item: StoredItem,
@@ -72,8 +79,11 @@ export class VersionFetcher {
     private readonly counters: FetchCounters,
     /** false while the server is known to be unreachable: a broken fetch is not started again. */
     private readonly mayRetry: () => boolean = () => true,
-    /** Told when the server answers with another version than `item` (its size or ETag differ). */
-    private readonly versionChanged: () => void = () => undefined,
+    /**
+     * Told when the server answers with another version than `item` (its size or ETag differ); may return the sync
+     * it started, which an open waits for (confirmVersion).
+     */
+    private readonly versionChanged: () => Promise<void> | void = () => undefined,
   ) {
     this.contentOk = file.verified;
     this.hasher = new PrefixHasher(file, (digest) => this.onDigest(digest));
@@ -128,7 +138,12 @@ export class VersionFetcher {
         await Promise.race([fetch.done, this.nextWake()]);
         if (fetch.error !== undefined) throw fetch.error;
       } catch (err) {
-        if (err instanceof IntegrityError || err instanceof CacheFullError) throw err;
+        if (
+          err instanceof IntegrityError ||
+          err instanceof CacheFullError ||
+          err instanceof VersionChangedError
+        )
+          throw err;
         if (this.closed || retries++ >= MAX_FETCH_RETRIES || !this.mayRetry()) throw err;
         this.logger.warn(
           { id: this.item.id, offset: missing, err: errorMessage(err) },
@@ -136,6 +151,21 @@ export class VersionFetcher {
         );
       }
     }
+  }
+
+  /**
+   * For an open of a version none of whose bytes are here, before it serves any: starts the fetch a read from the
+   * start needs first, [0, firstBytes), and waits until the server's answer shows which version it serves. Rejects
+   * with VersionChangedError, once the sync that started has ended, when it serves another: the version this open
+   * bound can no longer be served whole. Resolves on any other outcome (a read then meets a failed fetch as before).
+   */
+  async confirmVersion(firstBytes: number): Promise<void> {
+    if (this.confirmed || this.contentOk || this.closed || this.file.present.totalBytes() > 0) return;
+    const f = this.fetchCovering(0) ?? this.startFetch(0, this.claimEnd(0, firstBytes));
+    const changed = await f.head;
+    if (changed === undefined) return;
+    await this.resynced;
+    throw changed;
   }
 
   /** `--hydrate full`: fetches the rest of the file in large chunks, in order, in the background. */
@@ -215,7 +245,16 @@ export class VersionFetcher {
   }
 
   private startFetch(start: number, end: number, readAhead = false): Fetch {
-    const f: Fetch = { start, end, controller: new AbortController(), done: Promise.resolve() };
+    let headSeen: Fetch['headSeen'] = () => undefined;
+    const head = new Promise<VersionChangedError | undefined>((r) => (headSeen = r));
+    const f: Fetch = {
+      start,
+      end,
+      controller: new AbortController(),
+      done: Promise.resolve(),
+      head,
+      headSeen,
+    };
     const run = this.runFetch(f).then(
       () => {
         this.aheadRefused = false;
@@ -247,16 +286,14 @@ export class VersionFetcher {
         // 200 to a Range request is fine: the client cuts the requested slice out of a server's full answer.
         if (dl.status !== 200 && dl.status !== 206)
           throw new HydrationError(item.id, `download of ${item.id}: unexpected HTTP ${dl.status}`);
-        if (dl.totalSize !== undefined && dl.totalSize !== item.size) {
-          this.versionChanged();
-          throw this.integrityFailure(`server reports ${dl.totalSize} bytes, DataSize is ${item.size}`);
-        }
+        if (dl.totalSize !== undefined && dl.totalSize !== item.size)
+          throw this.otherVersion(f, `server reports ${dl.totalSize} bytes, DataSize is ${item.size}`);
         const served = dl.etag === undefined ? undefined : etagVersion(dl.etag);
         const wanted = etagVersion(item.etag);
-        if (served !== undefined && wanted !== undefined && served !== wanted) {
-          this.versionChanged();
-          throw new HydrationError(item.id, `server sent version ${served}, the item is version ${wanted}`);
-        }
+        if (served !== undefined && wanted !== undefined && served !== wanted)
+          throw this.otherVersion(f, `server sent version ${served}, the item is version ${wanted}`);
+        this.confirmed = true;
+        f.headSeen(undefined);
         const pos =
           dl.writeTo !== undefined
             ? await this.fillFromWorker(f, dl.writeTo)
@@ -268,13 +305,14 @@ export class VersionFetcher {
       }
     } catch (err) {
       f.error =
-        err instanceof IntegrityError || err instanceof CacheFullError
+        err instanceof IntegrityError || err instanceof CacheFullError || err instanceof VersionChangedError
           ? err
           : new HydrationError(item.id, `range read of ${item.id} failed: ${errorMessage(err)}`, {
               cause: err,
             });
       throw f.error;
     } finally {
+      f.headSeen(undefined); // no answer, or a failed one: a read meets that error itself
       // Recorded only now, after fsync: a crash mid-fetch leaves these bytes unrecorded, to be fetched again.
       await file
         .persist()
@@ -373,6 +411,18 @@ export class VersionFetcher {
         this.resetting = undefined;
         this.wake();
       });
+  }
+
+  /** The server answered with another version: sync now (MS-FILESYNC: on a mismatch re-run E7), tell the head. */
+  private otherVersion(f: Fetch, detail: string): VersionChangedError {
+    const { item } = this;
+    const err = new VersionChangedError(
+      item.id,
+      `${item.id} (${item.name}) changed on the server: ${detail}`,
+    );
+    this.resynced = Promise.resolve(this.versionChanged()).catch(() => undefined);
+    f.headSeen(err);
+    return err;
   }
 
   private integrityFailure(detail: string): IntegrityError {

@@ -58,6 +58,7 @@ export const ERRNO_BY_CODE: Readonly<Record<string, ErrnoName>> = {
   // cache / sync
   INTEGRITY: 'EIO',
   HYDRATION: 'EIO',
+  EVERSIONCHANGED: 'EIO',
   EOFFLINE: 'ENETUNREACH',
   ECACHEFULL: 'ENOSPC',
   // shared

@@ -9,6 +9,7 @@ import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
+import { VersionChangedError } from '../sync/errors';
 import type { ForegroundActivity } from '../sync/foreground-activity';
 import { copyInto, settledNow, type ByteSink, type ContentHandle, type Hydrator } from '../sync/hydrator';
 import { FsError, ReadOnlyMountError } from './errors';
@@ -141,9 +142,27 @@ export class SpfsFilesystem implements Filesystem {
       const append = (flags & constants.O_APPEND) !== 0;
       return this.addHandle(await this.o.ops.openLocal(item, writer, truncate, append));
     }
-    const content = await this.o.hydrator.open(item);
+    const content = await this.openContent(item, path);
+    this.o.activity.noteContent(); // the open may have waited on the server: its reads come now
     this.o.prefetch?.noteOpen(item);
     return this.addHandle({ item, content });
+  }
+
+  /**
+   * The hydrator's handle on the item's current version. When the server no longer serves that version (it changed
+   * since the last sync) and the sync that started has brought another one, ESTALE: the kernel looks the name up
+   * again, so the retried open and the size it reads afterwards are those of the new version; a program never reads
+   * a version that the server could only serve in part.
+   */
+  private async openContent(item: StoredItem, path: string): Promise<ContentHandle> {
+    try {
+      return await this.o.hydrator.open(item);
+    } catch (err) {
+      if (!(err instanceof VersionChangedError)) throw err;
+      const now = this.o.store.getItem(item.id);
+      if (now !== undefined && now.etag === item.etag) throw err; // the sync brought nothing: a retry would fail too
+      throw new FsError('ESTALE', `${path} changed on the server while it was opened`, { cause: err });
+    }
   }
 
   async create(path: string, _mode?: number): Promise<number> {

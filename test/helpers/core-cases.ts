@@ -321,6 +321,17 @@ export const CORE_CASES: CoreCase[] = [
     },
   },
   {
+    name: 'a file another machine saved since the last sync is read whole in its new version, never failing',
+    async run(d, _server, dir) {
+      await d.flush(); // the case's folder, made here, is on the server
+      await d.remote({ op: 'create-file', path: `${dir}/s.txt`, content: 'version one!' });
+      await d.seeRemote(async () => (await d.readdir(dir)).includes('s.txt'), 'the remote create');
+      // Saved again before this side syncs (same length: through fuse-native a sync that wins the race is safe too).
+      await d.remote({ op: 'edit-file', path: `${dir}/s.txt`, content: 'version two!' });
+      expect((await d.readFile(`${dir}/s.txt`)).toString()).toBe('version two!');
+    },
+  },
+  {
     name: 'a remote rename and a remote delete are seen; a remote delete of a file edited here keeps the edit',
     async run(d, server, dir) {
       await d.writeFile(`${dir}/k.txt`, Buffer.from('keep me'));

@@ -62,7 +62,14 @@ export async function openInProcessLibrary(o: {
     maxBytes: o.cacheMaxBytes ?? 1 << 30,
     logger,
   });
-  const hydrator = new Hydrator({ api, store, cache, logger });
+  // As the daemon: a download that finds another version syncs now, and an open waits for that sync.
+  const hydrator = new Hydrator({
+    api,
+    store,
+    cache,
+    logger,
+    versionChanged: async () => void (await tree.sync()),
+  });
   o.closers.push(() => hydrator.close());
   const prefetch =
     o.prefetchFiles !== undefined

@@ -1,7 +1,11 @@
 // SpClient writes, digest, BITS, subscriptions and fault recovery against the real reference server over HTTP.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SubscriptionGoneError, WriteRejectedError } from '../../src/protocol/errors';
+import {
+  LocalSourceChangedError,
+  SubscriptionGoneError,
+  WriteRejectedError,
+} from '../../src/protocol/errors';
 import { SpClient } from '../../src/protocol/sp-client';
 import type { RemoteItem } from '../../src/protocol/types';
 import { quickXorHash } from '../../src/shared/quickxorhash';
@@ -191,6 +195,37 @@ describe('SpClient writes ↔ reference server', () => {
     expect(res).toMatchObject({ status: 'Success', recovered: true });
     const same = (await childrenOf(client, root.id)).filter((i) => i.name.toLowerCase().startsWith('once'));
     expect(same).toHaveLength(1);
+  });
+
+  test('a file written after it was hashed fails its upload at once: no request with bytes its hash does not name (the write lands through a stat hook: its timing cannot be caused for real)', async () => {
+    const client = await connect();
+    const root = (await client.rootFolder()).item;
+    const src = file('moving.txt', Buffer.alloc(200_000, 1));
+    // The source is stamped before hashing and checked after it: the program writes to it in between.
+    const real = fs.promises.stat.bind(fs.promises);
+    let calls = 0;
+    const hooked = (p: fs.PathLike, o?: fs.StatOptions): ReturnType<typeof real> => {
+      if (p === src && ++calls === 2) fs.writeFileSync(src, Buffer.alloc(200_000, 2)); // same size, new bytes
+      return real(p, o);
+    };
+    const spy = jest.spyOn(fs.promises, 'stat').mockImplementation(hooked);
+    const before = await settledLogLength();
+    try {
+      const err = await client.createFile(root.id, 'moving.txt', { path: src }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LocalSourceChangedError);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(calls).toBe(2);
+    // Not sent at all (the server would refuse bytes whose XORHash is another's), so nothing to recover either.
+    const writes = logLines()
+      .slice(before)
+      .filter((l) => /RootFolder\?View=SkyDriveSync/.test(l.path));
+    expect(writes).toEqual([]);
+    expect((await childrenOf(client, root.id)).map((i) => i.name)).not.toContain('moving.txt');
+    // Quiet again, the same file goes up whole.
+    const created = await client.createFile(root.id, 'moving.txt', { path: src });
+    expect(created.hash).toBe(quickXorHash(Buffer.alloc(200_000, 2)));
   });
 
   test('429 from the server: Retry-After honoured, then success (status fault)', async () => {

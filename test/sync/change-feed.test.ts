@@ -65,7 +65,7 @@ class FakeFeedApi implements ChangeFeedApi {
   }
 }
 
-function setup(opts: { lifetimeS?: number; useChannel?: boolean } = {}) {
+function setup(opts: { lifetimeS?: number; useChannel?: boolean; held?: () => Promise<void> } = {}) {
   const clock = manualClock();
   const api = new FakeFeedApi(clock, opts.lifetimeS);
   const connectivity = new Connectivity(clock, silentLogger());
@@ -76,9 +76,10 @@ function setup(opts: { lifetimeS?: number; useChannel?: boolean } = {}) {
     clock,
     connectivity,
     logger: silentLogger(),
-    sync: () => {
+    sync: async () => {
       syncTimes.push(clock.now());
-      return syncError ? Promise.reject(syncError) : Promise.resolve();
+      await opts.held?.();
+      if (syncError) throw syncError;
     },
     pollIntervalMs: 120_000,
     safetyPollMs: 600_000,
@@ -119,6 +120,40 @@ describe('ChangeFeed', () => {
     await clock.advance(1000);
     expect(syncs()).toEqual([0, 300, 1300]);
     expect(feed.hasChannel).toBe(true);
+  });
+
+  test('syncNow runs a sync at once and resolves when it ended; asked during a run, it gets the next run, at once', async () => {
+    let release: () => void = () => undefined;
+    let holding = false;
+    const { clock, feed, syncs } = setup({
+      useChannel: false,
+      held: () => (holding ? new Promise<void>((r) => (release = r)) : Promise.resolve()),
+    });
+    feed.start();
+    stop = async () => {
+      release();
+      await feed.stop();
+    };
+    await clock.advance(1000); // the catch-up sync at 0; the next poll is 120 s away
+    expect(syncs()).toEqual([0]);
+    let first = false;
+    void feed.syncNow().then(() => (first = true));
+    await clock.advance(0);
+    expect(syncs()).toEqual([0, 1000]); // no debounce
+    expect(first).toBe(true);
+    holding = true;
+    void feed.syncNow();
+    await clock.advance(0);
+    expect(syncs()).toEqual([0, 1000, 1000]); // running, held
+    let second = false;
+    void feed.syncNow().then(() => (second = true)); // asked while that run goes on: it predates the change
+    await clock.advance(50);
+    expect(second).toBe(false);
+    holding = false;
+    release();
+    await clock.advance(0);
+    expect(syncs()).toEqual([0, 1000, 1000, 1050]); // the next run started at once
+    expect(second).toBe(true);
   });
 
   test('with a channel, an idle mount only long-polls and runs the safety poll every 10 minutes', async () => {

@@ -6,7 +6,8 @@ import { ContentCache } from '../../src/cache/content-cache';
 import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
 import type { ItemId } from '../../src/shared/ids';
 import { QuickXorHash } from '../../src/shared/quickxorhash';
-import { HydrationError, IntegrityError } from '../../src/sync/errors';
+import { HydrationError, IntegrityError, VersionChangedError } from '../../src/sync/errors';
+import { toErrnoName } from '../../src/vfs/errors';
 import { Hydrator, readInto, type ContentHandle, type HydratorOptions } from '../../src/sync/hydrator';
 import { MAX_READ_AHEAD_FETCHES } from '../../src/sync/version-fetcher';
 import { TreeSync } from '../../src/sync/tree-sync';
@@ -137,7 +138,7 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     await h.close();
   });
 
-  it('a tail read fetches only the end of the file', async () => {
+  it('a tail read fetches the end of the file; the open only the first window, its version check', async () => {
     const size = 8 * MIB;
     const data = pattern(size, 3);
     const { api, hydrator, item } = await setup({ 'log.txt': data });
@@ -145,7 +146,10 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     const tail = Buffer.alloc(100);
     expect(await readInto(h, tail, 100, size - 100)).toBe(100);
     expect(tail).toEqual(data.subarray(size - 100));
-    expect(api.calls.downloads).toEqual([{ start: size - 100, end: size - 1 }]);
+    expect(api.calls.downloads).toEqual([
+      { start: 0, end: RA.minBytes - 1 },
+      { start: size - 100, end: size - 1 },
+    ]);
     await h.close();
   });
 
@@ -235,23 +239,48 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     expect(line?.name).toBe('bad.bin');
   });
 
-  it('a version the server replaced since the last sync fails the read and asks for a sync now (E7 again)', async () => {
+  it('an open of a version the server replaced since the last sync fails only after the sync it asked for (E7 again) ended', async () => {
     const changed: string[] = [];
+    let sync: () => Promise<void> = () => Promise.resolve();
     const { api, hydrator, item, store, ids } = await setup(
       { 'doc.bin': pattern(100 * KIB) },
-      { versionChanged: (i) => changed.push(i.id) },
+      {
+        versionChanged: (i) => {
+          changed.push(i.id);
+          return sync();
+        },
+      },
     );
+    sync = async () => void (await new TreeSync({ api, store, logger: capturingLogger().logger }).sync());
     const stale = item('doc.bin');
     api.update(ids['doc.bin']!, { content: pattern(120 * KIB, 2) }); // another machine saved it; not synced yet
-    const h = await hydrator.open(stale);
-    await expect(readAll(h, stale.size)).rejects.toBeInstanceOf(IntegrityError);
-    await h.close();
+    await expect(hydrator.open(stale)).rejects.toBeInstanceOf(VersionChangedError);
     expect(changed).toEqual([stale.id]);
-    // The sync it asked for brings the new version, which opens and reads whole.
-    await new TreeSync({ api, store, logger: capturingLogger().logger }).sync();
+    // The open came back once the sync had brought the new version: the caller's retry opens and reads it whole.
+    expect(item('doc.bin').etag).not.toBe(stale.etag);
     const fresh = await hydrator.open(item('doc.bin'));
     expect((await readAll(fresh, 120 * KIB)).equals(pattern(120 * KIB, 2))).toBe(true);
     await fresh.close();
+  });
+
+  it('a read that needs bytes of a version the server replaced after the open fails with EIO, never mixing versions', async () => {
+    const changed: string[] = [];
+    const { api, hydrator, item, ids } = await setup(
+      { 'doc.bin': pattern(4 * MIB) },
+      { versionChanged: (i) => void changed.push(i.id) },
+    );
+    const opened = item('doc.bin');
+    const h = await hydrator.open(opened); // the server still serves this version: the open is confirmed
+    expect(changed).toEqual([]);
+    const head = Buffer.alloc(64 * KIB);
+    expect(await readInto(h, head, head.length, 0)).toBe(head.length);
+    expect(head.equals(pattern(4 * MIB).subarray(0, 64 * KIB))).toBe(true);
+    api.update(ids['doc.bin']!, { content: pattern(4 * MIB, 2) }); // same size, another version
+    const err = await readInto(h, Buffer.alloc(64 * KIB), 64 * KIB, 3 * MIB).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VersionChangedError);
+    expect(toErrnoName(err)).toBe('EIO');
+    expect(changed).toEqual([opened.id]);
+    await h.close();
   });
 
   it('read-ahead keeps at most MAX_READ_AHEAD_FETCHES requests in flight while a reader runs ahead of them', async () => {

@@ -12,7 +12,7 @@ import {
 import { InvalidInputError } from '../../src/shared/errors';
 import type { ItemId } from '../../src/shared/ids';
 import { OfflineError } from '../../src/sync/connectivity';
-import { HydrationError, IntegrityError } from '../../src/sync/errors';
+import { HydrationError, IntegrityError, VersionChangedError } from '../../src/sync/errors';
 import { ERRNO_BY_CODE, FsError, ReadOnlyMountError, toErrnoName } from '../../src/vfs/errors';
 
 const info = { status: 0, method: 'GET', url: 'http://127.0.0.1/x' };
@@ -28,6 +28,7 @@ describe('toErrnoName', () => {
     ['other HTTP status', new HttpStatusError({ ...info, status: 500 }), 'EIO'],
     ['malformed response', new ProtocolError('bad xml'), 'EIO'],
     ['hash mismatch', new IntegrityError(id, 'mismatch'), 'EIO'],
+    ['another version on the server, mid-read', new VersionChangedError(id, 'version 3'), 'EIO'],
     [
       'hydration, network cause',
       new HydrationError(id, 'x', { cause: new NetworkError('d', 'reset') }),

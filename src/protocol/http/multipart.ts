@@ -2,12 +2,16 @@
 // inline upload, streamed from its file (never buffered whole). The exact byte length is known up front.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { LocalSourceChangedError } from '../errors';
+import { assertUnchanged, type SourceStamp } from '../source-stamp';
 
 export interface BinaryPart {
   /** FragmentSessionId that the XML's DocumentStream names. */
   fragmentSessionId: string;
   path: string;
   size: number;
+  /** The version that was hashed: the part fails (and with it the request) if the file is another by its end. */
+  stamp?: SourceStamp;
 }
 
 export interface MultipartBody {
@@ -43,18 +47,22 @@ export function multipartRelated(xml: string, parts: readonly BinaryPart[]): Mul
       for (const [i, p] of parts.entries()) {
         yield partHeads[i] as Buffer;
         let sent = 0;
-        for await (const chunk of createReadStream(p.path, { highWaterMark: 1024 * 1024 })) {
-          const c = chunk as Buffer;
-          sent += c.length;
-          // A file that grew since it was hashed would corrupt the framing: send exactly the declared size.
-          if (sent > p.size) {
-            const keep = c.length - (sent - p.size);
-            if (keep > 0) yield c.subarray(0, keep);
-            break;
+        try {
+          for await (const chunk of createReadStream(p.path, { highWaterMark: 1024 * 1024 })) {
+            const c = chunk as Buffer;
+            sent += c.length;
+            // A file that grew since it was hashed: these bytes are not the hashed version's.
+            if (sent > p.size) throw new LocalSourceChangedError(p.path, 'grew');
+            yield c;
           }
-          yield c;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+            throw new LocalSourceChangedError(p.path, 'was removed', { cause: err });
+          throw err;
         }
-        if (sent < p.size) throw new Error(`upload source ${p.fragmentSessionId} shrank while sending`);
+        if (sent < p.size) throw new LocalSourceChangedError(p.path, 'shrank');
+        // Ended before the part's last boundary: a file written meanwhile never reaches a commit.
+        if (p.stamp !== undefined) await assertUnchanged(p.path, p.stamp);
         yield Buffer.from(CRLF);
       }
       yield tail;

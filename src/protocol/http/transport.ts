@@ -8,7 +8,13 @@ import { rootCertificates } from 'node:tls';
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import type { Logger } from '../../shared/logger';
 import { noAuth, type AuthProvider } from '../auth/auth-provider';
-import { NetworkError, ProtocolError, TruncatedBodyError, type NetworkFailureKind } from '../errors';
+import {
+  localSourceChange,
+  NetworkError,
+  ProtocolError,
+  TruncatedBodyError,
+  type NetworkFailureKind,
+} from '../errors';
 import { headerValue, type HeaderMap } from '../headers';
 import { MAX_BODY_BYTES } from '../xml/parser';
 import { DirectGetClient } from './direct-get';
@@ -128,6 +134,9 @@ function errorCode(err: unknown): string | undefined {
 export function toNetworkError(err: unknown, method: string, url: URL, signal?: AbortSignal): unknown {
   if (signal?.aborted) return signal.reason ?? err;
   if (err instanceof NetworkError || err instanceof ProtocolError) return err;
+  // The request body's own file changed: not the network's doing (and the server never got a whole request).
+  const local = localSourceChange(err);
+  if (local !== undefined) return local;
   const code = errorCode(err);
   if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
     return new TruncatedBodyError(`${method} ${redactUrl(url)}: body shorter than its Content-Length`, {
