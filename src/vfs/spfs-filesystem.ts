@@ -18,6 +18,7 @@ import { InodeTable } from './inode-table';
 import type { LocalFiles } from './local-files';
 import { DEFAULT_LOOKUP_ENTRIES, LookupCache, type CachedEntry } from './lookup-cache';
 import { ReplacedInodes } from './replaced-inodes';
+import { RetryHandles } from './retry-handles';
 import type { DirEntry, FileAttr, Filesystem, FsStats, PinControl, UploadActivity } from './types';
 import type { OpenFile, Slot, WriteOps } from './write-ops';
 import { ItemXattrs, XATTR_PREFIX } from './xattrs';
@@ -26,6 +27,8 @@ const BLOCK_SIZE = 4096;
 const NAME_MAX_BYTES = 255;
 // Modes come from the mount's umask (docs/SEMANTICS.md): chmod/chown are accepted and change nothing.
 const DEFAULT_UMASK = 0o022;
+/** Versions confirmed one after another before an open gives the kernel's retry whatever the server has then. */
+const RECONFIRMS = 3;
 const WRITE_ACCESS = constants.O_WRONLY | constants.O_RDWR;
 
 export interface FilesystemOptions {
@@ -82,6 +85,7 @@ export class SpfsFilesystem implements Filesystem {
   private readonly fileMode: number;
   private readonly xattrs: ItemXattrs;
   private readonly replaced = new ReplacedInodes();
+  private readonly retries = new RetryHandles();
   /** Whether the kernel holds an inode number (libfuse3: its lookup count); path-based adapters never do. */
   private held: (ino: number) => boolean = () => false;
 
@@ -151,16 +155,31 @@ export class SpfsFilesystem implements Filesystem {
   /**
    * The hydrator's handle on the item's current version. When the server no longer serves that version (it changed
    * since the last sync) and the sync that started has brought another one, ESTALE: the kernel looks the name up
-   * again, so the retried open and the size it reads afterwards are those of the new version; a program never reads
-   * a version that the server could only serve in part.
+   * again and retries once, so the open and the size it reads afterwards are those of the new version; a program
+   * never reads a version that the server could only serve in part. Before answering, the version the server has now
+   * is opened and confirmed (again after each sync, while it keeps changing, a few times) and kept for that retry:
+   * a save landing between the two attempts cannot make the retry fail too.
    */
   private async openContent(item: StoredItem, path: string): Promise<ContentHandle> {
+    const kept = this.retries.take(item);
+    if (kept !== undefined) return kept;
     try {
       return await this.o.hydrator.open(item);
     } catch (err) {
       if (!(err instanceof VersionChangedError)) throw err;
-      const now = this.o.store.getItem(item.id);
-      if (now !== undefined && now.etag === item.etag) throw err; // the sync brought nothing: a retry would fail too
+      let bound = item;
+      for (let i = 0; i < RECONFIRMS; i++) {
+        const now = this.o.store.getItem(item.id);
+        if (now === undefined) break; // gone: the kernel's lookup says ENOENT
+        if (now.etag === bound.etag) throw err; // the sync brought nothing: a retry would fail too (EIO)
+        try {
+          this.retries.keep(now, await this.o.hydrator.open(now));
+          break;
+        } catch (again) {
+          if (!(again instanceof VersionChangedError)) break; // the retry meets that failure itself
+          bound = now;
+        }
+      }
       throw new FsError('ESTALE', `${path} changed on the server while it was opened`, { cause: err });
     }
   }

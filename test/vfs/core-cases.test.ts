@@ -280,4 +280,21 @@ describe('inode addressing (what an inode-based adapter uses)', () => {
     expect(await w.fs.getattrOfIno(now.ino)).toMatchObject({ size: 2 });
     expect(toErrnoName(await w.fs.getattrOfIno(old.ino).catch((e: unknown) => e))).toBe('ESTALE');
   });
+
+  it("an open answered ESTALE because the server had a newer version gets that version on the kernel's retry, even if the server moved on again in between", async () => {
+    await driver.mkdir('moving');
+    await driver.flush();
+    await driver.remote({ op: 'create-file', path: 'moving/m.txt', content: 'one' });
+    await driver.seeRemote(async () => (await driver.readdir('moving')).includes('m.txt'), 'the create');
+    await driver.remote({ op: 'edit-file', path: 'moving/m.txt', content: 'two, longer' });
+    const first = await w.fs.open('/moving/m.txt', constants.O_RDONLY).catch((e: unknown) => e);
+    expect(toErrnoName(first)).toBe('ESTALE'); // after syncing: the store has version two now
+    expect((await w.fs.getattr('/moving/m.txt')).size).toBe('two, longer'.length); // what the kernel's lookup takes
+    await driver.remote({ op: 'edit-file', path: 'moving/m.txt', content: 'three, the longest' }); // not synced
+    const fh = await w.fs.open('/moving/m.txt', constants.O_RDONLY); // the kernel's retry
+    const buf = Buffer.alloc(64);
+    const n = await w.fs.read(fh, buf, 64, 0);
+    await w.fs.release(fh);
+    expect(buf.subarray(0, n).toString()).toBe('two, longer'); // the version whose size the kernel was given, whole
+  });
 });
