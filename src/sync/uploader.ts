@@ -70,6 +70,8 @@ export class Uploader {
   private readonly writeBackMs: number;
   private stopped = false;
   private wakeUp: (() => void) | undefined;
+  /** A wake that came while a cycle ran (nobody asleep to wake): the loop looks again instead of sleeping. */
+  private wokenMeanwhile = false;
   private onStop: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   /** Ignore the settle delay (flush/unmount asked). */
@@ -97,7 +99,8 @@ export class Uploader {
   wake(): void {
     const w = this.wakeUp;
     this.wakeUp = undefined;
-    w?.();
+    if (w !== undefined) w();
+    else this.wokenMeanwhile = true;
   }
 
   /** Whether a request for this item is in flight right now (user.spfs.state `uploading`). */
@@ -163,12 +166,16 @@ export class Uploader {
         await c.waitOnline(stopping.signal).catch(() => undefined);
         if (this.stopped) break;
       }
+      this.wokenMeanwhile = false;
       const wait = await this.cycle().catch((err: unknown) => {
         this.o.logger.error({ err }, 'upload cycle failed');
         return FIRST_BACKOFF_MS;
       });
       this.notifyProgress();
       if (this.stopped) break;
+      // A change recorded, or a flush asked for, while the cycle ran: its `wait` was worked out before them (up to
+      // IDLE_CHECK_MS, or the settle delay the flush skips), so look again now.
+      if (this.wokenMeanwhile && wait > 0) continue;
       await new Promise<void>((r) => {
         const t = setTimeout(r, wait);
         this.wakeUp = () => {
