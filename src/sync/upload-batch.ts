@@ -1,5 +1,7 @@
 // Which due journal entries can share one write batch (E8): content uploads of small documents whose place on the
-// server is already right — new files in existing folders, and content-only updates. Everything else goes alone.
+// server is already right — new files in existing folders, and content-only updates —, moves and renames without new
+// bytes, and (batchDeletes) deletes of items the server has. Everything else goes alone. A member the batch did not
+// write goes again alone, where conflicts and names are sorted out.
 import type { MetadataStore, StoredItem } from '../cache/metadata-store';
 import { isLocalId, type JournalEntry } from '../cache/upload-journal';
 import type { WriteOp } from '../protocol/types';
@@ -30,7 +32,9 @@ function batchOp(
   store: MetadataStore,
   sourceOf: (id: ItemId) => string | undefined,
 ): BatchMember | undefined {
-  if (e.deleted || !e.content || e.kind !== 'document' || e.size >= BATCH_FILE_MAX_BYTES) return undefined;
+  if (e.deleted) return undefined;
+  if (!e.content) return moveOp(e, store);
+  if (e.kind !== 'document' || e.size >= BATCH_FILE_MAX_BYTES) return undefined;
   const item = store.getItem(e.itemId);
   if (item === undefined || item.kind !== 'document') return undefined;
   const path = sourceOf(item.id);
@@ -51,6 +55,43 @@ function batchOp(
   };
 }
 
+/**
+ * A move or rename without new bytes of an item the server has where the journal last put it: one op, on the base
+ * ETag (a server version edited since refuses it: the single path then moves the current one).
+ */
+function moveOp(e: JournalEntry, store: MetadataStore): BatchMember | undefined {
+  const item = store.getItem(e.itemId);
+  if (item === undefined || isLocalId(item.id) || isLocalId(item.parentId)) return undefined;
+  if (e.baseEtag === undefined || e.remoteParent === undefined || e.remoteName === undefined)
+    return undefined;
+  if (e.remoteParent === item.parentId && e.remoteName === item.name) return undefined; // not a move
+  return {
+    entry: e,
+    item,
+    op: {
+      op: 'move',
+      item: { id: item.id, etag: e.baseEtag, kind: item.kind },
+      parentId: item.parentId,
+      name: item.name,
+    },
+  };
+}
+
+/** Deletes that can go in batches of BATCH_MAX_ITEMS (the server has them at a known ETag), and the rest. */
+export function batchDeletes(free: readonly JournalEntry[]): {
+  batches: JournalEntry[][];
+  singles: JournalEntry[];
+} {
+  const batchable = free.filter((e) => e.baseEtag !== undefined);
+  const singles = free.filter((e) => e.baseEtag === undefined);
+  const batches: JournalEntry[][] = [];
+  for (let i = 0; i < batchable.length; i += BATCH_MAX_ITEMS)
+    batches.push(batchable.slice(i, i + BATCH_MAX_ITEMS));
+  // One alone gains nothing from a batch.
+  if (batches.length === 1 && batches[0]!.length === 1) return { batches: [], singles: [...free] };
+  return { batches, singles };
+}
+
 /** Splits the due entries (in order) into batches of small content uploads and single sends. */
 export function planUploads(
   due: readonly JournalEntry[],
@@ -66,13 +107,14 @@ export function planUploads(
       plan.singles.push(e);
       continue;
     }
-    if (current.length >= BATCH_MAX_ITEMS || (current.length > 0 && bytes + e.size > BATCH_MAX_BYTES)) {
+    const adds = m.op.op === 'move' ? 0 : e.size;
+    if (current.length >= BATCH_MAX_ITEMS || (current.length > 0 && bytes + adds > BATCH_MAX_BYTES)) {
       plan.batches.push(current);
       current = [];
       bytes = 0;
     }
     current.push(m);
-    bytes += e.size;
+    bytes += adds;
   }
   if (current.length > 0) plan.batches.push(current);
   // A lone small file gains nothing from batching: it takes the single path (which also checks for remote moves).

@@ -6,11 +6,11 @@ import { localSourceChange, NotFoundError, ThrottledError, WriteRejectedError } 
 import type { FileSyncWriteApi, RemoteItem, WriteResult } from '../protocol/types';
 import { errorMessage } from '../shared/errors';
 import { LocalCopyMissingError, OwnVersionConflictError } from './errors';
-import type { ItemId } from '../shared/ids';
+import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { conflictName } from './conflict-name';
 import type { Connectivity } from './connectivity';
-import { planUploads, type BatchMember } from './upload-batch';
+import { batchDeletes, planUploads, type BatchMember } from './upload-batch';
 import { planDeletes, type ServerPlaces } from './upload-order';
 import {
   isPermanent,
@@ -201,7 +201,11 @@ export class Uploader {
     const journal = this.o.store.journal.all();
     const { free, blocked } = planDeletes(due, journal, this.places(journal));
     if (free.length > 0) {
-      await this.runUnits(free.map((e) => () => this.attempt(e)));
+      const deletes = batchDeletes(free);
+      await this.runUnits([
+        ...deletes.batches.map((b) => () => this.sendDeletes(b)),
+        ...deletes.singles.map((e) => () => this.attempt(e)),
+      ]);
       return 0;
     }
     const held = this.heldNames(journal);
@@ -360,6 +364,34 @@ export class Uploader {
         } catch (err) {
           this.failed(m.entry, err);
         }
+    }
+  }
+
+  /**
+   * One request deletes many items the server has (at their base ETags): an `rm -rf` or a `git checkout` costs a
+   * request per hundred files. Gone already is done; any other answer (edited on the server since: Conflict) sends
+   * that one again alone, where the delete-versus-edit rule is applied.
+   */
+  private async sendDeletes(entries: JournalEntry[]): Promise<void> {
+    let results: WriteResult[];
+    const done = this.sending(entries.map((e) => e.itemId));
+    try {
+      results = await this.o.api.writeBatch(
+        entries.map((e) => ({
+          op: 'delete',
+          item: { id: e.itemId, etag: e.baseEtag as ETag, kind: e.kind },
+        })),
+      );
+    } catch (err) {
+      for (const e of entries) this.failed(e, err);
+      return;
+    } finally {
+      done();
+    }
+    for (const [i, e] of entries.entries()) {
+      const status = results[i]?.status;
+      if (status === 'Success' || status === 'NotFound') this.o.store.journal.complete(e.itemId, e.seq);
+      else await this.attempt(e);
     }
   }
 
