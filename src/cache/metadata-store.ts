@@ -571,10 +571,16 @@ export class MetadataStore {
         }
       }
       const before = parked.get(item.id) ?? this.q.get.get(item.id);
-      this.q.upsert.run(toRow(item, folded, mark));
+      // A document's version the row already has (same ETag) keeps the mtime shown here: after our own upload that
+      // is the local write's time, where the server has the time of the upload (an editor must not see it jump).
+      const kept =
+        before !== undefined && item.kind === 'document' && before.etag === item.etag
+          ? { ...item, modifiedMs: before.modified_ms }
+          : item;
+      this.q.upsert.run(toRow(kept, folded, mark));
       parked.delete(item.id);
       result.upserted++;
-      if (before === undefined || differs(before, item, folded)) result.touched.push(item.id);
+      if (before === undefined || differs(before, kept, folded)) result.touched.push(item.id);
       if (before === undefined || before.parent_id !== item.parentId || before.name !== item.name)
         result.folders.push(item.parentId);
       if (before !== undefined && before.parent_id !== item.parentId)

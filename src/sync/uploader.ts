@@ -674,7 +674,11 @@ export class Uploader {
       const j = store.journal.get(remote.id);
       const finished = j === undefined || j.seq === e.seq;
       if (finished) {
-        store.putLocalItem(toStoredItem(remote));
+        // Our own bytes went up: the file keeps the mtime it had here. The server's is the time of the upload, and
+        // an editor that read the file before the upload finished would take the jump for another program's save
+        // (vim -es waited on "The file has been changed since reading it!!!" in write-path-apps, under load).
+        const server = toStoredItem(remote);
+        store.putLocalItem(item.kind === 'document' ? { ...server, modifiedMs: now.modifiedMs } : server);
         store.journal.forget(remote.id);
         return true;
       }

@@ -34,3 +34,30 @@ it('a flush asked right after a change uploads it at once, though the settle del
     expect(store.getChild(store.rootId()!, name)?.id).not.toMatch(/^local-/);
   }
 });
+
+it('a file keeps the mtime it had here once its bytes are on the server and the change sync brought them back', async () => {
+  const work = await harness.tempDir('spfs-mtime-');
+  const srv = await harness.start({ dataDir: path.join(work, 'server') });
+  const { w, tree } = await openInProcessLibrary({
+    work,
+    siteUrl: srv.siteUrl,
+    closers,
+    write: { writeBackMs: 0 },
+  });
+  const fs = w.fs;
+  const fh = await fs.create('/edited.txt', 0o644);
+  await fs.write(fh, Buffer.from('mine'), 4, 0);
+  await fs.flush(fh);
+  await fs.release(fh);
+  const before = (await fs.getattr('/edited.txt')).mtime.getTime();
+  await new Promise((r) => setTimeout(r, 1100)); // the upload's server time is another second
+  const left = await w.uploader.drain(
+    undefined,
+    () => undefined,
+    () => false,
+  );
+  expect(left.files).toBe(0);
+  expect((await fs.getattr('/edited.txt')).mtime.getTime()).toBe(before); // after the upload result
+  await tree.sync();
+  expect((await fs.getattr('/edited.txt')).mtime.getTime()).toBe(before); // after the change page with it
+});
