@@ -95,16 +95,12 @@ export class KernelInodes {
       out.push({ kind: 'entry', parent, name });
     };
     for (const { ino, now } of items) {
-      const old = ino === undefined ? undefined : this.inodes.get(ino);
-      // Where it still is under the name the kernel knows, only its attributes and pages changed: its dentry stays.
-      // (Dropping a folder's dentry unhashes it: a process whose working directory it is then fails getcwd.)
-      const stays =
-        old !== undefined && now !== undefined && old.parent === now.parent && old.name === now.name;
       if (ino !== undefined && this.held(ino)) {
         inode(ino);
-        if (old !== undefined && !stays) entry(old.parent, old.name);
+        const old = this.inodes.get(ino);
+        if (old !== undefined) entry(old.parent, old.name);
       }
-      if (now !== undefined && !stays && this.held(now.parent)) entry(now.parent, now.name);
+      if (now !== undefined && this.held(now.parent)) entry(now.parent, now.name);
     }
     for (const ino of listings) inode(ino);
     return out;

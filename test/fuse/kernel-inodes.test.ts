@@ -84,9 +84,10 @@ describe('KernelInodes (what the kernel holds, for invalidation by inode)', () =
         { kind: 'inode', ino: 3 },
         { kind: 'inode', ino: 1 }, // the root is always held; 77 never was
       ]);
-      // A folder that is itself touched is invalidated once, and keeps its dentry where it did not move.
+      // A folder that is itself touched is invalidated once.
       expect(k.invalidations([{ ino: 3, now: { parent: 1, name: 'Docs' } }], [3])).toEqual([
         { kind: 'inode', ino: 3 },
+        { kind: 'entry', parent: 1, name: 'Docs' },
       ]);
     });
 
@@ -101,10 +102,9 @@ describe('KernelInodes (what the kernel holds, for invalidation by inode)', () =
         ]),
       ).toEqual([]);
       k.looked(4, 1, 'a');
-      // Edited where it is: attributes and pages only; its dentry (maybe a folder someone's working directory is in)
-      // stays.
       expect(k.invalidations([{ ino: 4, now: { parent: 1, name: 'a' } }])).toEqual([
         { kind: 'inode', ino: 4 },
+        { kind: 'entry', parent: 1, name: 'a' },
       ]);
       expect(k.held(1)).toBe(true); // the root is never looked up nor forgotten
     });
