@@ -12,15 +12,15 @@ afterAll(async () => {
   await harness.cleanup();
 });
 
-it('a flush asked right after a change uploads it at once, though the settle delay is an hour', async () => {
-  const work = await harness.tempDir('spfs-wake-');
+/** A fresh server and an in-process library on it, uploading after `writeBackMs` of quiet. */
+async function library(writeBackMs: number): ReturnType<typeof openInProcessLibrary> {
+  const work = await harness.tempDir('spfs-uploader-');
   const srv = await harness.start({ dataDir: path.join(work, 'server') });
-  const { w, store } = await openInProcessLibrary({
-    work,
-    siteUrl: srv.siteUrl,
-    closers,
-    write: { writeBackMs: 3_600_000 },
-  });
+  return openInProcessLibrary({ work, siteUrl: srv.siteUrl, closers, write: { writeBackMs } });
+}
+
+it('a flush asked right after a change uploads it at once, though the settle delay is an hour', async () => {
+  const { w, store } = await library(3_600_000);
   for (const name of ['a', 'b', 'c']) {
     await w.fs.mkdir(`/${name}`, 0o755); // wakes the loop: a cycle runs, finds nothing due, works out its sleep
     const asked = Date.now();
@@ -36,14 +36,7 @@ it('a flush asked right after a change uploads it at once, though the settle del
 });
 
 it('a file keeps the mtime it had here once its bytes are on the server and the change sync brought them back', async () => {
-  const work = await harness.tempDir('spfs-mtime-');
-  const srv = await harness.start({ dataDir: path.join(work, 'server') });
-  const { w, tree } = await openInProcessLibrary({
-    work,
-    siteUrl: srv.siteUrl,
-    closers,
-    write: { writeBackMs: 0 },
-  });
+  const { w, tree } = await library(0);
   const fs = w.fs;
   const fh = await fs.create('/edited.txt', 0o644);
   await fs.write(fh, Buffer.from('mine'), 4, 0);
