@@ -18,6 +18,7 @@ import type { SiblingPrefetch } from '../sync/sibling-prefetch';
 import { PinManager } from '../sync/pin-manager';
 import { itemAtPath } from '../sync/upload-status';
 import { Uploader } from '../sync/uploader';
+import { CurrentVersion } from '../vfs/current-version';
 import { LocalFiles } from '../vfs/local-files';
 import { SpfsFilesystem, type FileAttributes } from '../vfs/spfs-filesystem';
 import type { PinControl } from '../vfs/types';
@@ -68,10 +69,11 @@ export interface WritePathOptions {
 
 /** The filesystem and uploader without the control socket: what tests drive in process. */
 export function buildWritePath(o: WritePathOptions): WritePath {
+  const current = new CurrentVersion({ hydrator: o.hydrator, store: o.store });
   const local = new LocalFiles({
     store: o.store,
     dirty: new DirtyFiles(join(o.cacheDir, 'dirty')),
-    hydrator: o.hydrator,
+    current,
     cache: o.cache,
     logger: o.logger,
     onWriterClosed: () => uploader.wake(),
@@ -92,6 +94,7 @@ export function buildWritePath(o: WritePathOptions): WritePath {
   const fs = new SpfsFilesystem({
     store: o.store,
     hydrator: o.hydrator,
+    current,
     local,
     ops,
     logger: o.logger,

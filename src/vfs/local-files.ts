@@ -11,7 +11,8 @@ import { isLocalId } from '../cache/upload-journal';
 import type { RemoteItem } from '../protocol/types';
 import type { ETag, ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
-import { readInto, settledNow, type ContentHandle, type Hydrator } from '../sync/hydrator';
+import { readInto, settledNow, type ContentHandle } from '../sync/hydrator';
+import type { CurrentVersion } from './current-version';
 import { fsyncPath } from '../shared/fsync-path';
 
 const COPY_CHUNK_BYTES = 1024 * 1024;
@@ -40,7 +41,8 @@ export type LocalSource = 'existing' | 'empty' | 'server';
 export interface LocalFilesOptions {
   store: MetadataStore;
   dirty: DirtyFiles;
-  hydrator: Hydrator;
+  /** The server version a copy for writing starts from (ESTALE when it changed since the last sync). */
+  current: Pick<CurrentVersion, 'open'>;
   cache: ContentCache;
   logger: Logger;
   /** Told when the last writer of an item closed it (its upload may start). */
@@ -289,7 +291,7 @@ export class LocalFiles {
     const tmp = `${file}.fill`;
     const out = fs.openSync(tmp, 'w', 0o600);
     try {
-      const content = await this.o.hydrator.open(item);
+      const content = await this.o.current.open(item, item.name);
       try {
         const buf = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
         let pos = 0;
@@ -303,9 +305,12 @@ export class LocalFiles {
         await content.close();
       }
       await new Promise<void>((res, rej) => fs.fsync(out, (err) => (err ? rej(err) : res())));
-    } finally {
+    } catch (err) {
       fs.closeSync(out);
+      fs.rmSync(tmp, { force: true }); // the open fails (ESTALE, EIO): no half copy stays behind
+      throw err;
     }
+    fs.closeSync(out);
     fs.renameSync(tmp, file);
   }
 }

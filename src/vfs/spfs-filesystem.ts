@@ -9,16 +9,15 @@ import type { ItemId } from '../shared/ids';
 import type { Logger } from '../shared/logger';
 import { splitPath } from '../shared/names';
 import type { FolderLister } from '../sync/folder-lister';
-import { VersionChangedError } from '../sync/errors';
 import type { ForegroundActivity } from '../sync/foreground-activity';
 import { copyInto, settledNow, type ByteSink, type ContentHandle, type Hydrator } from '../sync/hydrator';
+import type { CurrentVersion } from './current-version';
 import { FsError, ReadOnlyMountError } from './errors';
 import { HandleTable } from './handle-table';
 import { InodeTable } from './inode-table';
 import type { LocalFiles } from './local-files';
 import { DEFAULT_LOOKUP_ENTRIES, LookupCache, type CachedEntry } from './lookup-cache';
 import { ReplacedInodes } from './replaced-inodes';
-import { RetryHandles } from './retry-handles';
 import type { DirEntry, FileAttr, Filesystem, FsStats, PinControl, UploadActivity } from './types';
 import type { OpenFile, Slot, WriteOps } from './write-ops';
 import { ItemXattrs, XATTR_PREFIX } from './xattrs';
@@ -27,13 +26,13 @@ const BLOCK_SIZE = 4096;
 const NAME_MAX_BYTES = 255;
 // Modes come from the mount's umask (docs/SEMANTICS.md): chmod/chown are accepted and change nothing.
 const DEFAULT_UMASK = 0o022;
-/** Versions confirmed one after another before an open gives the kernel's retry whatever the server has then. */
-const RECONFIRMS = 3;
 const WRITE_ACCESS = constants.O_WRONLY | constants.O_RDWR;
 
 export interface FilesystemOptions {
   store: MetadataStore;
   hydrator: Hydrator;
+  /** Opens the server's current version of a document (ESTALE when it changed since the last sync). */
+  current: CurrentVersion;
   local: LocalFiles;
   ops: WriteOps;
   logger: Logger;
@@ -85,7 +84,6 @@ export class SpfsFilesystem implements Filesystem {
   private readonly fileMode: number;
   private readonly xattrs: ItemXattrs;
   private readonly replaced = new ReplacedInodes();
-  private readonly retries = new RetryHandles();
   /** Whether the kernel holds an inode number (libfuse3: its lookup count); path-based adapters never do. */
   private held: (ino: number) => boolean = () => false;
 
@@ -146,42 +144,10 @@ export class SpfsFilesystem implements Filesystem {
       const append = (flags & constants.O_APPEND) !== 0;
       return this.addHandle(await this.o.ops.openLocal(item, writer, truncate, append));
     }
-    const content = await this.openContent(item, path);
+    const content = await this.o.current.open(item, path);
     this.o.activity.noteContent(); // the open may have waited on the server: its reads come now
     this.o.prefetch?.noteOpen(item);
     return this.addHandle({ item, content });
-  }
-
-  /**
-   * The hydrator's handle on the item's current version. When the server no longer serves that version (it changed
-   * since the last sync) and the sync that started has brought another one, ESTALE: the kernel looks the name up
-   * again and retries once, so the open and the size it reads afterwards are those of the new version; a program
-   * never reads a version that the server could only serve in part. Before answering, the version the server has now
-   * is opened and confirmed (again after each sync, while it keeps changing, a few times) and kept for that retry:
-   * a save landing between the two attempts cannot make the retry fail too.
-   */
-  private async openContent(item: StoredItem, path: string): Promise<ContentHandle> {
-    const kept = this.retries.take(item);
-    if (kept !== undefined) return kept;
-    try {
-      return await this.o.hydrator.open(item);
-    } catch (err) {
-      if (!(err instanceof VersionChangedError)) throw err;
-      let bound = item;
-      for (let i = 0; i < RECONFIRMS; i++) {
-        const now = this.o.store.getItem(item.id);
-        if (now === undefined) break; // gone: the kernel's lookup says ENOENT
-        if (now.etag === bound.etag) throw err; // the sync brought nothing: a retry would fail too (EIO)
-        try {
-          this.retries.keep(now, await this.o.hydrator.open(now));
-          break;
-        } catch (again) {
-          if (!(again instanceof VersionChangedError)) break; // the retry meets that failure itself
-          bound = now;
-        }
-      }
-      throw new FsError('ESTALE', `${path} changed on the server while it was opened`, { cause: err });
-    }
   }
 
   async create(path: string, _mode?: number): Promise<number> {

@@ -332,6 +332,22 @@ export const CORE_CASES: CoreCase[] = [
     },
   },
   {
+    name: 'a file another machine saved since the last sync, opened for writing without O_TRUNC, is edited in its new version',
+    async run(d, server, dir) {
+      await d.flush();
+      await d.remote({ op: 'create-file', path: `${dir}/e.txt`, content: 'version one!' });
+      await d.seeRemote(async () => (await d.readdir(dir)).includes('e.txt'), 'the remote create');
+      await d.remote({ op: 'edit-file', path: `${dir}/e.txt`, content: 'version two!' }); // not synced yet
+      const h = await d.openWrite(`${dir}/e.txt`, false); // the copy it edits starts from version two, whole
+      await h.write(Buffer.from('TWO'), 8);
+      await h.close();
+      await d.flush();
+      const view = await server();
+      expect(view.files.get(`${dir}/e.txt`)?.bytes.toString()).toBe('version TWO!');
+      expect([...view.files.keys()].filter((p) => p.startsWith(`${dir}/`) && CONFLICT.test(p))).toEqual([]);
+    },
+  },
+  {
     name: 'a remote rename and a remote delete are seen; a remote delete of a file edited here keeps the edit',
     async run(d, server, dir) {
       await d.writeFile(`${dir}/k.txt`, Buffer.from('keep me'));

@@ -41,8 +41,14 @@ beforeAll(async () => {
   }));
   const fs = w.fs;
   const p = (rel: string): string => `/${rel}`;
+  // As the kernel: an open answered ESTALE is tried once more after the name was looked up again.
+  const retried = (open: () => Promise<number>): Promise<number> =>
+    open().catch((e: unknown) => {
+      if (toErrnoName(e) === 'ESTALE') return open();
+      throw e;
+    });
   const openW = async (rel: string, truncate: boolean) => {
-    const fh = await fs.open(p(rel), constants.O_WRONLY | (truncate ? constants.O_TRUNC : 0));
+    const fh = await retried(() => fs.open(p(rel), constants.O_WRONLY | (truncate ? constants.O_TRUNC : 0)));
     return {
       write: async (data: Buffer, position: number) => void (await fs.write(fh, data, data.length, position)),
       close: async () => {
@@ -62,12 +68,7 @@ beforeAll(async () => {
       await fs.release(fh);
     },
     async readFile(rel) {
-      // As the kernel: an open answered ESTALE is tried once more after the name was looked up again.
-      const open = (): Promise<number> => fs.open(p(rel), constants.O_RDONLY);
-      const fh = await open().catch((e: unknown) => {
-        if (toErrnoName(e) === 'ESTALE') return open();
-        throw e;
-      });
+      const fh = await retried(() => fs.open(p(rel), constants.O_RDONLY));
       const size = (await fs.getattr(p(rel))).size; // fstat, as readFile(3) programs do after open
       const buf = Buffer.alloc(size);
       const n = await fs.read(fh, buf, size, 0);
