@@ -96,6 +96,9 @@ export class Hydrator {
     const k = key(item.id, item.etag);
     const bad = this.bad.get(k);
     if (bad !== undefined) throw bad;
+    // A fetcher of this version closing now may be recording its verification (a sibling fetched ahead, just done).
+    const closing = this.fetchers.has(k) ? undefined : this.closing.get(k);
+    if (closing !== undefined) await closing.catch(() => undefined);
     const cached = this.opts.cache.openVerified(item.id, item.etag);
     if (cached) return new CachedHandle(cached.fd, cached.release);
     const net = this.opts.connectivity;
@@ -170,7 +173,7 @@ export class Hydrator {
     const k = key(id, etag);
     for (;;) {
       const closing = this.closing.get(k);
-      if (closing !== undefined) await closing;
+      if (closing !== undefined) await closing.catch(() => undefined);
       else if (this.live.has(k)) await new Promise<void>((r) => setTimeout(r, 5));
       else return;
     }
@@ -193,6 +196,8 @@ export class Hydrator {
     if (url === undefined)
       return Promise.reject(new HydrationError(item.id, `${item.id} (${item.name}) has no download URL`));
     const started = (async () => {
+      // Not beside one still closing: it may be recording the verification, which this one would redo from disk.
+      await this.closing.get(k)?.catch(() => undefined);
       const file = await this.opts.cache.openSparse(item.id, item.etag, item.size);
       const { api, cache, logger } = this.opts;
       const net = this.opts.connectivity;

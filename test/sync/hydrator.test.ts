@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ContentCache } from '../../src/cache/content-cache';
 import { MetadataStore, type StoredItem } from '../../src/cache/metadata-store';
+import { SparseFile } from '../../src/cache/sparse-file';
 import type { ItemId } from '../../src/shared/ids';
 import { QuickXorHash } from '../../src/shared/quickxorhash';
 import { HydrationError, IntegrityError, VersionChangedError } from '../../src/sync/errors';
@@ -190,6 +191,21 @@ describe('Hydrator (in-memory FileSyncApi)', () => {
     expect((await readAll(again, data.length)).equals(data)).toBe(true);
     await again.close();
     expect(api.calls.downloads.length).toBe(n);
+  });
+
+  it('an open while the last fetcher of a version is closing (recording its verification) opens the verified file, not a hash pass from disk', async () => {
+    const data = pattern(1 * MIB, 9);
+    const { hydrator, item } = await setup({ 'p.bin': data });
+    await hydrator.hydrateWhole(item('p.bin'), () => Promise.resolve()); // a sibling fetched ahead: done, closing
+    const hashedFromDisk = jest.spyOn(SparseFile.prototype, 'readSync');
+    try {
+      const h = await hydrator.open(item('p.bin')); // the program's open, right after
+      expect((await readAll(h, data.length)).equals(data)).toBe(true);
+      await h.close();
+      expect(hashedFromDisk).not.toHaveBeenCalled();
+    } finally {
+      hashedFromDisk.mockRestore();
+    }
   });
 
   it('bad content is dropped and fetched again once; a good second copy is served (simulated fault)', async () => {
