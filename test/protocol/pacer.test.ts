@@ -1,6 +1,6 @@
 // The global pacer with an injected clock (no sleeps): burst, spacing, slowdown after throttling with Retry-After
 // honoured for every request, recovery, and background requests slowed by a busy health score.
-import { BUSY_BACKGROUND_FACTOR, Pacer } from '../../src/protocol/http/pacer';
+import { BACKGROUND_YIELD_MS, BUSY_BACKGROUND_FACTOR, Pacer } from '../../src/protocol/http/pacer';
 import { fakeClock } from './fake-clock';
 
 async function waits(
@@ -16,6 +16,30 @@ async function waits(
     out.push(clock.now() - before);
   }
   return out;
+}
+
+/** A clock whose sleeps end only when the test moves time on (in steps), so requests can be caught mid-wait. */
+function steppedClock(): {
+  clock: { now: () => number; sleep: (ms: number) => Promise<void> };
+  advance: (to: number) => Promise<void>;
+} {
+  let now = 0;
+  const sleepers: { until: number; wake: () => void }[] = [];
+  const clock = {
+    now: () => now,
+    sleep: (ms: number) => new Promise<void>((wake) => sleepers.push({ until: now + ms, wake })),
+  };
+  const advance = async (to: number): Promise<void> => {
+    for (let step = Math.min(to, now + 10); now < to; step = Math.min(to, step + 10)) {
+      now = step;
+      for (const s of sleepers.filter((x) => x.until <= now)) {
+        sleepers.splice(sleepers.indexOf(s), 1);
+        s.wake();
+      }
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    }
+  };
+  return { clock, advance };
 }
 
 describe('Pacer', () => {
@@ -39,25 +63,11 @@ describe('Pacer', () => {
   });
 
   test('a request that reserved its slot before a throttle still waits until Retry-After expires', async () => {
-    // A clock whose sleeps end only when the test moves time on, so requests can be caught mid-wait.
-    let now = 0;
-    const sleepers: { until: number; wake: () => void }[] = [];
-    const clock = {
-      now: () => now,
-      sleep: (ms: number) => new Promise<void>((wake) => sleepers.push({ until: now + ms, wake })),
-    };
-    const advance = async (to: number): Promise<void> => {
-      now = to;
-      for (const s of sleepers.filter((x) => x.until <= to)) {
-        sleepers.splice(sleepers.indexOf(s), 1);
-        s.wake();
-      }
-      await new Promise((r) => setImmediate(r));
-    };
+    const { clock, advance } = steppedClock();
     const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 1 });
     await p.acquire('foreground');
     let sent = -1;
-    const queued = p.acquire('foreground').then(() => (sent = now)); // its slot is at 100 ms
+    const queued = p.acquire('foreground').then(() => (sent = clock.now())); // its slot is at 100 ms
     p.onThrottled(2000); // the 429 arrives while it waits
     await advance(100);
     expect(sent).toBe(-1);
@@ -96,5 +106,35 @@ describe('Pacer', () => {
     // Without the split, a foreground-only stream of the same length would have waited from its fifth request.
     const q = new Pacer({ clock, maxRatePerSecond: 10, burst: 4 });
     expect(await waits(q, clock, 5, 'foreground')).toEqual([0, 0, 0, 0, 100]);
+  });
+
+  test('a background request waiting for its slot does not hold it: a read that comes meanwhile goes first', async () => {
+    const { clock, advance } = steppedClock();
+    const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 4 });
+    for (let i = 0; i < 4; i++) await p.acquire('foreground'); // the burst is used: the next slot is due at 100 ms
+    const sent: Record<string, number> = {};
+    const crawl = p.acquire('background').then(() => (sent.crawl = clock.now()));
+    const read = p.acquire('foreground').then(() => (sent.read = clock.now()));
+    await advance(1000);
+    await Promise.all([crawl, read]);
+    // Had the crawl reserved a slot when it asked, the read would have waited for the one after it (200 ms).
+    expect(sent).toEqual({ read: 100, crawl: 400 });
+  });
+
+  test('reads at the full rate hold a background request back for BACKGROUND_YIELD_MS at most', async () => {
+    const { clock, advance } = steppedClock();
+    const p = new Pacer({ clock, maxRatePerSecond: 10, burst: 4 });
+    for (let i = 0; i < 4; i++) await p.acquire('foreground');
+    let sentAt = -1;
+    const crawl = p.acquire('background').then(() => (sentAt = clock.now()));
+    const reads: Promise<void>[] = [];
+    for (let t = 0; sentAt < 0 && t < 10_000; t += 100) {
+      reads.push(p.acquire('foreground')); // a read every 100 ms: the whole rate
+      await advance(t + 100);
+    }
+    await advance(clock.now() + 1000); // the slots the last reads reserved
+    await Promise.all([crawl, ...reads]);
+    expect(sentAt).toBeGreaterThanOrEqual(BACKGROUND_YIELD_MS); // it let the reads go...
+    expect(sentAt).toBeLessThanOrEqual(BACKGROUND_YIELD_MS + 500); // ...but not for ever
   });
 });
