@@ -129,7 +129,7 @@ export class Fuse3Ops {
         : ids.map((id) => {
             const place = this.fs.placeOf(id);
             const now = place === undefined ? undefined : { parent: place.parentIno, name: place.name };
-            return { ino: this.fs.knownIno(id), now };
+            return { ino: this.fs.knownIno(id), now, folder: place?.folder === true };
           });
     for (const n of this.kernel.invalidations(items, listings)) {
       if (n.kind === 'inode') {

@@ -17,6 +17,8 @@ export type Invalidation = { kind: 'inode'; ino: number } | { kind: 'entry'; par
 export interface TouchedItem {
   ino: number | undefined;
   now: KernelName | undefined;
+  /** A folder (still there): changed where the kernel knows it, only its inode is invalidated. */
+  folder?: boolean;
 }
 
 const ROOT_INO = 1;
@@ -76,8 +78,8 @@ export class KernelInodes {
    * What the kernel may hold stale of these items: each inode it holds (with the name it knows it by), and the name
    * each item has now under a folder it holds, where it may have cached "no such name" (a create, a rename's new
    * name); and of these folders (inode numbers) whose listing changed, the listing it may have cached. Only the
-   * folder's inode, never its dentry: dropping a folder's dentry would drop every name cached under it. Nothing for
-   * what it never saw.
+   * folder's inode, never its dentry: dropping a folder's dentry would drop every name cached under it (the same for
+   * a folder changed in place). Nothing for what it never saw.
    */
   invalidations(items: readonly TouchedItem[], listings: readonly number[] = []): Invalidation[] {
     const out: Invalidation[] = [];
@@ -94,10 +96,14 @@ export class KernelInodes {
       seen.add(k);
       out.push({ kind: 'entry', parent, name });
     };
-    for (const { ino, now } of items) {
+    for (const { ino, now, folder } of items) {
       if (ino !== undefined && this.held(ino)) {
         inode(ino);
         const old = this.inodes.get(ino);
+        // A folder changed in place (its mtime, after a change inside it) keeps its dentry: dropping it would unhash
+        // the working directory of a process in it (getcwd fails: git under load did) and every name cached below.
+        if (folder === true && old !== undefined && now?.parent === old.parent && now.name === old.name)
+          continue;
         if (old !== undefined) entry(old.parent, old.name);
       }
       if (now !== undefined && this.held(now.parent)) entry(now.parent, now.name);

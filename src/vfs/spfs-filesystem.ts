@@ -382,11 +382,13 @@ export class SpfsFilesystem implements Filesystem {
     return this.inodes.peek(id);
   }
 
-  placeOf(id: ItemId): { parentIno: number; name: string } | undefined {
+  placeOf(id: ItemId): { parentIno: number; name: string; folder: boolean } | undefined {
     const item = this.o.store.getItem(id);
     if (item === undefined || item.id === this.o.store.rootId()) return undefined;
     const parentIno = this.inodes.peek(item.parentId);
-    return parentIno === undefined ? undefined : { parentIno, name: item.name };
+    return parentIno === undefined
+      ? undefined
+      : { parentIno, name: item.name, folder: item.kind === 'folder' };
   }
 
   /** An item took the server's id (the uploader's re-key): open copies and inode numbers follow. */

@@ -95,7 +95,7 @@ export interface Filesystem {
   /** The inode number an item was given, if it was given one (no number is assigned here). */
   knownIno(id: ItemId): number | undefined;
   /** Where an item is now, by its folder's inode number (undefined if the folder was never given one). */
-  placeOf(id: ItemId): { parentIno: number; name: string } | undefined;
+  placeOf(id: ItemId): { parentIno: number; name: string; folder: boolean } | undefined;
   /** Names of the item's extended attributes (user.spfs.*, docs/SEMANTICS.md); from SQLite and memory only. */
   listxattr(path: string): Promise<string[]>;
   /** One attribute's value: ENODATA when the item has no such attribute (or the name is not spfs's). */

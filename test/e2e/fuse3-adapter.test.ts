@@ -168,6 +168,41 @@ describe('libfuse3 adapter (real mount, request counts from the daemon)', () => 
     await listedFromCache(dir, ['b2.txt', 'remote.txt']);
   });
 
+  // A guard, not a reproduction: git's getcwd failure under load (a folder's own dentry invalidated) did not recur in
+  // this sequence before the fix either; the rule is pinned by test/fuse/kernel-inodes.test.ts.
+  test('a process working in a folder made here keeps its working directory (getcwd) once the folder went up and changes land in it', async () => {
+    const dir = join(mount.mountpoint, 'cwd-kept');
+    await fsp.mkdir(dir);
+    await fsp.writeFile(join(dir, 'local.txt'), 'here');
+    // A shell sitting in the folder (as git does in a repository), asking getcwd(2) only when told to.
+    const sh = spawn('sh', ['-c', 'read go; exec /bin/pwd -P'], {
+      cwd: dir,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    sh.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    sh.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => sh.once('exit', r));
+    try {
+      const env = { SPFS_STATE_DIR: join(mount.cacheDir, '..', 'state') };
+      expect((await runSpfs(['flush', mount.mountpoint], env)).code).toBe(0); // the folder took its server id
+      await fsp.writeFile(join(dir, 'local2.txt'), 'here too'); // the folder's mtime here moves on
+      await change({ op: 'create-file', path: 'cwd-kept/remote.txt', content: 'remote' }); // the server's does not
+      await eventually(
+        () => (readdirSync(dir).includes('remote.txt') ? true : undefined),
+        'the remote create in the working directory',
+        SEEN_WITHIN_MS,
+        100,
+      );
+      sh.stdin.end('go\n');
+      expect(await exited).toBe(0);
+      expect({ out: out.trim(), err }).toEqual({ out: dir, err: '' });
+    } finally {
+      sh.kill();
+    }
+  });
+
   test('a listing read after changes made since its opendir reports the current sizes and names', async () => {
     const dir = join(mount.mountpoint, 'listed');
     await fsp.mkdir(dir);

@@ -91,6 +91,23 @@ describe('KernelInodes (what the kernel holds, for invalidation by inode)', () =
       ]);
     });
 
+    it('a folder changed in place: its inode only, so a process working in it keeps its directory; renamed or gone: its name too', () => {
+      const k = new KernelInodes();
+      k.looked(3, 1, 'Docs');
+      expect(k.invalidations([{ ino: 3, now: { parent: 1, name: 'Docs' }, folder: true }])).toEqual([
+        { kind: 'inode', ino: 3 },
+      ]);
+      expect(k.invalidations([{ ino: 3, now: { parent: 1, name: 'Papers' }, folder: true }])).toEqual([
+        { kind: 'inode', ino: 3 },
+        { kind: 'entry', parent: 1, name: 'Docs' },
+        { kind: 'entry', parent: 1, name: 'Papers' },
+      ]);
+      expect(k.invalidations([{ ino: 3, now: undefined }])).toEqual([
+        { kind: 'inode', ino: 3 },
+        { kind: 'entry', parent: 1, name: 'Docs' },
+      ]);
+    });
+
     it('nothing for what the kernel never saw or has forgotten; each dentry once', () => {
       const k = new KernelInodes();
       k.looked(8, 1, 'gone');
