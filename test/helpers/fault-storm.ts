@@ -337,6 +337,8 @@ export interface StormResult {
   details: string[];
   samples: UsageSample[];
   hits: Map<StormStep, number>;
+  /** How long the final `spfs flush` took (the backlog the faults left draining). */
+  flushMs: number;
 }
 
 interface ErrorRecord {
@@ -489,7 +491,9 @@ export async function runStorm(o: StormOptions): Promise<StormResult> {
 
   // Faults stopped: everything closed must reach the server.
   const env = { SPFS_STATE_DIR: join(mount.cacheDir, '..', 'state') };
+  const flushStart = Date.now();
   const flushed = await runSpfs(['flush', mount.mountpoint], env, 300_000);
+  const flushMs = Date.now() - flushStart;
   if (flushed.code !== 0) {
     counts.lost++;
     details.push(`spfs flush failed (${flushed.code}): ${flushed.stdout}${flushed.stderr}`);
@@ -520,7 +524,7 @@ export async function runStorm(o: StormOptions): Promise<StormResult> {
   counts.mismatches += violations.length;
   for (const v of violations) details.push(`Retry-After not honoured: ${v}`);
 
-  return { counts, details, samples, hits: cycler.hit };
+  return { counts, details, samples, hits: cycler.hit, flushMs };
 }
 
 /** The content cache's use and bound, from `spfs status --json` (docs/STATUS.md). */

@@ -100,6 +100,7 @@ describe('soak (fault storm for a fixed time, small cache; real server and libfu
         `${SOAK_SECONDS} s; rss ${mib(first?.rssBytes ?? 0)}→${mib(last?.rssBytes ?? 0)}, ` +
         `fds ${first?.fds ?? 0}→${last?.fds ?? 0}, cache peak ` +
         `${mib(Math.max(...r.samples.map((s) => s.cacheUsedBytes)))} of ${mib(first?.cacheMaxBytes ?? 0)}; ` +
+        `final flush ${(r.flushMs / 1000).toFixed(1)} s; ` +
         `faults hit: ${describeHits(r.hits)}`;
       console.log(describePart(r.counts));
       const all = [...r.details, ...problems];
