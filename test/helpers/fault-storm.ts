@@ -389,6 +389,12 @@ export async function runStorm(o: StormOptions): Promise<StormResult> {
     }
     const u = processUsage(pid);
     const cache = await cacheUse(mount);
+    if (typeof cache === 'string') {
+      // The daemon must answer `spfs status` throughout (issue 15): a failure is a finding, kept with its time.
+      counts.mismatches++;
+      details.push(`spfs status failed ${((Date.now() - started) / 1000).toFixed(0)} s in: ${cache}`);
+      return;
+    }
     samples.push({ atMs: Date.now() - started, rssBytes: u.rssBytes, fds: u.fds, ...cache });
     counts.maxRssBytes = Math.max(counts.maxRssBytes, u.hwmBytes);
   };
@@ -528,13 +534,19 @@ export async function runStorm(o: StormOptions): Promise<StormResult> {
 }
 
 /** The content cache's use and bound, from `spfs status --json` (docs/STATUS.md). */
-async function cacheUse(m: MountProcess): Promise<{ cacheUsedBytes: number; cacheMaxBytes: number }> {
+async function cacheUse(
+  m: MountProcess,
+): Promise<{ cacheUsedBytes: number; cacheMaxBytes: number } | string> {
   const r = await runSpfs(['status', m.mountpoint, '--json'], {
     SPFS_STATE_DIR: join(m.cacheDir, '..', 'state'),
   });
-  const s = JSON.parse(r.stdout) as { cache: { usedBytes: number; maxBytes: number } | null };
-  const one = s;
-  return { cacheUsedBytes: one?.cache?.usedBytes ?? -1, cacheMaxBytes: one?.cache?.maxBytes ?? -1 };
+  let s: { cache: { usedBytes: number; maxBytes: number } | null };
+  try {
+    s = JSON.parse(r.stdout) as typeof s;
+  } catch {
+    return `exit ${r.code}, stdout ${JSON.stringify(r.stdout.slice(0, 200))}, stderr ${JSON.stringify(r.stderr.slice(0, 500))}`;
+  }
+  return { cacheUsedBytes: s.cache?.usedBytes ?? -1, cacheMaxBytes: s.cache?.maxBytes ?? -1 };
 }
 
 /** Allocated bytes (st_blocks × 512) of the files under a folder, as the cache bound counts them. */
