@@ -15,8 +15,8 @@ export class PrefixHasher {
   private generation = 0;
   /**
    * Only while a pass from disk runs: a 4 MiB buffer per open version, allocated up front, made V8 count 4 MiB of
-   * external memory per cold open and run a full collection every few files (100 cold 1 MiB files: a third of the
-   * daemon's main-thread time).
+   * external memory per cold open and run a full collection every few files (docs/BENCHMARKS.md, many small cold
+   * files).
    */
   private buffer: Buffer | undefined;
 

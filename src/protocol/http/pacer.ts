@@ -1,7 +1,7 @@
 // The global pacer: one token bucket (GCRA) shared by every request of a client, so that after throttling the
 // server sees fewer requests, not more. Background work (crawl, full pass, subscriptions) may use only half the
-// burst and reserves a slot only when it is due, so foreground reads find a free slot while it runs, and slows further when the server's
-// X-SharePointHealthScore says it is loaded. All waiting goes through the injected Clock.
+// burst and reserves a slot only when it is due, so foreground reads find a free slot while it runs, and slows
+// further when the server's X-SharePointHealthScore says it is loaded. All waiting goes through the injected Clock.
 import type { Clock } from '../../shared/clock';
 
 export type RequestPriority = 'foreground' | 'background';
@@ -63,8 +63,8 @@ export class Pacer {
   /**
    * Waits for this request's slot (reserving it). A background request reserves only once its slot is due: until
    * then a foreground request may take it, so a crawl or a full pass running at the full rate leaves reads the
-   * whole rate instead of half of it (100 cold small files during a first mount's crawl: 77 → 110 files/s). It
-   * yields for BACKGROUND_YIELD_MS at most, so reads at the full rate never starve it.
+   * whole rate instead of sharing it (docs/BENCHMARKS.md, many small cold files). It yields for
+   * BACKGROUND_YIELD_MS at most, so reads at the full rate never starve it.
    */
   async acquire(priority: RequestPriority, signal?: AbortSignal): Promise<void> {
     if (priority === 'background') {
