@@ -106,11 +106,12 @@ if wanted asan; then
     LD_PRELOAD="$(cc -print-file-name=libasan.so)" SPFS_FUSE3_ADDON="$asan_addon" \
       ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$asan_logs/asan" \
       UBSAN_OPTIONS="print_stacktrace=1:log_path=$asan_logs/ubsan" SPFS_CRASH_CYCLES=10 SPFS_RELIABILITY=short \
-      npx jest test/e2e/fuse3-adapter.test.ts test/e2e/core-cases.test.ts test/e2e/crash-loop.test.ts 2>&1 | tee "$log"
+      npx jest test/fuse/fuse3-addon-writes.test.ts test/e2e/fuse3-adapter.test.ts test/e2e/core-cases.test.ts \
+        test/e2e/crash-loop.test.ts 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     reports=$(find "$asan_logs" -type f | wc -l)
     tests=$(grep -o 'Tests: .*' "$log" | tail -1)
-    echo "| asan | - | - | - | - | - | $reports | - | - | - | libfuse3 addon under ASan + UBSan (adapter e2e, core cases, 10-kill crash loop): ${tests:-no jest summary}; mismatches = sanitizer reports |" >>"$out"
+    echo "| asan | - | - | - | - | - | $reports | - | - | - | libfuse3 addon under ASan + UBSan (its write buffers, adapter e2e, core cases, 10-kill crash loop): ${tests:-no jest summary}; mismatches = sanitizer reports |" >>"$out"
     if [ "$rc" -ne 0 ] || [ "$reports" -gt 0 ]; then
       failed=$((failed + 1))
       echo "FAILED: the addon under AddressSanitizer (reports: $asan_logs)"

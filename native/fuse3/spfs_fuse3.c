@@ -59,6 +59,7 @@ typedef struct request {
   char *name, *name2;
   char *data;
   size_t datalen;
+  int slot; // a write's bytes are in the session's write slot `slot - 1`; 0: none (they are in `data`, or absent)
 } request_t;
 
 enum notify_kind { NOTIFY_INODE = 1, NOTIFY_ENTRY = 2, NOTIFY_DELETE = 3 };
@@ -70,8 +71,23 @@ typedef struct notification {
   char *name;
 } notification_t;
 
+// A write's bytes are copied into one of these instead of fresh memory: a fresh Buffer per request (one per 128 KiB
+// a program writes) made V8 count 256 MiB of new external memory per 256 MiB file and run a full GC every 40 ms.
+// Each slot is a JavaScript ArrayBuffer made once at mount; the request's Buffer is a view of it, and the slot is
+// free again when the request is answered (JavaScript is done with the bytes by then).
+#define WRITE_SLOTS 8
+
+typedef struct write_slot {
+  char *mem;
+  napi_ref buffer;
+  fuse_req_t owner; // NULL: free
+} write_slot_t;
+
 typedef struct session {
   struct fuse_session *se;
+  write_slot_t slots[WRITE_SLOTS];
+  size_t slot_size;
+  pthread_mutex_t slot_mu;
   napi_threadsafe_function tsfn;
   pthread_t loop_thread, notify_thread;
   int loop_started, notify_started;
@@ -87,6 +103,37 @@ typedef struct session {
 #define STAT_FIELDS 10 // nodeid, st_ino, mode, nlink, uid, gid, size, atime ms, mtime ms, ctime ms
 
 // ---- libfuse thread: requests to JavaScript ----------------------------------------------------------------------
+
+// A free write slot for `req`'s `size` bytes (its index + 1), or 0 when all are taken (the bytes then go to fresh
+// memory as before).
+static int take_slot(session_t *s, fuse_req_t req, size_t size) {
+  if (size > s->slot_size) return 0;
+  int got = 0;
+  pthread_mutex_lock(&s->slot_mu);
+  for (int i = 0; i < WRITE_SLOTS && got == 0; i++)
+    if (s->slots[i].mem != NULL && s->slots[i].owner == NULL) {
+      s->slots[i].owner = req;
+      got = i + 1;
+    }
+  pthread_mutex_unlock(&s->slot_mu);
+  return got;
+}
+
+// Called just before `req` is answered, whatever the answer: its write slot (if it has one) is free again.
+static void release_slot(fuse_req_t req) {
+  if (req == NULL) return;
+  session_t *s = fuse_req_userdata(req);
+  if (s == NULL) return;
+  pthread_mutex_lock(&s->slot_mu);
+  for (int i = 0; i < WRITE_SLOTS; i++)
+    if (s->slots[i].owner == req) s->slots[i].owner = NULL;
+  pthread_mutex_unlock(&s->slot_mu);
+}
+
+static void reply_err_now(fuse_req_t req, int err) {
+  release_slot(req);
+  fuse_reply_err(req, err);
+}
 
 static request_t *new_request(fuse_req_t req, int op) {
   request_t *r = calloc(1, sizeof(request_t));
@@ -115,7 +162,7 @@ static void post(fuse_req_t req, request_t *r) {
   if (r == NULL || ((uintptr_t)req >> 53) != 0 ||
       napi_call_threadsafe_function(s->tsfn, r, napi_tsfn_nonblocking) != napi_ok) {
     free_request(r);
-    fuse_reply_err(req, r == NULL ? ENOMEM : EIO);
+    reply_err_now(req, r == NULL ? ENOMEM : EIO);
   }
 }
 
@@ -252,8 +299,8 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
   post(req, r);
 }
 
-// libfuse reuses the request buffer once the handler returns, so the bytes are copied (into memory that becomes the
-// JavaScript Buffer itself: no second copy).
+// libfuse reuses the request buffer once the handler returns, so the bytes are copied: into a write slot (see
+// WRITE_SLOTS), or into memory that becomes the JavaScript Buffer itself when every slot is taken.
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi) {
   request_t *r = new_request(req, OP_WRITE);
@@ -261,6 +308,12 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     r->ino = ino;
     r->fh = fi->fh;
     r->off = off;
+    r->slot = take_slot(fuse_req_userdata(req), req, size);
+  }
+  if (r && r->slot != 0) {
+    memcpy(((session_t *)fuse_req_userdata(req))->slots[r->slot - 1].mem, buf, size);
+    r->datalen = size;
+  } else if (r) {
     r->data = malloc(size > 0 ? size : 1);
     if (r->data == NULL) {
       free_request(r);
@@ -533,7 +586,7 @@ static void call_js(napi_env env, napi_value dispatch, void *context, void *data
   (void)context;
   request_t *r = data;
   if (env == NULL) { // the function is being torn down: nobody will answer
-    if (r->req != NULL) fuse_reply_err(r->req, EIO);
+    if (r->req != NULL) reply_err_now(r->req, EIO);
     free_request(r);
     return;
   }
@@ -549,7 +602,12 @@ static void call_js(napi_env env, napi_value dispatch, void *context, void *data
   argv[8] = str_or_undefined(env, r->name);
   argv[9] = str_or_undefined(env, r->name2);
   argv[10] = num(env, (double)r->ino2);
-  if (r->data != NULL) {
+  napi_value slot_buffer;
+  if (r->slot != 0 &&
+      napi_get_reference_value(env, ((session_t *)fuse_req_userdata(r->req))->slots[r->slot - 1].buffer,
+                               &slot_buffer) == napi_ok) {
+    napi_create_typedarray(env, napi_uint8_array, r->datalen, slot_buffer, 0, &argv[11]);
+  } else if (r->data != NULL) {
     napi_create_external_buffer(env, r->datalen, r->data, free_data, NULL, &argv[11]);
     r->data = NULL; // owned by the Buffer now
   } else {
@@ -579,10 +637,13 @@ static void finalize_tsfn(napi_env env, void *data, void *hint) {
 
 static int get_f64(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
 
+// The request a reply function answers; only called by them, right before the answer, so its write slot is freed.
 static fuse_req_t req_of(napi_env env, napi_value v) {
   double d = 0;
   napi_get_value_double(env, v, &d);
-  return (fuse_req_t)(uintptr_t)d;
+  fuse_req_t req = (fuse_req_t)(uintptr_t)d;
+  release_slot(req);
+  return req;
 }
 
 static char *string_arg(napi_env env, napi_value v) {
@@ -598,6 +659,12 @@ static session_t *session_arg(napi_env env, napi_value v) {
   session_t *s = NULL;
   if (napi_get_value_external(env, v, (void **)&s) != napi_ok) return NULL;
   return s;
+}
+
+static void drop_slots(napi_env env, session_t *s) {
+  for (int i = 0; i < WRITE_SLOTS; i++)
+    if (s->slots[i].mem != NULL) napi_delete_reference(env, s->slots[i].buffer);
+  memset(s->slots, 0, sizeof(s->slots));
 }
 
 // mount(mountpoint, options, maxWrite, maxReadahead, maxBackground, dispatch) → session
@@ -628,6 +695,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->max_background = (unsigned)max_background;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_mutex_init(&s->slot_mu, NULL);
 
   char *args_v[] = {"spfs", "-o", options, NULL};
   struct fuse_args args = FUSE_ARGS_INIT(options[0] ? 3 : 1, args_v);
@@ -656,6 +724,14 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     free(s);
     napi_throw_error(env, "SPFS_FUSE3", "napi_create_threadsafe_function failed");
     return NULL;
+  }
+  s->slot_size = s->max_write;
+  for (int i = 0; i < WRITE_SLOTS; i++) { // a slot that cannot be made stays unused (mem NULL)
+    napi_value ab;
+    void *mem = NULL;
+    if (napi_create_arraybuffer(env, s->slot_size, &mem, &ab) == napi_ok &&
+        napi_create_reference(env, ab, 1, &s->slots[i].buffer) == napi_ok)
+      s->slots[i].mem = mem;
   }
   if (pthread_create(&s->notify_thread, NULL, notify_main, s) == 0) s->notify_started = 1;
   if (pthread_create(&s->loop_thread, NULL, loop_main, s) == 0) s->loop_started = 1;
@@ -686,6 +762,7 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   fuse_session_destroy(s->se);
   s->se = NULL;
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
+  drop_slots(env, s);
   return NULL;
 }
 

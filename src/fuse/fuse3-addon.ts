@@ -60,7 +60,8 @@ export type Dispatch = (
   name: string | undefined,
   name2: string | undefined,
   ino2: number,
-  data: Buffer | undefined,
+  /** A write's or setxattr's bytes. A write's are a view of a buffer the addon reuses once the request is answered. */
+  data: Uint8Array | undefined,
   extra: Extra,
 ) => void;
 

@@ -57,6 +57,7 @@ interface Request {
   name: string;
   name2: string;
   ino2: number;
+  /** Valid until the request is answered: the addon reuses a write's buffer after that. */
   data: Buffer | undefined;
   extra: Extra;
 }
@@ -174,7 +175,7 @@ export class Fuse3Ops {
       name: name ?? '',
       name2: name2 ?? '',
       ino2,
-      data,
+      data: data === undefined ? undefined : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
       extra,
     };
     // A handler that throws before its first await fails the request the same way as one that rejects.
@@ -213,6 +214,7 @@ export class Fuse3Ops {
             if (n === 0 && this.settle(req)) this.addon.replyBuf(req, NO_BYTES, 0);
           });
       case OP.write: {
+        // Written to the local copy before the reply (the vfs write is synchronous), as the addon needs.
         const bytes = data ?? Buffer.alloc(0);
         return fs.write(fh, bytes, bytes.length, off).then((n) => {
           if (this.settle(req)) this.addon.replyWrite(req, n);
