@@ -44,9 +44,10 @@ export function holdLocalChanges(
     }
     return false;
   });
-  const pending = [...ctx.localChanges.pendingIds()];
+  if (screened.deletes.length === 0) return { upserts, deletes: screened.deletes };
+  const guarded = guardedItems(ctx.store, ctx.localChanges.pendingIds());
   const deletes = screened.deletes.filter((id) => {
-    const hit = pending.find((p) => isSameOrBelow(ctx.store, p, id));
+    const hit = guarded.get(id);
     if (hit === undefined) return true;
     ctx.logger.info(
       { id, pending: hit },
@@ -58,13 +59,20 @@ export function holdLocalChanges(
   return { upserts, deletes };
 }
 
-/** Whether `id` is `ancestor` or lies somewhere below it in the stored tree. */
-function isSameOrBelow(store: MetadataStore, id: ItemId, ancestor: ItemId): boolean {
-  const seen = new Set<ItemId>();
-  for (let cur: ItemId | undefined = id; cur !== undefined && !seen.has(cur);) {
-    if (cur === ancestor) return true;
-    seen.add(cur);
-    cur = store.getItem(cur)?.parentId;
+/**
+ * Every item a remote delete must not remove: each pending item and every folder above it, mapped to a pending item
+ * it guards (itself when it is one). One walk up from each pending item, stopping where another walk passed, so a
+ * page's deletes cost one map lookup each: asking "is a pending item below this one?" per delete and per pending
+ * item held the event loop for minutes once a backlog of pending uploads met a page of deletes.
+ */
+function guardedItems(store: MetadataStore, pendingIds: Iterable<ItemId>): Map<ItemId, ItemId> {
+  const pending = [...pendingIds];
+  const guarded = new Map<ItemId, ItemId>(pending.map((id) => [id, id]));
+  for (const id of pending) {
+    for (let up = store.getItem(id)?.parentId; up !== undefined && !guarded.has(up);) {
+      guarded.set(up, id);
+      up = store.getItem(up)?.parentId;
+    }
   }
-  return false;
+  return guarded;
 }
