@@ -2,7 +2,7 @@
 // progress, and turns the final answer into an exit code (non-zero while something is still pending or failed).
 import { existsSync, realpathSync } from 'node:fs';
 import { connect } from 'node:net';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { FreeReport } from '../sync/free-content';
 import type { PendingUpload } from '../sync/uploader';
 import type { ControlReply, ControlRequest } from './control-socket';
@@ -13,12 +13,25 @@ import { startProgress, type Progress } from './progress';
 import { isMounted } from './system-checks';
 import { EXIT, UsageError } from './usage-error';
 
+/**
+ * The mountpoint DIR names. A mountpoint is found without stat-ing it (only its parent folder is resolved): that
+ * would go to its daemon, and one that does not answer would leave this command waiting in the kernel, where no
+ * timeout reaches it (`spfs status` and `spfs unmount` are how one finds and clears such a daemon). Any other path
+ * is resolved whole (a symbolic link to a mountpoint).
+ */
 export function mountpointOf(dir: string): string {
-  const mountpoint = resolve(dir);
+  const abs = resolve(dir);
+  let direct = abs;
   try {
-    return realpathSync(mountpoint);
+    direct = join(realpathSync(dirname(abs)), basename(abs));
   } catch {
-    return mountpoint; // a dead mount can't be resolved
+    // the parent can't be resolved either: try the whole path below
+  }
+  if (readMountRecord(direct) !== undefined) return direct;
+  try {
+    return realpathSync(abs);
+  } catch {
+    return abs; // a dead mount can't be resolved (ENOTCONN)
   }
 }
 

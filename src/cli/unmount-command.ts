@@ -1,9 +1,7 @@
 // `spfs unmount DIR`: asks the daemon serving DIR to detach and waits until it has exited; falls back to
 // `fusermount -u` for a mount whose daemon is gone.
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { unmountViaControl } from './control-client';
+import { mountpointOf, unmountViaControl } from './control-client';
 import { readMountRecord, removeMountRecord } from './mount-registry';
 import { isAlive } from './process-alive';
 import { isMounted } from './system-checks';
@@ -13,12 +11,7 @@ const STOP_WAIT_MS = 60_000;
 const POLL_MS = 100;
 
 export async function unmountCommand(dir: string, force = false): Promise<number> {
-  let mountpoint = resolve(dir);
-  try {
-    mountpoint = realpathSync(mountpoint);
-  } catch {
-    // A dead FUSE mount can't be resolved (ENOTCONN); the plain path is what /proc/mounts shows then.
-  }
+  const mountpoint = mountpointOf(dir);
   const rec = readMountRecord(mountpoint);
   // A writable mount first uploads what is pending (or, with --force, keeps it for the next mount).
   const left = rec !== undefined && isAlive(rec.pid) ? await unmountViaControl(mountpoint, force) : undefined;

@@ -234,6 +234,29 @@ describe('spfs status and spfs doctor on real mounts', () => {
     expect(wrong.code).toBe(1);
   }, 60_000);
 
+  test('a daemon that answers nothing (stopped): spfs status says so instead of waiting on its mount', async () => {
+    // fuse-native: the kernel keeps the mountpoint's attributes for 1 s only, so stat-ing it after that asks the
+    // daemon (the libfuse3 adapter's 60 s would hide the wait this test is about).
+    const c = track('c');
+    expect((await spfs(mountArgs('c', ['--fuse', '2']))).code).toBe(0);
+    const [pid] = daemonPids(c.cacheDir);
+    process.kill(pid!, 'SIGSTOP');
+    // Without the fix the status command waits in the kernel until the daemon runs again: let it, after a while.
+    const resume = setTimeout(() => process.kill(pid!, 'SIGCONT'), 60_000);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const r = await spfs(['status', c.mountpoint, '--json']);
+      const s = JSON.parse(r.stdout) as MountStatus;
+      expect(s.state).toBe('stale');
+      expect(s.stale).toMatchObject({ reason: 'no-answer' });
+      expect(r.code).toBe(1);
+    } finally {
+      clearTimeout(resume);
+      process.kill(pid!, 'SIGCONT');
+    }
+    expect((await c.unmount()).code).toBe(0);
+  }, 120_000);
+
   test('a daemon killed with SIGKILL: status and doctor say stale with the fix; spfs unmount fixes it', async () => {
     const pids = daemonPids(b.cacheDir);
     expect(pids).toHaveLength(1);
