@@ -2,7 +2,7 @@
 // crawl, paged FullData) and the incremental change loop of §4.2, saving each token with the batch it ends. Items with
 // pending local changes are never overwritten or deleted by a remote change; a foreign edit of one is reported.
 import type { MetadataStore, StoredItem, StoredQuota, SyncState } from '../cache/metadata-store';
-import { NotFoundError, ProtocolError } from '../protocol/errors';
+import { HttpStatusError, NotFoundError, ProtocolError } from '../protocol/errors';
 import type {
   ChangePage,
   ChangesQuery,
@@ -59,6 +59,12 @@ export interface SyncResult {
 const DEFAULT_CRAWL_CONCURRENCY = 4;
 /** web3s.paging count for the folder crawl (the protocol allows up to 1000). */
 const CRAWL_PAGE_SIZE = 100;
+/**
+ * Levels of sub-folders one crawl request asks for below a folder's own (E6 `Depth`, digest G9): a tree of folders
+ * comes in one request instead of one per folder. Folders on the last level come without theirs and are crawled
+ * next. 8 keeps an answer well inside the XML decoder's nesting bound (32 elements deep).
+ */
+const CRAWL_DEPTH = 8;
 /** Guards against a server that keeps answering X-HasMoreData: True forever. */
 const MAX_CHANGE_PAGES = 100_000;
 /** Page size of a background FullData pass (see changesQuery). */
@@ -284,10 +290,14 @@ export class TreeSync {
     return runPool([rootId], this.crawlConcurrency, (id) => this.crawlFolder(id, rootId));
   }
 
-  /** All pages of one folder's sub-folders; returns the accepted ones so the pool crawls them next. */
+  /**
+   * All pages of one folder's sub-folders, CRAWL_DEPTH levels down; returns the accepted folders of the last level
+   * (they came without their own sub-folders) so the pool crawls them next.
+   */
   private async crawlFolder(folderId: ItemId, rootId: ItemId): Promise<ItemId[]> {
     const found: ItemId[] = [];
     const progress = new PagingProgress(`crawl of folder ${folderId}`);
+    let depth = CRAWL_DEPTH;
     for (let offset = 0; ;) {
       let page;
       const since = this.store.changeGeneration();
@@ -296,7 +306,7 @@ export class TreeSync {
           foldersOnly: true,
           offset,
           count: CRAWL_PAGE_SIZE,
-          depth: 0,
+          depth,
           priority: 'background',
         });
       } catch (err) {
@@ -304,16 +314,30 @@ export class TreeSync {
           this.logger.info({ id: folderId }, 'folder vanished during the crawl');
           return found;
         }
+        // A server that will not nest this much in one answer (the reference server: over 10,000 elements) is
+        // asked one level at a time for this folder, as before.
+        if (depth > 0 && err instanceof HttpStatusError && err.status === 400) {
+          this.logger.debug(
+            { id: folderId },
+            'nested crawl refused (400); crawling this folder level by level',
+          );
+          depth = 0;
+          continue;
+        }
         throw err;
       }
       const onlyFolders = page.items.filter((r: RemoteItem) => r.kind === 'folder' && !r.deleted);
       const { upserts } = screenItems(onlyFolders, this.screenContext(rootId));
       this.store.applyBatch(upserts, [], undefined, since);
-      for (const f of upserts) found.push(f.id);
+      const level = levelsBelow(folderId, onlyFolders);
+      // A folder whose level is unknown (its parent was not in the answer) is crawled again rather than missed.
+      for (const f of upserts) if ((level.get(f.id) ?? depth) >= depth) found.push(f.id);
       this.counts.folders += upserts.length;
       this.reportProgress();
-      offset += page.items.length;
-      if (!page.hasMore || page.items.length === 0) return found;
+      // Paging counts the folder's own children; what is nested under them came with them.
+      const own = page.items.filter((r) => r.parentId === folderId).length;
+      offset += own;
+      if (!page.hasMore || own === 0) return found;
       progress.check(page.items, page.hasMore);
     }
   }
@@ -360,6 +384,16 @@ export class TreeSync {
   private rootItem(root: RemoteItem): StoredItem {
     return toStoredItem(root);
   }
+}
+
+/** Each item's level below `folderId` (0: its own children), from a pre-order answer where parents come first. */
+function levelsBelow(folderId: ItemId, items: readonly RemoteItem[]): Map<ItemId, number> {
+  const level = new Map<ItemId, number>();
+  for (const r of items) {
+    const up = r.parentId === folderId ? -1 : level.get(r.parentId);
+    if (up !== undefined) level.set(r.id, up + 1);
+  }
+  return level;
 }
 
 function changesQuery(policy: Policy, token: string | undefined, priority?: RequestPriority): ChangesQuery {

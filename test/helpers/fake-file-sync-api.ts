@@ -15,7 +15,7 @@ import type {
   RootFolder,
   SyncStatus,
 } from '../../src/protocol/types';
-import { NotFoundError } from '../../src/protocol/errors';
+import { HttpStatusError, NotFoundError } from '../../src/protocol/errors';
 import { downloadStreamOf } from '../../src/protocol/http/read-batches';
 import { asItemId, asListId, documentETag, type ETag, type ItemId } from '../../src/shared/ids';
 import { quickXorHash } from '../../src/shared/quickxorhash';
@@ -45,6 +45,8 @@ export class FakeFileSyncApi implements FileSyncApi {
   };
   readonly rootId = newId();
   itemCount = 3;
+  /** Nested listings (Depth > 0) of more items than this are refused with 400, as the reference server does. */
+  maxNestedItems: number | undefined;
   chunkBytes = 64 * 1024;
   /** Forces the status of the next change request (then cleared). */
   nextStatus: SyncStatus | undefined;
@@ -123,16 +125,30 @@ export class FakeFileSyncApi implements FileSyncApi {
         new NotFoundError({ method: 'GET', url: `fake://items/${folderId}`, status: 404 }),
       );
     }
-    const all = [...this.nodes.values()]
-      .filter((n) => n.parentId === folderId && !n.deleted && n.id !== this.rootId)
-      .filter((n) => !q.foldersOnly || n.kind === 'folder')
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const kids = (id: ItemId): Node[] =>
+      [...this.nodes.values()]
+        .filter((n) => n.parentId === id && !n.deleted && n.id !== this.rootId)
+        .filter((n) => !q.foldersOnly || n.kind === 'folder')
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const all = kids(folderId);
     const page = all.slice(q.offset, q.offset + q.count);
-    return Promise.resolve({
-      folder: this.remote(folder),
-      items: page.map((n) => this.remote(n)),
-      hasMore: q.offset + q.count < all.length,
-    });
+    // Depth > 0 nests each child's subtree that many levels down, pre-order (as the reference server renders it).
+    const items: RemoteItem[] = [];
+    const add = (n: Node, levelsLeft: number): void => {
+      items.push(this.remote(n));
+      if (n.kind === 'folder' && levelsLeft > 0) for (const k of kids(n.id)) add(k, levelsLeft - 1);
+    };
+    for (const n of page) add(n, q.depth ?? 0);
+    if (this.maxNestedItems !== undefined && (q.depth ?? 0) > 0 && items.length > this.maxNestedItems) {
+      return Promise.reject(
+        new HttpStatusError(
+          { method: 'GET', url: `fake://items/${folderId}`, status: 400 },
+          undefined,
+          'subtree too large',
+        ),
+      );
+    }
+    return Promise.resolve({ folder: this.remote(folder), items, hasMore: q.offset + q.count < all.length });
   }
 
   changes(q: ChangesQuery): Promise<ChangePage> {

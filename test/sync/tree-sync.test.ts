@@ -62,7 +62,7 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
       '/Empty/',
       '/c.txt',
     ]);
-    expect(api.calls.children).toBe(4); // root, Docs, Deep, Empty
+    expect(api.calls.children).toBe(1); // the root's answer nests every folder (Depth 8)
     expect(api.calls.changes.length).toBe(3); // 6 items, 2 per page
     expect(api.calls.changes.every((q) => q.maxItemCount === 2)).toBe(true);
     // Bulk enumeration leaves the pacer's foreground headroom to reads.
@@ -76,6 +76,39 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     const last = await api.changes({ maxItemCount: 100 });
     expect(store.getSyncState()?.token).toBe(last.token);
     expect(store.getSyncState()?.quota).toEqual({ state: 'Normal', used: 1234, granted: 1_000_000 });
+  });
+
+  it('the crawl asks for 8 levels of folders per request and crawls the last level next', async () => {
+    const { api, store, sync } = setup();
+    const chain: string[] = [];
+    let parent = api.rootId;
+    for (let i = 0; i < 10; i++) {
+      parent = api.addFolder(parent, `L${i}`);
+      chain.push(`L${i}`);
+    }
+    api.addFile(parent, 'deepest.txt', 'x');
+    await sync.initialSync();
+    // The root's answer holds L0..L8; L8 came without its sub-folder, so it is asked next (and answers L9 with
+    // everything under it): two requests where one per folder took eleven.
+    expect(api.calls.children).toBe(2);
+    expect(tree(store)).toContain(`/${chain.join('/')}/deepest.txt`);
+  });
+
+  it('a folder whose nested answer the server refuses (400, subtree too large) is crawled level by level', async () => {
+    const { api, store, sync } = setup();
+    sample(api);
+    api.maxNestedItems = 2; // the root's subtree of folders (Docs, Deep, Empty) is over it; Docs's (Deep) is not
+    await sync.initialSync();
+    // root refused, root at Depth 0 (Docs, Empty), then Docs and Empty nested again (Deep comes with Docs)
+    expect(api.calls.children).toBe(4);
+    expect(tree(store)).toEqual([
+      '/Docs/',
+      '/Docs/Deep/',
+      '/Docs/Deep/b.txt',
+      '/Docs/a.txt',
+      '/Empty/',
+      '/c.txt',
+    ]);
   });
 
   it('a full pass asks for pages of at most 100 items whatever the policy allows (each page holds the event loop)', async () => {
