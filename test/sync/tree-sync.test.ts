@@ -45,6 +45,9 @@ function sample(api: FakeFileSyncApi) {
   return { docs, deep, a, b, c, empty };
 }
 
+/** The local tree `sample` makes, once synced. */
+const SAMPLE_TREE = ['/Docs/', '/Docs/Deep/', '/Docs/Deep/b.txt', '/Docs/a.txt', '/Empty/', '/c.txt'];
+
 const tokens = (calls: ChangesQuery[]) => calls.map((q) => q.token ?? null);
 
 describe('TreeSync (in-memory FileSyncApi)', () => {
@@ -54,14 +57,7 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     api.itemCount = 2;
     const result = await sync.initialSync();
     expect(result).toEqual({ mode: 'full', items: 7 });
-    expect(tree(store)).toEqual([
-      '/Docs/',
-      '/Docs/Deep/',
-      '/Docs/Deep/b.txt',
-      '/Docs/a.txt',
-      '/Empty/',
-      '/c.txt',
-    ]);
+    expect(tree(store)).toEqual(SAMPLE_TREE);
     expect(api.calls.children).toBe(1); // the root's answer nests every folder (Depth 8)
     expect(api.calls.changes.length).toBe(3); // 6 items, 2 per page
     expect(api.calls.changes.every((q) => q.maxItemCount === 2)).toBe(true);
@@ -101,14 +97,7 @@ describe('TreeSync (in-memory FileSyncApi)', () => {
     await sync.initialSync();
     // root refused, root at Depth 0 (Docs, Empty), then Docs and Empty nested again (Deep comes with Docs)
     expect(api.calls.children).toBe(4);
-    expect(tree(store)).toEqual([
-      '/Docs/',
-      '/Docs/Deep/',
-      '/Docs/Deep/b.txt',
-      '/Docs/a.txt',
-      '/Empty/',
-      '/c.txt',
-    ]);
+    expect(tree(store)).toEqual(SAMPLE_TREE);
   });
 
   it('a full pass asks for pages of at most 100 items whatever the policy allows (each page holds the event loop)', async () => {
